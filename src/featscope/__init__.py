@@ -1,0 +1,47 @@
+"""featscope: see what a vision model has learned.
+
+``import featscope`` is cheap: the verbs below are imported on first use, so torch,
+matplotlib and the model zoos load only when a function needs them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata as _metadata
+from typing import Any
+
+try:
+    __version__ = _metadata.version("featscope")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.0.0+unknown"
+
+# public name -> module that defines it
+_LAZY = {
+    "tsne": "featscope.views.tsne",
+    "load_model": "featscope.models",
+    "capture": "featscope.capture",
+    "extract_features": "featscope.capture",
+    "TSNE": "featscope.analysis",
+    "embed": "featscope.analysis",
+    "embedding_metrics": "featscope.analysis",
+    "load_features": "featscope.data",
+    "plot_embedding": "featscope.render",
+    "LocalRun": "featscope.sinks",
+    "FeatureSet": "featscope.results",
+    "EmbeddingResult": "featscope.results",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'featscope' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

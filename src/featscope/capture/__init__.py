@@ -1,0 +1,1 @@
+"""featscope.capture."""
