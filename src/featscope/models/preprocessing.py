@@ -1,0 +1,85 @@
+"""The eval transform: resize, centre crop, scale, normalise (PIL + numpy, no torchvision)."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image
+
+from featscope.errors import ParameterError
+
+if TYPE_CHECKING:
+    import torch
+
+    from featscope.models.handle import Preprocessing
+
+__all__ = ["apply_preprocessing", "resize_and_crop"]
+
+_RESAMPLE = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+}
+
+
+def resize_and_crop(image: Image.Image, preprocessing: Preprocessing) -> Image.Image:
+    """Resize the short side to ``input_size / crop_pct`` and centre-crop to ``input_size``.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        An RGB image.
+    preprocessing : Preprocessing
+        Input size, crop fraction and interpolation.
+
+    Returns
+    -------
+    PIL.Image.Image
+        The cropped RGB image of size ``input_size``.
+    """
+    height, width = preprocessing.input_size
+    resample = _RESAMPLE.get(preprocessing.interpolation)
+    if resample is None:
+        raise ParameterError(
+            f"`interpolation` must be one of {sorted(_RESAMPLE)}; got "
+            f"{preprocessing.interpolation!r}"
+        )
+    if not 0 < preprocessing.crop_pct <= 1:
+        raise ParameterError(f"`crop_pct` must be in (0, 1]; got {preprocessing.crop_pct}")
+    # timm's eval transform: the scale is set by the short side, so the aspect ratio is kept
+    scale_h = math.floor(height / preprocessing.crop_pct)
+    scale_w = math.floor(width / preprocessing.crop_pct)
+    w, h = image.size
+    ratio = max(scale_h / h, scale_w / w)
+    new_size = (max(width, round(w * ratio)), max(height, round(h * ratio)))
+    if new_size != image.size:
+        image = image.resize(new_size, resample)
+    left = (new_size[0] - width) // 2
+    top = (new_size[1] - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> torch.Tensor:
+    """Turn one RGB image into a normalised ``(3, H, W)`` float32 tensor.
+
+    Parameters
+    ----------
+    preprocessing : Preprocessing
+        The transform's parameters.
+    image : PIL.Image.Image
+        An RGB image.
+
+    Returns
+    -------
+    torch.Tensor
+        ``(3, H, W)`` float32 tensor, ``(pixel / 255 - mean) / std``.
+    """
+    import torch
+
+    array = np.asarray(resize_and_crop(image, preprocessing), dtype=np.float32)
+    mean = np.asarray(preprocessing.mean, dtype=np.float32) * 255.0
+    inv_std = 1.0 / (np.asarray(preprocessing.std, dtype=np.float32) * 255.0)
+    array = (array - mean) * inv_std
+    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
