@@ -1,0 +1,428 @@
+"""The batched extraction loop: images in, one pooled feature matrix per capture point out.
+
+Images are read and preprocessed by a ``DataLoader`` (in worker processes for large sets), the
+model runs under :func:`featscope.capture.hooks.capture` and ``torch.inference_mode()``, every
+captured output is pooled per batch on the device, and only the ``(batch, D)`` vectors travel to
+the CPU, into arrays allocated once. Samples are never shuffled: the same samples give the same
+features.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from featscope.capture.hooks import capture
+from featscope.capture.points import CapturePoint
+from featscope.capture.pooling import flatten_outputs, pool
+from featscope.data.samples import ImageSamples
+from featscope.errors import CaptureError, DataError, FeatscopeError, ParameterError
+from featscope.models.handle import ModelHandle
+
+__all__ = ["ExtractionResult", "extract_features"]
+
+logger = logging.getLogger(__name__)
+
+#: Below this many samples, worker processes cost more to start than they save.
+_MIN_SAMPLES_FOR_WORKERS = 256
+_SKIP_HINT = "pass --skip-bad-images (skip_bad_images=True) to skip unreadable images"
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    """Pooled features of the samples that could be read, per captured tensor.
+
+    Attributes
+    ----------
+    features : dict of str to numpy.ndarray
+        ``(len(kept), D)`` float32 per output name: the point name, or ``<point>.<i>`` /
+        ``<point>.<key>`` for the elements of tuple/dict outputs. Rows follow ``kept``.
+    pooling : dict of str to str
+        The pooling rule used for each output name (``"none"``, ``"global_avg"``,
+        ``"cls_token"``, ``"token_mean"``).
+    kept : numpy.ndarray
+        ``(len(kept),)`` int64 positions, in the samples, of the rows of ``features``.
+    skipped : tuple of (str, str)
+        ``(sample id, reason)`` of every image that could not be read (only with
+        ``skip_bad_images=True``).
+    """
+
+    features: dict[str, np.ndarray]
+    pooling: dict[str, str]
+    kept: np.ndarray
+    skipped: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The output names, in capture order."""
+        return tuple(self.features)
+
+
+class _SampleDataset(torch.utils.data.Dataset):
+    """Sample ``i`` as ``(i, tensor, None)``, or ``(i, None, error)`` when it cannot be read.
+
+    Errors travel as values rather than exceptions so that a worker process reports them as the
+    same one-line :class:`FeatscopeError` a single process would, not wrapped in a traceback.
+    """
+
+    def __init__(self, samples: ImageSamples, preprocess: Any) -> None:
+        self.samples = samples
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, FeatscopeError | None]:
+        try:
+            image = self.samples.load(i)
+            if image.mode != "RGB":  # loaders promise RGB; a stray "L" or "RGBA" costs nothing
+                image = image.convert("RGB")
+            return i, self.preprocess(image), None
+        except FeatscopeError as exc:
+            return i, None, exc
+
+
+def _collate(
+    items: list[tuple[int, torch.Tensor | None, FeatscopeError | None]],
+) -> tuple[torch.Tensor, torch.Tensor | None, list[tuple[int, FeatscopeError]]]:
+    """Stack the readable samples of a batch; return the unreadable ones beside them."""
+    good = [(i, t) for i, t, err in items if err is None]
+    bad = [(i, err) for i, _, err in items if err is not None]
+    positions = torch.tensor([i for i, _ in good], dtype=torch.int64)
+    images = torch.stack([t for _, t in good]) if good else None
+    return positions, images, bad
+
+
+def _resolve_device(device: str | torch.device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(
+            f"`device` {device!r} is not a torch device ({exc}); pass 'cpu', 'cuda' or 'cuda:0'"
+        ) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(
+                f"`device` {device!r} was requested but CUDA is not available on this machine; "
+                "pass --device cpu"
+            )
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ParameterError(
+                f"`device` {device!r} does not exist: this machine has "
+                f"{torch.cuda.device_count()} CUDA device(s); pass an index below that"
+            )
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(
+            f"`device` {device!r} was requested but MPS is not available; pass --device cpu"
+        )
+    return dev
+
+
+def _default_num_workers(n_samples: int) -> int:
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        cpus = os.cpu_count() or 1
+    if n_samples < _MIN_SAMPLES_FOR_WORKERS or cpus < 3:
+        return 0
+    # leave one core to the main process, which runs the model and pools
+    return min(4, cpus - 1)
+
+
+def _amp_dtype(amp: bool | str, device: torch.device) -> torch.dtype | None:
+    if amp is False or amp is None:
+        return None
+    choices = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16}
+    choices["float16"] = torch.float16
+    if amp is not True and amp not in choices:
+        raise ParameterError(
+            f"`amp` must be True, False, 'bf16' or 'fp16'; got {amp!r}; pass one of those"
+        )
+    if device.type != "cuda":
+        warnings.warn(
+            f"`amp` {amp!r} needs a CUDA device; running in float32 on {device}",
+            stacklevel=3,
+        )
+        return None
+    if amp is True:
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return choices[amp]
+
+
+def _model_state(module: Any) -> tuple[torch.device | None, torch.dtype | None]:
+    for tensor in _tensors(module):
+        return tensor.device, (tensor.dtype if tensor.is_floating_point() else None)
+    return None, None
+
+
+def _tensors(module: Any) -> Iterator[torch.Tensor]:
+    yield from module.parameters()
+    yield from module.buffers()
+
+
+def _floating_dtype(module: Any) -> torch.dtype:
+    for tensor in _tensors(module):
+        if tensor.is_floating_point():
+            return tensor.dtype
+    return torch.float32
+
+
+def _has_conv2d(module: Any) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in module.modules())
+
+
+@contextlib.contextmanager
+def _placed(module: Any, device: torch.device, channels_last: bool) -> Iterator[None]:
+    """Move the model to ``device`` (and channels-last) for the loop, and back afterwards.
+
+    featscope never leaves the caller's model changed; moving back costs one copy of the
+    weights, which is small next to an extraction.
+    """
+    original_device, _ = _model_state(module)
+    moved = original_device is not None and original_device != device
+    converted = False
+    if channels_last:
+        converted = any(
+            p.ndim == 4 and not p.is_contiguous(memory_format=torch.channels_last)
+            for p in _tensors(module)
+        )
+    try:
+        if moved:
+            module.to(device)
+        if converted:
+            module.to(memory_format=torch.channels_last)
+        yield
+    finally:
+        if converted:
+            module.to(memory_format=torch.contiguous_format)
+        if moved:
+            module.to(original_device)
+
+
+class _Accumulator:
+    """Pooled batches written into arrays allocated once, at the first batch."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.n_rows = n_rows
+        self.arrays: dict[str, np.ndarray] = {}
+        self.pooling: dict[str, str] = {}
+        self.filled = 0
+
+    def add(self, pooled: Mapping[str, tuple[torch.Tensor, str]], n: int) -> None:
+        if not self.arrays:
+            for name, (vectors, rule) in pooled.items():
+                self.arrays[name] = np.empty((self.n_rows, vectors.shape[1]), dtype=np.float32)
+                self.pooling[name] = rule
+        elif pooled.keys() != self.arrays.keys():
+            raise CaptureError(
+                f"the captured outputs changed between batches (first {list(self.arrays)}, now "
+                f"{list(pooled)}); pick capture points whose output structure does not depend "
+                "on the input"
+            )
+        for name, (vectors, _rule) in pooled.items():
+            target = self.arrays[name]
+            if vectors.shape[1] != target.shape[1]:
+                raise CaptureError(
+                    f"output {name!r} has {vectors.shape[1]} features in one batch and "
+                    f"{target.shape[1]} in another (inputs of different sizes?); use a fixed "
+                    "input size or a point whose width does not depend on the input"
+                )
+            target[self.filled : self.filled + n] = vectors.cpu().numpy()
+        self.filled += n
+
+    def result(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        # rows of skipped images were never written: trim them (a view, not a copy, when none)
+        return {k: v[: self.filled] for k, v in self.arrays.items()}, dict(self.pooling)
+
+
+def _pool_batch(
+    values: Mapping[str, Any], n: int, num_prefix_tokens: int
+) -> dict[str, tuple[torch.Tensor, str]]:
+    pooled: dict[str, tuple[torch.Tensor, str]] = {}
+    for point_name, raw in values.items():
+        for name, tensor in flatten_outputs(point_name, raw).items():
+            if name in pooled:  # "neck" and "neck.0" both asked for: the same tensor
+                continue
+            if tensor.ndim == 0 or tensor.shape[0] != n:
+                raise CaptureError(
+                    f"output {name!r} has shape {tuple(tensor.shape)}, which is not batch-first "
+                    f"for a batch of {n} images; pick a point (or an element of it) with one "
+                    "row per image"
+                )
+            pooled[name] = pool(tensor, num_prefix_tokens)
+    return pooled
+
+
+def _progress(total: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    # a bar on a terminal only: in logs and CI it would be a wall of carriage returns
+    disable = not enabled or not sys.stderr.isatty()
+    return tqdm(total=total, unit="img", desc="extracting features", disable=disable, leave=False)
+
+
+def extract_features(
+    handle: ModelHandle,
+    samples: ImageSamples,
+    points: str | Iterable[str | CapturePoint],
+    *,
+    batch_size: int = 64,
+    device: str | torch.device = "cpu",
+    num_workers: int | None = None,
+    progress: bool = True,
+    skip_bad_images: bool = False,
+    channels_last: bool | None = None,
+    amp: bool | str = False,
+) -> ExtractionResult:
+    """Run the model over the samples and return pooled features at each capture point.
+
+    Parameters
+    ----------
+    handle : ModelHandle
+        The model, with its preprocessing and capture-point aliases.
+    samples : ImageSamples
+        The images; read lazily, in order, never shuffled.
+    points : str, CapturePoint or iterable of them
+        Capture points (aliases or module paths); checked before any image is read.
+    batch_size : int, default 64
+        Images per forward pass. Results do not depend on it.
+    device : str or torch.device, default "cpu"
+        Where the model runs. The model is moved there for the loop and back afterwards.
+    num_workers : int or None, default None
+        DataLoader worker processes; ``None`` picks 0 for small sets (< 256 images) or small
+        machines (< 3 cores), else ``min(4, cores - 1)``.
+    progress : bool, default True
+        Show a progress bar (only when stderr is a terminal).
+    skip_bad_images : bool, default False
+        Record unreadable images in ``skipped`` and go on, instead of failing.
+    channels_last : bool or None, default None
+        Run in channels-last memory format; ``None`` means on for CUDA with models holding
+        ``Conv2d`` layers.
+    amp : bool or {"bf16", "fp16"}, default False
+        Autocast the forward pass to half precision on CUDA (``True`` picks bf16 where
+        supported). Ignored with a warning on other devices. Features are pooled in float32.
+
+    Returns
+    -------
+    ExtractionResult
+        Features per output name (rows = ``kept``), pooling rules, kept positions and skipped
+        images.
+
+    Raises
+    ------
+    ParameterError
+        For a bad ``batch_size``, ``num_workers``, ``amp`` or ``device`` (e.g. CUDA requested
+        on a machine without it).
+    CaptureError
+        When a point is unknown (before reading images), does not run, or gives an output that
+        cannot be pooled.
+    DataError
+        When there are no samples, when an image cannot be read (unless ``skip_bad_images``),
+        or when no image at all could be read.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ParameterError(
+            f"`batch_size` must be a positive integer; got {batch_size!r}; pass e.g. 64"
+        )
+    if num_workers is not None and (
+        isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0
+    ):
+        raise ParameterError(
+            f"`num_workers` must be an integer >= 0 or None; got {num_workers!r}; "
+            "pass 0 to read images in the main process"
+        )
+    # points first: a typo must fail before a single image is read (hooks come later, in `with`)
+    tap = capture(handle, points)
+    dev = _resolve_device(device)
+    autocast_dtype = _amp_dtype(amp, dev)
+    if len(samples) == 0:
+        raise DataError(
+            f"the samples from {samples.source!r} are empty; there is nothing to extract "
+            "features from; check the data path and the class selection"
+        )
+    module = handle.module
+    if channels_last is None:
+        channels_last = dev.type == "cuda" and _has_conv2d(module)
+    workers = _default_num_workers(len(samples)) if num_workers is None else num_workers
+    loader = torch.utils.data.DataLoader(
+        _SampleDataset(samples, handle.preprocess),
+        batch_size=batch_size,
+        shuffle=False,
+        num_workers=workers,
+        collate_fn=_collate,
+        pin_memory=dev.type == "cuda",
+        persistent_workers=False,
+    )
+    logger.info(
+        "extracting %s from %d images of %s on %s (batch %d, %d workers, channels_last=%s, amp=%s)",
+        [p.name for p in tap.points],
+        len(samples),
+        samples.source,
+        dev,
+        batch_size,
+        workers,
+        channels_last,
+        autocast_dtype,
+    )
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    input_dtype = _floating_dtype(module)
+    accumulator = _Accumulator(len(samples))
+    kept: list[torch.Tensor] = []
+    skipped: list[tuple[str, str]] = []
+    bar = _progress(len(samples), progress)
+    try:
+        with _placed(module, dev, channels_last), tap:
+            for positions, images, bad in loader:
+                for i, err in bad:
+                    if not skip_bad_images:
+                        if isinstance(err, DataError):
+                            raise DataError(f"{err}; {_SKIP_HINT}") from err
+                        raise err
+                    logger.warning("skipping %s: %s", samples.ids[i], err)
+                    skipped.append((samples.ids[i], str(err)))
+                if images is not None:
+                    x = images.to(dev, dtype=input_dtype, non_blocking=True)
+                    if x.ndim == 4:
+                        x = x.contiguous(memory_format=memory_format)
+                    autocast = (
+                        torch.autocast(device_type=dev.type, dtype=autocast_dtype)
+                        if autocast_dtype is not None
+                        else contextlib.nullcontext()
+                    )
+                    n = len(positions)
+                    with torch.inference_mode(), autocast:
+                        values = tap.run(x)
+                        pooled = _pool_batch(values, n, handle.num_prefix_tokens)
+                    accumulator.add(pooled, n)
+                    kept.append(positions)
+                bar.update(len(positions) + len(bad))
+    finally:
+        bar.close()
+    if not kept:
+        first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
+        raise DataError(
+            f"none of the {len(samples)} images from {samples.source!r} could be read"
+            f"{first}; check the files"
+        )
+    features, pooling = accumulator.result()
+    if skipped:
+        warnings.warn(
+            f"skipped {len(skipped)} unreadable image(s) of {len(samples)} from "
+            f"{samples.source!r} (first: {skipped[0][0]})",
+            stacklevel=2,
+        )
+    return ExtractionResult(
+        features=features,
+        pooling=pooling,
+        kept=torch.cat(kept).numpy().astype(np.int64),
+        skipped=tuple(skipped),
+    )

@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from capture_helpers import MultiNet, batch_of, hook_count, make_handle, make_samples
+
+from featscope.capture import ExtractionResult, extract_features
+from featscope.errors import DataError, ParameterError
+from featscope.models.handle import PointRef
+
+
+def run(net, n=20, points=("backbone", "pre_logits"), **kwargs):
+    kwargs.setdefault("progress", False)
+    kwargs.setdefault("num_workers", 0)
+    return extract_features(make_handle(net), make_samples(n), list(points), **kwargs)
+
+
+def test_features_match_a_manual_forward(net):
+    result = run(net, n=5, points=["backbone", "pre_logits", "logits"])
+    assert isinstance(result, ExtractionResult)
+    assert list(result.features) == ["backbone", "pre_logits", "logits"]
+    assert result.pooling == {"backbone": "global_avg", "pre_logits": "none", "logits": "none"}
+    net.eval()
+    with torch.no_grad():
+        x = batch_of(5)
+        maps = net.features(x)
+        logits = net(x)
+    for name in result.features:
+        assert result.features[name].dtype == np.float32
+    np.testing.assert_allclose(result.features["backbone"], maps.mean(dim=(2, 3)), atol=1e-6)
+    np.testing.assert_allclose(result.features["pre_logits"], maps.mean(dim=(2, 3)), atol=1e-6)
+    np.testing.assert_allclose(result.features["logits"], logits, atol=1e-6)
+    np.testing.assert_array_equal(result.kept, np.arange(5))
+    assert result.skipped == ()
+
+
+def test_same_samples_give_identical_features(net):
+    first, second = run(net), run(net)
+    for name in first.features:
+        np.testing.assert_array_equal(first.features[name], second.features[name])
+
+
+def test_batch_size_does_not_change_features_and_last_batch_of_one_works(net):
+    whole = run(net, batch_size=20)
+    in_sevens = run(net, batch_size=7)  # 7 + 7 + 6
+    last_of_one = run(net, n=21, batch_size=10)  # 10 + 10 + 1
+    for name in whole.features:
+        assert in_sevens.features[name].shape == (20, whole.features[name].shape[1])
+        np.testing.assert_allclose(in_sevens.features[name], whole.features[name], atol=1e-6)
+        assert last_of_one.features[name].shape[0] == 21
+        np.testing.assert_allclose(last_of_one.features[name][:20], whole.features[name], atol=1e-6)
+
+
+def test_skip_bad_images_keeps_the_rest(net):
+    samples = make_samples(9, bad={3})
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        result = extract_features(
+            make_handle(net), samples, ["backbone"], batch_size=4, progress=False,
+            skip_bad_images=True,
+        )  # fmt: skip
+    np.testing.assert_array_equal(result.kept, [0, 1, 2, 4, 5, 6, 7, 8])
+    assert result.skipped == (("img_3.png", "cannot read image 'img_3.png': file is truncated"),)
+    full = run(net, n=9, points=["backbone"])
+    np.testing.assert_allclose(
+        result.features["backbone"], full.features["backbone"][result.kept], atol=1e-6
+    )
+
+
+def test_bad_image_without_the_flag_raises_with_the_hint(net):
+    with pytest.raises(
+        DataError, match=r"cannot read image 'img_3.png'.*pass --skip-bad-images"
+    ) as exc:
+        extract_features(make_handle(net), make_samples(6, bad={3}), ["fc"], progress=False)
+    assert "\n" not in str(exc.value)
+    assert hook_count(net) == 0
+
+
+def test_no_readable_image_is_a_data_error(net):
+    samples = make_samples(2, bad={0, 1})
+    with pytest.raises(DataError, match="none of the 2 images from 'memory' could be read"):
+        extract_features(make_handle(net), samples, ["fc"], progress=False, skip_bad_images=True)
+
+
+def test_worker_processes_give_the_same_features(net):
+    in_process = run(net, n=12, batch_size=5)
+    with_workers = run(net, n=12, batch_size=5, num_workers=2)
+    for name in in_process.features:
+        np.testing.assert_array_equal(with_workers.features[name], in_process.features[name])
+
+
+def test_worker_processes_report_bad_images_as_one_line_errors(net):
+    one_line = r"^cannot read image 'img_1.png'[^\n]*skip-bad-images[^\n]*images$"
+    with pytest.raises(DataError, match=one_line):
+        extract_features(
+            make_handle(net), make_samples(4, bad={1}), ["fc"], progress=False, num_workers=2
+        )
+
+
+def test_tuple_and_dict_points_become_one_feature_per_element():
+    torch.manual_seed(0)
+    handle = make_handle(
+        MultiNet(),
+        aliases={"neck": PointRef("neck"), "logits": PointRef("head", select="score")},
+    )
+    result = extract_features(
+        handle, make_samples(3), ["neck", "head", "logits"], progress=False, batch_size=2
+    )
+    assert list(result.features) == ["neck.0", "neck.1", "head.emb", "head.score", "logits"]
+    assert result.pooling["neck.0"] == "global_avg"
+    assert result.pooling["head.emb"] == "none"
+    assert result.features["neck.1"].shape == (3, 8)
+    np.testing.assert_array_equal(result.features["logits"], result.features["head.score"])
+
+
+def test_token_outputs_use_the_class_token_when_the_model_has_one():
+    class Tokens(torch.nn.Module):
+        def forward(self, x):
+            return x.flatten(2).transpose(1, 2)  # (N, H*W, 3)
+
+    samples = make_samples(4)
+    cls = extract_features(
+        make_handle(Tokens(), aliases={}, num_prefix_tokens=1), samples, [""], progress=False
+    )
+    mean = extract_features(make_handle(Tokens(), aliases={}), samples, [""], progress=False)
+    assert cls.pooling == {"": "cls_token"}
+    assert mean.pooling == {"": "token_mean"}
+    x = batch_of(4)
+    np.testing.assert_allclose(cls.features[""], x[:, :, 0, 0], atol=1e-6)
+    np.testing.assert_allclose(mean.features[""], x.mean(dim=(2, 3)), atol=1e-6)
+
+
+def test_model_state_is_left_as_it_was(net):
+    net.train()
+    run(net, n=3)
+    assert hook_count(net) == 0
+    assert all(m.training for m in net.modules())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"batch_size": 0}, "`batch_size` must be a positive integer; got 0"),
+        ({"num_workers": -1}, "`num_workers` must be an integer >= 0"),
+        ({"device": "cuda"}, "'cuda' was requested but CUDA is not available.*--device cpu"),
+        ({"device": "gpu0"}, "`device` 'gpu0' is not a torch device"),
+        ({"amp": "fp8"}, "`amp` must be True, False, 'bf16' or 'fp16'; got 'fp8'"),
+    ],
+)
+def test_bad_parameters_are_parameter_errors(net, monkeypatch, kwargs, match):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ParameterError, match=match):
+        run(net, n=2, **kwargs)
+
+
+def test_amp_on_cpu_warns_and_runs_in_float32(net):
+    with pytest.warns(UserWarning, match="`amp` True needs a CUDA device"):
+        result = run(net, n=2, amp=True)
+    np.testing.assert_allclose(result.features["backbone"], run(net, n=2).features["backbone"])
+
+
+def test_empty_samples_is_a_data_error(net):
+    with pytest.raises(DataError, match="samples from 'memory' are empty"):
+        extract_features(make_handle(net), make_samples(0), ["fc"], progress=False)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("amp", [False, True])
+def test_cuda_extraction_matches_cpu_and_returns_the_model(net, amp):
+    cpu = run(net, n=10, batch_size=4)
+    gpu = run(net, n=10, batch_size=4, device="cuda", amp=amp)
+    assert next(net.parameters()).device.type == "cpu"
+    assert net.features[0].weight.is_contiguous()
+    tol = 5e-2 if amp else 1e-4
+    for name in cpu.features:
+        np.testing.assert_allclose(gpu.features[name], cpu.features[name], atol=tol, rtol=tol)
