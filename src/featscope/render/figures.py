@@ -1,0 +1,135 @@
+"""Saving and showing figures: separate steps from drawing them."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from featscope.errors import OutputError, ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+__all__ = ["FIGURE_FORMATS", "save_figure", "show"]
+
+#: File formats :func:`save_figure` writes (``jpeg`` is accepted as a spelling of ``jpg``).
+FIGURE_FORMATS = ("png", "pdf", "svg", "jpg")
+_ALIASES = {"jpeg": "jpg"}
+# Dates embedded by the PDF and SVG backends would make two runs on the same inputs differ.
+# matplotlib's built-in backends that cannot open a window.
+_NON_INTERACTIVE = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
+_METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
+
+
+def _formats(formats: str | Iterable[str]) -> list[str]:
+    items = [formats] if isinstance(formats, str) else list(formats)
+    if not items:
+        raise ParameterError(f"`formats` is empty; pass one or more of {', '.join(FIGURE_FORMATS)}")
+    out: list[str] = []
+    for item in items:
+        fmt = str(item).lower().lstrip(".")
+        fmt = _ALIASES.get(fmt, fmt)
+        if fmt not in FIGURE_FORMATS:
+            raise ParameterError(
+                f"figure format {item!r} is not supported; choose from {', '.join(FIGURE_FORMATS)}"
+            )
+        if fmt not in out:
+            out.append(fmt)
+    return out
+
+
+def save_figure(
+    fig: Figure,
+    path_without_suffix: str | os.PathLike[str],
+    formats: str | Iterable[str] = ("png",),
+    dpi: float = 150,
+) -> list[Path]:
+    """Write a figure in one or more formats.
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure (for an axes from :func:`plot_embedding`, pass ``ax.figure``).
+    path_without_suffix : str or path-like
+        Output path without the format suffix: ``"out/feat_0"`` writes ``out/feat_0.png``, ...
+        The parent folder must exist.
+    formats : str or iterable of str, default ("png",)
+        Any of ``png``, ``pdf``, ``svg``, ``jpg``; duplicates are written once.
+    dpi : float, default 150
+        Resolution of raster formats (png, jpg).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written, in the order of ``formats``.
+
+    Raises
+    ------
+    ParameterError
+        If a format is unknown or ``dpi`` is not positive; nothing is written then.
+    OutputError
+        If a file cannot be written (the ``OSError`` is chained as ``__cause__``).
+    """
+    import matplotlib
+
+    fmts = _formats(formats)
+    if not float(dpi) > 0:
+        raise ParameterError(f"`dpi` {dpi} must be > 0; pass e.g. 150")
+    stem = os.fspath(path_without_suffix)
+    written: list[Path] = []
+    # A fixed hash salt makes matplotlib's SVG element ids reproducible.
+    with matplotlib.rc_context({"svg.hashsalt": "featscope"}):
+        for fmt in fmts:
+            path = Path(f"{stem}.{fmt}")
+            try:
+                fig.savefig(
+                    path,
+                    format=fmt,
+                    dpi=dpi,
+                    bbox_inches="tight",
+                    metadata=_METADATA.get(fmt),
+                )
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot write figure '{path}': {exc.strerror or exc}; "
+                    "check the folder exists and is writable, or choose another --work-dir"
+                ) from exc
+            written.append(path)
+    return written
+
+
+def show(fig: Figure, *, block: bool | None = None) -> None:
+    """Show a figure in a window (the only place featscope touches pyplot).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        A figure made by a featscope renderer (not managed by pyplot).
+    block : bool, optional
+        Passed to :func:`matplotlib.pyplot.show`.
+
+    Notes
+    -----
+    With a non-interactive backend (Agg, headless machines) nothing is shown and a
+    ``UserWarning`` says so. After a blocking show the figure is released from pyplot, so showing
+    many figures does not leak them (the reference tool never closed its figures).
+    """
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    backend = matplotlib.get_backend()
+    if backend.lower() in _NON_INTERACTIVE:
+        warnings.warn(
+            f"cannot show the figure: matplotlib backend {backend!r} is non-interactive "
+            "(no display); save it with save_figure instead",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
+    plt.figure(fig)  # adopt the unmanaged figure into pyplot (matplotlib >= 3.8)
+    plt.show(block=block)
+    if block is not False:
+        plt.close(fig)

@@ -1,0 +1,799 @@
+"""The local run folder: the only way featscope writes results to disk.
+
+A run writes into a hidden ``<work_dir>/.<name>.partial/`` folder and, when everything has been
+written, adds ``manifest.json`` last and renames the folder to ``<work_dir>/<name>/`` in one
+atomic step. So a folder under a final name always holds a finished run, and a run that was
+interrupted or failed never leaves one (the reference tool created its output folder first and
+left it behind, half written, on every failure). This follows torchcam's ``save``: refuse to
+overwrite, artifacts first, manifest last (``schema_version``, sorted keys, no NaN), roll back on
+failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import datetime as _dt
+import errno
+import hashlib
+import io
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+import numpy as np
+
+from featscope.errors import OutputError, ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+    from featscope.results import EmbeddingResult
+
+__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "LocalRun"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+LOG_NAME = "run.log"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+_RESERVED = frozenset({MANIFEST_NAME, LOG_NAME})
+# errno values that mean the disk (or the user's quota) is full.
+_NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
+# How many `_1`, `_2`, ... suffixes to try before giving up on a folder name.
+_MAX_SUFFIX = 10_000
+
+
+def _now() -> str:
+    return _dt.datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def _check_name(name: Any, what: str = "file name") -> str:
+    """Return ``name`` if it is a plain file name inside the run folder, else raise."""
+    if not isinstance(name, str) or not name:
+        raise ParameterError(f"{what} {name!r} must be a non-empty string; pass e.g. 'coords.csv'")
+    bad = {"/", "\\", "\0", os.sep, os.altsep or "/"}
+    if any(ch in name for ch in bad) or name in {".", ".."}:
+        raise ParameterError(
+            f"{what} {name!r} contains a path separator or is '.'/'..'; files stay inside the "
+            "run folder: pass a plain name such as 'coords.csv'"
+        )
+    if name.startswith("."):
+        raise ParameterError(
+            f"{what} {name!r} starts with '.'; hidden names are kept for featscope's temporary "
+            "files: pass a name such as 'coords.csv'"
+        )
+    return name
+
+
+def _with_suffix(name: str, suffix: str) -> str:
+    return name if name.endswith(suffix) else name + suffix
+
+
+def _jsonable(value: Any) -> Any:
+    """Return ``value`` as plain JSON types, with NaN and infinities as ``None``."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=str) if isinstance(value, (set, frozenset)) else value
+        return [_jsonable(v) for v in items]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LocalRun:
+    """One run folder, written atomically with a manifest last.
+
+    Use it as a context manager. Inside the ``with`` block files go into a hidden
+    ``<work_dir>/.<name>.partial/`` folder (:attr:`path`); on normal exit :meth:`finish` writes
+    ``manifest.json`` and renames the folder to ``<work_dir>/<name>/`` (:attr:`final_path`). On an
+    exception the partial folder is deleted (kept, still hidden and without a manifest, when
+    ``keep_failed=True``) and the exception propagates.
+
+    ``<name>`` is ``<view>_<YYYYmmdd_HHMMSS>`` in local time (the reference tool's layout), or
+    ``name`` when given; ``_1``, ``_2``, ... is appended when a run folder of that name already
+    exists or is being written, so a run never overwrites another.
+
+    While the run is open, a ``logging.FileHandler`` on the ``"featscope"`` logger records
+    messages of level ``log_level`` and above in ``run.log``.
+
+    Parameters
+    ----------
+    work_dir : str or path-like
+        Parent folder of the run folders; created if missing.
+    view : str
+        Name of the view (``"tsne"``, ``"featmap"``); the start of the folder name.
+    name : str, optional
+        Folder name to use instead of ``<view>_<timestamp>``.
+    keep_failed : bool, default False
+        Keep the ``.partial`` folder of a failed run for inspection.
+    log_level : int, default logging.INFO
+        Lowest level written to ``run.log``. While the run is open the ``"featscope"`` logger's
+        level is lowered to it if needed (and restored afterwards).
+
+    Raises
+    ------
+    ParameterError
+        If ``view`` or ``name`` is not a plain folder name.
+
+    Examples
+    --------
+    >>> with LocalRun("work_dirs", "tsne") as run:  # doctest: +SKIP
+    ...     run.write_array("feat_pre_logits", features.features)
+    ...     run.write_embedding(result, "pre_logits")
+    ...     run.write_figure(plot_embedding(result).figure, "tsne_pre_logits")
+    >>> run.final_path  # doctest: +SKIP
+    PosixPath('work_dirs/tsne_20250101_120000')
+    """
+
+    def __init__(
+        self,
+        work_dir: str | os.PathLike[str],
+        view: str,
+        *,
+        name: str | None = None,
+        keep_failed: bool = False,
+        log_level: int = logging.INFO,
+    ) -> None:
+        self.work_dir = Path(work_dir)
+        self.view = _check_name(view, "`view`")
+        self.name = None if name is None else _check_name(name, "run folder `name`")
+        self.keep_failed = bool(keep_failed)
+        self.log_level = log_level
+        self._partial: Path | None = None
+        self._final: Path | None = None
+        self._final_name: str | None = None
+        self._state = "new"  # new -> open -> finished | failed
+        self._created: str | None = None
+        self._results: dict[str, dict[str, Any]] = {}
+        self._metadata: dict[str, Any] = {}
+        self._handler: logging.Handler | None = None
+        self._logger_level: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def __enter__(self) -> LocalRun:
+        return self.open()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            if self._state == "open":
+                self.finish()
+            return
+        if self._state == "open":
+            self.abort(exc)
+
+    def open(self) -> LocalRun:
+        """Create the hidden partial folder and start ``run.log``.
+
+        Returns
+        -------
+        LocalRun
+            ``self``.
+
+        Raises
+        ------
+        OutputError
+            If ``work_dir`` cannot be created or written to.
+        RuntimeError
+            If the run was already opened.
+        """
+        if self._state != "new":
+            raise RuntimeError(f"this LocalRun is already {self._state}; make a new LocalRun")
+        try:
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise self._folder_error(self.work_dir, exc) from exc
+        base = self.name or f"{self.view}_{time.strftime('%Y%m%d_%H%M%S')}"
+        for i in range(_MAX_SUFFIX):
+            candidate = base if i == 0 else f"{base}_{i}"
+            partial = self.work_dir / f".{candidate}.partial"
+            if (self.work_dir / candidate).exists():
+                continue
+            try:
+                # os.mkdir is atomic: of two runs racing for a name, exactly one gets it.
+                os.mkdir(partial)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise self._folder_error(self.work_dir, exc) from exc
+            self._partial, self._final_name = partial, candidate
+            break
+        else:
+            raise OutputError(
+                f"cannot find a free run folder name in '{self.work_dir}': '{base}' and "
+                f"{_MAX_SUFFIX - 1} numbered variants exist; clean up or choose another --work-dir"
+            )
+        self._created = _now()
+        self._state = "open"
+        try:
+            self._start_log()
+        except BaseException:
+            self.abort()
+            raise
+        logger.info("run folder %s (written as %s)", self._final_name, partial)
+        return self
+
+    def finish(self) -> Path:
+        """Write ``manifest.json`` last and rename the folder to its final name.
+
+        Called by ``__exit__`` when the ``with`` block ends without an exception.
+
+        Returns
+        -------
+        pathlib.Path
+            The final folder (:attr:`final_path`).
+
+        Raises
+        ------
+        OutputError
+            If the manifest cannot be written or the folder cannot be renamed; the partial
+            folder is removed then.
+        """
+        self._require_open()
+        self._stop_log()
+        try:
+            manifest = self._manifest()
+            self._atomic_write(
+                MANIFEST_NAME,
+                lambda fh: fh.write(self._dumps(manifest, MANIFEST_NAME).encode("utf-8")),
+                internal=True,
+            )
+            final = self._rename_to_final()
+        except BaseException as exc:
+            if self._state == "open":
+                self.abort(exc)
+            raise
+        self._final = final
+        self._state = "finished"
+        logger.info("wrote run folder %s", final)
+        return final
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """End a failed run: remove the partial folder (or keep it with ``keep_failed``).
+
+        Parameters
+        ----------
+        exc : BaseException, optional
+            The error that ended the run, written to ``run.log`` when the folder is kept.
+        """
+        if self._state != "open":
+            return
+        if exc is not None and self._handler is not None:
+            # Straight to the file: the caller reports the error to the user already.
+            self._handler.handle(
+                logging.makeLogRecord(
+                    {
+                        "name": __name__,
+                        "levelno": logging.ERROR,
+                        "levelname": "ERROR",
+                        "msg": "run failed: %s: %s",
+                        "args": (type(exc).__name__, exc),
+                    }
+                )
+            )
+        self._stop_log()
+        self._state = "failed"
+        assert self._partial is not None
+        if self.keep_failed:
+            logger.info("kept the folder of the failed run: %s", self._partial)
+        else:
+            shutil.rmtree(self._partial, ignore_errors=True)
+
+    # ------------------------------------------------------------------ properties
+
+    @property
+    def path(self) -> Path:
+        """The folder being written (the hidden ``.partial`` one while the run is open)."""
+        if self._state == "finished":
+            assert self._final is not None
+            return self._final
+        if self._partial is None:
+            raise RuntimeError("the run folder exists only inside `with LocalRun(...)` (or open())")
+        return self._partial
+
+    @property
+    def final_path(self) -> Path:
+        """The finished run folder; valid after :meth:`finish`."""
+        if self._state != "finished" or self._final is None:
+            raise RuntimeError(
+                f"the run is {self._state}: final_path exists only after the run finished"
+            )
+        return self._final
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run folder was completed and renamed to its final name."""
+        return self._state == "finished"
+
+    # ------------------------------------------------------------------ writers
+
+    def write_bytes(self, name: str, data: bytes) -> Path:
+        """Write raw bytes to ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Plain file name.
+        data : bytes
+            Content.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``name`` is not a plain, allowed file name.
+        OutputError
+            If the file cannot be written.
+        """
+        return self._atomic_write(name, lambda fh: fh.write(data))
+
+    def write_text(self, name: str, text: str) -> Path:
+        """Write UTF-8 text to ``name``.
+
+        Parameters
+        ----------
+        name : str
+            Plain file name, e.g. ``"notes.txt"``.
+        text : str
+            Content.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``name`` is not a plain, allowed file name.
+        OutputError
+            If the file cannot be written.
+        """
+        return self.write_bytes(name, text.encode("utf-8"))
+
+    def write_array(self, name: str, array: Any) -> Path:
+        """Write an array as ``.npy`` (no pickles).
+
+        Parameters
+        ----------
+        name : str
+            File name; ``.npy`` is appended when missing.
+        array : array-like
+            Numeric array, e.g. ``(N, D)`` float32 features.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``name`` is not allowed or the array holds Python objects.
+        OutputError
+            If the file cannot be written.
+        """
+        arr = np.asarray(array)
+        if arr.dtype.hasobject:
+            raise ParameterError(
+                f"array for '{name}' has dtype object, which .npy can only store as a pickle; "
+                "pass a numeric array"
+            )
+        return self._atomic_write(
+            _with_suffix(name, ".npy"), lambda fh: np.save(fh, arr, allow_pickle=False)
+        )
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        """Write JSON with sorted keys, indent 2, NaN and infinities as ``null``.
+
+        Parameters
+        ----------
+        name : str
+            File name; ``.json`` is appended when missing.
+        obj : Any
+            Mappings, sequences, numbers (numpy scalars and arrays included), strings, paths.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``name`` is not allowed or ``obj`` holds a value JSON cannot represent.
+        OutputError
+            If the file cannot be written.
+        """
+        name = _with_suffix(name, ".json")
+        text = self._dumps(obj, name)
+        return self._atomic_write(name, lambda fh: fh.write(text.encode("utf-8")))
+
+    def write_csv(self, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
+        """Write a CSV table (RFC 4180 quoting, newline line ends, UTF-8).
+
+        Parameters
+        ----------
+        name : str
+            File name; ``.csv`` is appended when missing.
+        header : sequence of str
+            Column names.
+        rows : iterable of sequences
+            One sequence per row, as long as ``header``.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``name`` is not allowed or a row's length differs from the header's.
+        OutputError
+            If the file cannot be written.
+        """
+        name = _with_suffix(name, ".csv")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(list(header))
+        for i, row in enumerate(rows):
+            row = list(row)
+            if len(row) != len(header):
+                raise ParameterError(
+                    f"row {i} of '{name}' has {len(row)} values but the header has "
+                    f"{len(header)} columns; give every row one value per column"
+                )
+            writer.writerow(row)
+        data = buffer.getvalue().encode("utf-8")
+        return self._atomic_write(name, lambda fh: fh.write(data))
+
+    def write_figure(
+        self,
+        fig: Figure,
+        stem: str,
+        formats: str | Iterable[str] = ("png",),
+        dpi: float = 150,
+    ) -> list[Path]:
+        """Write a figure in one or more formats (see :func:`featscope.render.save_figure`).
+
+        Parameters
+        ----------
+        fig : matplotlib.figure.Figure
+            The figure (``ax.figure`` for an axes).
+        stem : str
+            File name without suffix; ``"tsne_pre_logits"`` gives ``tsne_pre_logits.png``, ...
+        formats : str or iterable of str, default ("png",)
+            Any of ``png``, ``pdf``, ``svg``, ``jpg``.
+        dpi : float, default 150
+            Resolution of raster formats.
+
+        Returns
+        -------
+        list of pathlib.Path
+            The files written, in the order of ``formats``.
+
+        Raises
+        ------
+        ParameterError
+            If ``stem`` is not allowed or a format is unknown.
+        OutputError
+            If a file cannot be written.
+        """
+        from featscope.render import save_figure
+
+        self._require_open()
+        stem = _check_name(stem, "figure name")
+        temp_stem = self.path / f".{stem}.tmp-{os.getpid()}"
+        try:
+            temps = save_figure(fig, temp_stem, formats=formats, dpi=dpi)
+        except OutputError as exc:
+            for leftover in self.path.glob(f".{stem}.tmp-{os.getpid()}.*"):
+                leftover.unlink(missing_ok=True)
+            cause = exc.__cause__
+            if isinstance(cause, OSError):
+                raise self._write_error(f"{stem}.*", cause) from cause
+            raise
+        written = []
+        for temp in temps:
+            target = self.path / _check_name(f"{stem}{temp.suffix}")
+            self._replace(temp, target)
+            written.append(target)
+        return written
+
+    def write_embedding(self, result: EmbeddingResult, stem: str) -> Path:
+        """Write an embedding's coordinates as ``coords_<stem>.csv`` and record the result.
+
+        Columns are ``id, label, class_name, x, y`` (and ``z`` for a 3-D map), one row per sample
+        in result order; coordinates are written with full float precision.
+
+        Parameters
+        ----------
+        result : EmbeddingResult
+            The map.
+        stem : str
+            Key of the result (usually the capture point, e.g. ``"pre_logits"``); also the key of
+            its entry in the manifest.
+
+        Returns
+        -------
+        pathlib.Path
+            The CSV file written.
+
+        Raises
+        ------
+        ParameterError
+            If ``stem`` is not allowed or was already recorded.
+        OutputError
+            If the file cannot be written.
+        """
+        names = result.class_names
+        axes = ["x", "y", "z"][: result.n_components]
+
+        def rows() -> Iterable[list[Any]]:
+            for sample_id, label, coords in zip(
+                result.ids, result.labels, result.coords, strict=True
+            ):
+                index = int(label)
+                name = names[index] if 0 <= index < len(names) else str(index)
+                yield [sample_id, index, name, *(repr(float(v)) for v in coords)]
+
+        self._check_key(stem)
+        path = self.write_csv(
+            f"coords_{_check_name(stem, 'result key')}.csv",
+            ["id", "label", "class_name", *axes],
+            rows(),
+        )
+        self.add_result(stem, result)
+        return path
+
+    # ------------------------------------------------------------------ manifest content
+
+    def add_result(self, key: str, result: Any) -> None:
+        """Record a result's provenance, parameters and metrics in the manifest.
+
+        Parameters
+        ----------
+        key : str
+            Unique name of the result in this run (e.g. the capture point).
+        result : EmbeddingResult, FeatureSet or any result object
+            Read for ``provenance``, ``params``, ``metrics``, ``point``, ``method``, ``pooling``,
+            ``n_components`` and the number of samples, where present.
+
+        Raises
+        ------
+        ParameterError
+            If ``key`` is empty or already recorded.
+        """
+        self._check_key(key)
+        entry: dict[str, Any] = {}
+        for attr in ("point", "method", "pooling", "n_components"):
+            value = getattr(result, attr, None)
+            if value is not None:
+                entry[attr] = value
+        labels = getattr(result, "labels", None)
+        if labels is not None:
+            entry["n_samples"] = len(labels)
+        for attr in ("params", "metrics"):
+            value = getattr(result, attr, None)
+            if value is not None:
+                entry[attr] = dict(value)
+        provenance = getattr(result, "provenance", None)
+        if provenance is not None and hasattr(provenance, "to_dict"):
+            entry["provenance"] = provenance.to_dict()
+        self._results[key] = _jsonable(entry)
+
+    def add_metadata(self, key: str, value: Any) -> None:
+        """Record a JSON-ready value under ``metadata`` in the manifest (e.g. the run's options).
+
+        Parameters
+        ----------
+        key : str
+            Name of the entry; a later call with the same key replaces it.
+        value : Any
+            Anything :meth:`write_json` accepts.
+
+        Raises
+        ------
+        ParameterError
+            If ``value`` cannot be represented as JSON.
+        """
+        converted = _jsonable(value)
+        self._dumps(converted, f"manifest metadata {key!r}")
+        self._metadata[str(key)] = converted
+
+    def _check_key(self, key: Any) -> None:
+        if not isinstance(key, str) or not key:
+            raise ParameterError(f"result key {key!r} must be a non-empty string, e.g. 'neck'")
+        if key in self._results:
+            raise ParameterError(
+                f"result key {key!r} is already recorded in this run; give each result its own "
+                "key (e.g. the capture point)"
+            )
+
+    def _manifest(self) -> dict[str, Any]:
+        from featscope import __version__
+
+        assert self._partial is not None
+        files = []
+        for path in sorted(p for p in self._partial.rglob("*") if p.is_file()):
+            rel = path.relative_to(self._partial).as_posix()
+            if any(part.startswith(".") for part in rel.split("/")):
+                # A temporary file left by an interrupted write: not part of the results.
+                path.unlink(missing_ok=True)
+                continue
+            files.append({"path": rel, "bytes": path.stat().st_size, "sha256": _sha256(path)})
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "view": self.view,
+            "created": self._created,
+            "finished": _now(),
+            "featscope_version": __version__,
+            "files": files,
+            "results": self._results,
+            "metadata": self._metadata,
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def _require_open(self) -> None:
+        if self._state != "open":
+            raise RuntimeError(
+                f"the run is {self._state}; write files inside `with LocalRun(...) as run:`"
+            )
+
+    @staticmethod
+    def _dumps(obj: Any, name: str) -> str:
+        try:
+            return json.dumps(_jsonable(obj), sort_keys=True, indent=2, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:
+            raise ParameterError(
+                f"cannot write '{name}' as JSON: {exc}; pass numbers, strings, lists and dicts"
+            ) from exc
+
+    def _atomic_write(
+        self, name: str, write: Callable[[IO[bytes]], Any], *, internal: bool = False
+    ) -> Path:
+        """Write through a temporary file then ``os.replace`` it, so no file is ever torn."""
+        self._require_open()
+        name = _check_name(name)
+        if name in _RESERVED and not internal:
+            raise ParameterError(
+                f"file name {name!r} is reserved for the run folder's own {name}; choose another"
+            )
+        target = self.path / name
+        temp = self.path / f".{name}.tmp-{os.getpid()}"
+        try:
+            with temp.open("wb") as handle:
+                write(handle)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise self._write_error(name, exc) from exc
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+        self._replace(temp, target)
+        return target
+
+    def _replace(self, temp: Path, target: Path) -> None:
+        try:
+            os.replace(temp, target)
+        except OSError as exc:
+            temp.unlink(missing_ok=True)
+            raise self._write_error(target.name, exc) from exc
+
+    def _write_error(self, name: str, exc: OSError) -> OutputError:
+        """Turn an ``OSError`` into an :class:`OutputError`; a full disk ends the run."""
+        if exc.errno in _NO_SPACE:
+            folder = self._partial
+            # Nothing more can be written: free the space now rather than when the with-block
+            # unwinds (which may never happen if the caller catches the error).
+            self._stop_log()
+            self._state = "failed"
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+            return OutputError(
+                f"no space left on the device while writing '{name}' in '{self.work_dir}' "
+                f"({exc.strerror or exc}); the unfinished run folder was removed; free some "
+                "space or choose another --work-dir"
+            )
+        return OutputError(
+            f"cannot write '{name}' to run folder '{self.path}': {exc.strerror or exc}; "
+            "check the folder is writable or choose another --work-dir"
+        )
+
+    @staticmethod
+    def _folder_error(folder: Path, exc: OSError) -> OutputError:
+        return OutputError(
+            f"cannot write to run folder '{folder}': {exc.strerror or exc}; "
+            "choose another --work-dir"
+        )
+
+    def _rename_to_final(self) -> Path:
+        assert self._partial is not None
+        assert self._final_name is not None
+        base = self._final_name
+        # The name was free when the run started, but another process may have finished a run of
+        # the same name since (it checked before our .partial existed): never rename onto it.
+        for i in range(_MAX_SUFFIX):
+            candidate = base if i == 0 else f"{base}_{i}"
+            target = self.work_dir / candidate
+            if target.exists() or (i > 0 and (self.work_dir / f".{candidate}.partial").exists()):
+                continue
+            try:
+                os.rename(self._partial, target)
+            except OSError as exc:
+                if exc.errno in (errno.EEXIST, errno.ENOTEMPTY):
+                    continue
+                raise self._folder_error(self.work_dir, exc) from exc
+            return target
+        raise OutputError(
+            f"cannot find a free run folder name in '{self.work_dir}' for '{base}'; clean up or "
+            "choose another --work-dir"
+        )
+
+    def _start_log(self) -> None:
+        assert self._partial is not None
+        try:
+            handler = logging.FileHandler(self._partial / LOG_NAME, encoding="utf-8")
+        except OSError as exc:
+            raise self._write_error(LOG_NAME, exc) from exc
+        handler.setLevel(self.log_level)
+        handler.setFormatter(logging.Formatter(LOG_FORMAT))
+        package_logger = logging.getLogger("featscope")
+        if package_logger.getEffectiveLevel() > self.log_level:
+            self._logger_level = package_logger.level
+            package_logger.setLevel(self.log_level)
+        package_logger.addHandler(handler)
+        self._handler = handler
+
+    def _stop_log(self) -> None:
+        handler, self._handler = self._handler, None
+        if handler is None:
+            return
+        package_logger = logging.getLogger("featscope")
+        package_logger.removeHandler(handler)
+        with contextlib.suppress(Exception):
+            handler.close()
+        if self._logger_level is not None:
+            package_logger.setLevel(self._logger_level)
+            self._logger_level = None
+
+    def __repr__(self) -> str:
+        where = self._final or self._partial or self.work_dir
+        return f"LocalRun(view={self.view!r}, state={self._state!r}, path='{where}')"
