@@ -1,0 +1,175 @@
+"""Which samples a view uses: the classes (``--class-idx``, ``--max-num-class``), how many each.
+
+The rule follows OpenMMLab's ``vis_tsne.py`` (the first ``max_num_class`` classes, at most
+``max_num_samples`` samples of each), with three deliberate differences:
+
+- ``sample="random"`` (the default) draws a seeded random subset of each class instead of its
+  first samples, so a dataset sorted by, say, acquisition date is not summarised by its oldest
+  images; ``sample="first"`` gives exactly the reference's selection.
+- Without ``class_idx`` the first ``max_num_class`` classes *that have samples* are used (the
+  reference counts empty class indices too and then shows fewer classes).
+- The order of ``class_idx`` changes nothing: labels stay the dataset's class indices (the
+  reference paired its legend with the ``--class-idx`` order and mislabelled unsorted lists).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+
+import numpy as np
+
+from featscope.errors import DataError, ParameterError
+
+__all__ = ["SAMPLE_MODES", "select_indices"]
+
+logger = logging.getLogger(__name__)
+
+#: Accepted values of ``sample``.
+SAMPLE_MODES = ("random", "first")
+
+
+def select_indices(
+    labels: Sequence[int] | np.ndarray,
+    n_classes: int,
+    *,
+    class_idx: Sequence[int] | None = None,
+    max_num_class: int | None = 20,
+    max_num_samples: int | None = 100,
+    seed: int = 0,
+    sample: str = "random",
+    class_names: Sequence[str] | None = None,
+    source: str = "the data",
+) -> np.ndarray:
+    """Return the positions of the samples to use, in dataset order.
+
+    Parameters
+    ----------
+    labels : array-like of int
+        ``(N,)`` class index of every sample.
+    n_classes : int
+        Number of classes of the source (``len(class_names)``).
+    class_idx : sequence of int, optional
+        The classes to use (``--class-idx``). Order does not matter; duplicates are dropped
+        with a warning. By default the first ``max_num_class`` classes that have samples.
+    max_num_class : int or None, default 20
+        How many classes to use when ``class_idx`` is not given; ``None`` or ``<= 0``: all.
+    max_num_samples : int or None, default 100
+        At most this many samples per class; ``None`` or ``<= 0``: all.
+    seed : int, default 0
+        Seed of the random per-class draw. Each class draws from its own stream
+        (``numpy.random.default_rng([seed, class])``), so a class gets the same samples
+        whichever other classes are selected.
+    sample : {"random", "first"}, default "random"
+        ``"random"``: a seeded random subset of each class; ``"first"``: the first samples of
+        each class in dataset order (the reference's rule).
+    class_names : sequence of str, optional
+        Used only to name classes in error messages.
+    source : str, optional
+        Name of the data source, used only in error messages.
+
+    Returns
+    -------
+    numpy.ndarray
+        Sorted int64 positions into ``labels``.
+
+    Raises
+    ------
+    ParameterError
+        When ``n_classes``, ``seed`` or ``sample`` is invalid, or a ``class_idx`` is out of
+        range (the valid range is named).
+    DataError
+        When a selected class has no samples, or nothing is selected.
+    """
+    labels = np.asarray(labels)
+    if labels.ndim != 1:
+        raise ParameterError(f"`labels` must be 1-D (one per sample); got shape {labels.shape}")
+    if labels.size and labels.dtype.kind not in "iu":
+        raise ParameterError(f"`labels` must be integer class indices; got dtype {labels.dtype}")
+    labels = labels.astype(np.int64, copy=False)
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
+        raise ParameterError(f"`n_classes` must be a positive integer; got {n_classes!r}")
+    n_classes = int(n_classes)
+    if sample not in SAMPLE_MODES:
+        raise ParameterError(f"`sample` must be one of {', '.join(SAMPLE_MODES)}; got {sample!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ParameterError(f"`--seed` must be a non-negative integer; got {seed!r}")
+
+    counts = np.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
+    if class_idx is None:
+        present = np.flatnonzero(counts)
+        limit = _limit(max_num_class)
+        classes = present[:limit] if limit is not None else present
+        absent = n_classes - len(present)
+        if absent:
+            logger.info(
+                "%s: %d of %d classes have no samples and are skipped", source, absent, n_classes
+            )
+    else:
+        classes = _check_class_idx(class_idx, n_classes, counts, class_names, source)
+
+    per_class = _limit(max_num_samples)
+    chosen = []
+    for c in classes:
+        positions = np.flatnonzero(labels == c)
+        if per_class is not None and len(positions) > per_class:
+            if sample == "first":
+                positions = positions[:per_class]
+            else:
+                rng = np.random.default_rng([int(seed), int(c)])
+                positions = np.sort(rng.choice(positions, size=per_class, replace=False))
+        chosen.append(positions)
+    selected = np.sort(np.concatenate(chosen)) if chosen else np.empty(0, dtype=np.int64)
+    if not selected.size:
+        raise DataError(
+            f"no samples selected from {source}: it has {labels.size} samples and none belongs "
+            f"to the {n_classes} classes; check the labels and --class-idx"
+        )
+    logger.info("selected %d samples of %d classes from %s", selected.size, len(classes), source)
+    return selected.astype(np.int64, copy=False)
+
+
+def _limit(value: int | None) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"limits must be integers or None; got {value!r}")
+    return int(value) if value > 0 else None
+
+
+def _check_class_idx(
+    class_idx: Sequence[int],
+    n_classes: int,
+    counts: np.ndarray,
+    class_names: Sequence[str] | None,
+    source: str,
+) -> np.ndarray:
+    requested = list(class_idx)
+    if not requested:
+        raise ParameterError(
+            "`--class-idx` is empty; give at least one class index or leave it out"
+        )
+    for value in requested:
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ParameterError(f"`--class-idx` must be integers; got {value!r}")
+        if not 0 <= value < n_classes:
+            raise ParameterError(
+                f"`--class-idx` {value} is out of range: the data has {n_classes} classes "
+                f"(0-{n_classes - 1}); pass indices below {n_classes}"
+            )
+    unique = sorted({int(v) for v in requested})
+    if len(unique) != len(requested):
+        repeated = sorted({int(v) for v in requested if requested.count(v) > 1})
+        warnings.warn(
+            f"`--class-idx` repeats {', '.join(map(str, repeated))}; each class is used once",
+            UserWarning,
+            stacklevel=3,
+        )
+    for c in unique:
+        if counts[c] == 0:
+            name = (
+                f" ({class_names[c]!r})" if class_names is not None and c < len(class_names) else ""
+            )
+            raise DataError(f"class {c}{name} has no samples in {source}; drop it from --class-idx")
+    return np.asarray(unique, dtype=np.int64)

@@ -1,0 +1,535 @@
+"""Where images come from: class folders, file lists, the built-in digits, and class-name files.
+
+Every source returns an :class:`~featscope.data.samples.ImageSamples` whose loader is a small
+picklable object (so data-loader worker processes can use it) reading images with
+:func:`~featscope.data.images.open_rgb`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+from PIL import Image
+
+from featscope.data.images import open_rgb
+from featscope.data.samples import ImageSamples
+from featscope.errors import DataError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "apply_class_names",
+    "demo_digits",
+    "file_list",
+    "image_folder",
+    "load_samples",
+    "read_class_names",
+]
+
+logger = logging.getLogger(__name__)
+
+#: File extensions (lower case) that :func:`image_folder` treats as images.
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"}
+)
+_LIST_EXTENSIONS = (".csv", ".tsv", ".txt")
+_DEMOS = ("demo:digits",)
+_MAX_LISTED = 5
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _PathLoader:
+    """Read the i-th image of a list of paths relative to a base folder (picklable)."""
+
+    base: Path
+    paths: tuple[str, ...]
+
+    def __call__(self, i: int) -> Image.Image:
+        return open_rgb(self.base / self.paths[i])
+
+
+@dataclass(frozen=True)
+class _ArrayLoader:
+    """Turn the i-th ``(H, W)`` uint8 array into an RGB image (picklable)."""
+
+    images: np.ndarray
+
+    def __call__(self, i: int) -> Image.Image:
+        return Image.fromarray(self.images[i]).convert("RGB")
+
+
+def _is_hidden(name: str) -> bool:
+    return name.startswith(".")
+
+
+def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
+    """Read a folder with one sub-folder per class, as torchvision's ``ImageFolder`` does.
+
+    Parameters
+    ----------
+    root : str or os.PathLike
+        Folder whose sub-folders are the classes. Their sorted names are the class names (index =
+        label). Images are found recursively inside each class folder by extension (jpg, jpeg,
+        png, bmp, gif, tif, tiff, webp, ppm, pgm; any case). Hidden folders and files (names
+        starting with ``.``, such as ``.ipynb_checkpoints``) are skipped.
+
+    Returns
+    -------
+    ImageSamples
+        Samples sorted by class, then by path; ids are the paths relative to ``root`` with ``/``
+        separators; ``source`` is ``root``.
+
+    Raises
+    ------
+    DataError
+        When ``root`` is missing or not a folder, has no class sub-folders, or holds no image at
+        all. A class folder without images is allowed (its class simply has no samples; a warning
+        says so) and selecting that class later fails.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise DataError(f"image folder '{root}' does not exist; check the path")
+    if not root.is_dir():
+        raise DataError(
+            f"image folder '{root}' is not a folder; pass a folder with one sub-folder per class "
+            "(or a .csv/.tsv/.txt file list)"
+        )
+    class_dirs = sorted(
+        (entry for entry in root.iterdir() if entry.is_dir() and not _is_hidden(entry.name)),
+        key=lambda entry: entry.name,
+    )
+    if not class_dirs:
+        loose = sum(1 for entry in root.iterdir() if _is_image_file(entry))
+        hint = f" (it holds {loose} images directly)" if loose else ""
+        raise DataError(
+            f"image folder '{root}' has no class sub-folders{hint}; put the images in "
+            f"'{root}/<class name>/', or pass a file list with path,label rows"
+        )
+
+    ids: list[str] = []
+    labels: list[int] = []
+    empty: list[str] = []
+    for label, class_dir in enumerate(class_dirs):
+        found = sorted(_walk_images(class_dir, root))
+        if not found:
+            empty.append(class_dir.name)
+        ids.extend(found)
+        labels.extend([label] * len(found))
+    if not ids:
+        raise DataError(
+            f"image folder '{root}' has {len(class_dirs)} class sub-folders but no image files "
+            f"(extensions {', '.join(sorted(IMAGE_EXTENSIONS))}); check the path"
+        )
+    if empty:
+        warnings.warn(
+            f"image folder '{root}': {len(empty)} class folder(s) hold no images "
+            f"({', '.join(repr(n) for n in empty[:_MAX_LISTED])}); those classes have no samples",
+            UserWarning,
+            stacklevel=2,
+        )
+    class_names = tuple(d.name for d in class_dirs)
+    logger.info("%s: %d images in %d classes", root, len(ids), len(class_names))
+    return ImageSamples(
+        ids=tuple(ids),
+        labels=np.asarray(labels, dtype=np.int64),
+        class_names=class_names,
+        source=str(root),
+        loader=_PathLoader(root, tuple(ids)),
+    )
+
+
+def _is_image_file(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(path.name)
+
+
+def _walk_images(class_dir: Path, root: Path) -> list[str]:
+    found = []
+    # followlinks=True as torchvision does: symlinked sub-folders are common in dataset layouts
+    for folder, dirnames, filenames in os.walk(class_dir, followlinks=True):
+        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+        for name in filenames:
+            if not _is_hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
+                found.append((Path(folder) / name).relative_to(root).as_posix())
+    return found
+
+
+def file_list(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> ImageSamples:
+    """Read a list of ``path,label`` rows (csv, tsv or whitespace-separated text).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The list. The separator is a tab for ``.tsv`` files; otherwise it is taken from the first
+        row: a tab, else a comma, else whitespace (then the label is the last field, so paths may
+        contain spaces). A header row is recognised when it is ``path,label`` or when its label is
+        neither an integer nor a label used by another row and its path does not end in an image
+        extension; with a header, the columns named
+        ``path`` and ``label`` are used (any order, other columns ignored). Blank lines are
+        skipped.
+    root : str or os.PathLike, optional
+        Folder that relative paths are resolved against; by default the list's own folder.
+
+    Returns
+    -------
+    ImageSamples
+        Samples in list order. Labels are integer class indices (class names ``"0"`` ..
+        ``str(max)``) or class names (sorted names give the indices; see
+        :func:`apply_class_names` to impose another order). Ids are the paths as written in the
+        list, with ``/`` separators; ``source`` is the list path.
+
+    Raises
+    ------
+    DataError
+        When the list is missing or empty, a row lacks a column or has an empty path or label
+        (the line number is named), labels mix indices and names, an index is negative, or image
+        paths do not exist (the first few are listed with the count).
+    """
+    path = Path(path)
+    text = _read_text(path, "file list")
+    base = Path(root) if root is not None else path.parent
+    if root is not None and not base.is_dir():
+        raise DataError(f"file-list root '{base}' is not a folder; pass the folder images are in")
+
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise DataError(f"file list '{path}' has no rows; expected path,label rows")
+    rows = _split_rows(path, lines)
+
+    path_col, label_col = 0, 1
+    first_no, first = rows[0]
+    if _is_header(first, rows[1:]):
+        lowered = [cell.strip().lower() for cell in first]
+        if "path" in lowered and "label" in lowered:
+            path_col, label_col = lowered.index("path"), lowered.index("label")
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"file list '{path}' has a header (line {first_no}) but no rows")
+
+    paths: list[str] = []
+    raw_labels: list[tuple[int, str]] = []
+    need = max(path_col, label_col) + 1
+    for line_no, cells in rows:
+        if len(cells) < need:
+            raise DataError(
+                f"line {line_no} of file list '{path}' has {len(cells)} column(s) "
+                f"({','.join(cells)!r}); expected path,label"
+            )
+        image_path, label = cells[path_col].strip(), cells[label_col].strip()
+        if not image_path:
+            raise DataError(f"line {line_no} of file list '{path}' has an empty path")
+        if not label:
+            raise DataError(f"line {line_no} of file list '{path}' has an empty label")
+        paths.append(Path(image_path).as_posix())
+        raw_labels.append((line_no, label))
+
+    labels, class_names = _labels_from_strings(raw_labels, f"file list '{path}'")
+    _check_exist(path, base, paths, [n for n, _ in raw_labels])
+    logger.info("%s: %d images in %d classes", path, len(paths), len(class_names))
+    return ImageSamples(
+        ids=tuple(paths),
+        labels=labels,
+        class_names=class_names,
+        source=str(path),
+        loader=_PathLoader(base, tuple(paths)),
+    )
+
+
+def _read_text(path: Path, what: str) -> str:
+    if not path.exists():
+        raise DataError(f"{what} '{path}' does not exist; check the path")
+    if not path.is_file():
+        raise DataError(f"{what} '{path}' is not a file")
+    try:
+        # utf-8-sig: lists saved by Excel start with a byte-order mark
+        return path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{what} '{path}' is not UTF-8 text ({exc}); save it as UTF-8") from exc
+    except OSError as exc:
+        raise DataError(f"cannot read {what} '{path}': {exc.strerror or exc}") from exc
+
+
+def _split_rows(path: Path, lines: list[tuple[int, str]]) -> list[tuple[int, list[str]]]:
+    first = lines[0][1]
+    if path.suffix.lower() == ".tsv" or "\t" in first:
+        delimiter: str | None = "\t"
+    elif "," in first:
+        delimiter = ","
+    else:
+        delimiter = None
+    if delimiter is None:
+        # "img 001.jpg 3": the label is the last field, the path may contain spaces
+        return [(n, line.strip().rsplit(maxsplit=1)) for n, line in lines]
+    reader = csv.reader([line for _, line in lines], delimiter=delimiter)
+    return [(n, cells) for (n, _), cells in zip(lines, reader, strict=True)]
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_header(first: list[str], rest: list[tuple[int, list[str]]]) -> bool:
+    cells = [cell.strip().lower() for cell in first]
+    if "path" in cells and "label" in cells:
+        return True
+    if len(cells) < 2 or _is_int(cells[1]):
+        return False
+    # a name used as a label by another row, or a cell naming an image file, is data
+    if Path(cells[0]).suffix in IMAGE_EXTENSIONS:
+        return False
+    used = {row[1].strip().lower() for _, row in rest if len(row) > 1}
+    return cells[1] not in used
+
+
+def _labels_from_strings(
+    raw: Sequence[tuple[int, str]],
+    where: str,
+    class_names: Sequence[str] | None = None,
+    unit: str = "line",
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Turn ``(line or row number, text)`` labels into indices: all integers, or all names."""
+    is_int = [_is_int(text) for _, text in raw]
+    if all(is_int):
+        labels = np.asarray([int(text) for _, text in raw], dtype=np.int64)
+        if labels.size and labels.min() < 0:
+            line_no, text = raw[int(np.argmin(labels))]
+            raise DataError(
+                f"{where}: label {text} ({unit} {line_no}) is negative; class indices start at 0"
+            )
+        if class_names is not None:
+            names = tuple(class_names)
+            _check_covers(labels, names, where)
+            return labels, names
+        top = int(labels.max()) if labels.size else 0
+        return labels, tuple(str(i) for i in range(top + 1))
+    if any(is_int):
+        int_at = next(i for i, ok in enumerate(is_int) if ok)
+        name_at = next(i for i, ok in enumerate(is_int) if not ok)
+        raise DataError(
+            f"{where}: labels mix class indices and class names ({unit} {raw[int_at][0]}: "
+            f"{raw[int_at][1]}, {unit} {raw[name_at][0]}: {raw[name_at][1]!r}); use one kind"
+        )
+    texts = [text for _, text in raw]
+    names = tuple(class_names) if class_names is not None else tuple(sorted(set(texts)))
+    position = {name: i for i, name in enumerate(names)}
+    unknown = [(n, text) for n, text in raw if text not in position]
+    if unknown:
+        line_no, text = unknown[0]
+        raise DataError(
+            f"{where}: label {text!r} ({unit} {line_no}) is not one of the {len(names)} class "
+            f"names ({_preview(names)}); fix the label or the class names"
+        )
+    return np.asarray([position[t] for t in texts], dtype=np.int64), names
+
+
+def _preview(items: Sequence[Any], limit: int = _MAX_LISTED) -> str:
+    shown = ", ".join(repr(x) if isinstance(x, str) else str(x) for x in items[:limit])
+    return shown + (", ..." if len(items) > limit else "")
+
+
+def _check_exist(list_path: Path, base: Path, paths: list[str], line_numbers: list[int]) -> None:
+    missing = [(n, p) for n, p in zip(line_numbers, paths, strict=True) if not (base / p).is_file()]
+    if missing:
+        shown = ", ".join(f"'{p}' (line {n})" for n, p in missing[:_MAX_LISTED])
+        more = ", ..." if len(missing) > _MAX_LISTED else ""
+        raise DataError(
+            f"{len(missing)} of {len(paths)} image paths in file list '{list_path}' do not exist "
+            f"({shown}{more}); relative paths are resolved against '{base}': pass the right root"
+        )
+
+
+def demo_digits() -> ImageSamples:
+    """Return scikit-learn's 1,797 8x8 handwritten digits as RGB images (10 classes).
+
+    Each image is ``np.round(images * 255 / 16).astype(np.uint8)`` (the digits store 0-16 ink
+    levels) as an ``L`` image converted to RGB; featscope's demo model is trained on this rule.
+
+    Returns
+    -------
+    ImageSamples
+        Ids ``"digits:<i>"``, class names ``"0"`` .. ``"9"``, source ``"demo:digits"``.
+    """
+    from sklearn.datasets import load_digits  # heavy: only for the demo
+
+    digits = load_digits()
+    images = np.round(digits.images * 255 / 16).astype(np.uint8)
+    return ImageSamples(
+        ids=tuple(f"digits:{i}" for i in range(len(images))),
+        labels=np.asarray(digits.target, dtype=np.int64),
+        class_names=tuple(str(i) for i in range(10)),
+        source="demo:digits",
+        loader=_ArrayLoader(images),
+    )
+
+
+def load_samples(data: str | os.PathLike[str] | ImageSamples | None) -> ImageSamples:
+    """Open a data source by what it is.
+
+    Parameters
+    ----------
+    data : str, os.PathLike, ImageSamples or None
+        ``None`` or ``"demo:digits"``: the built-in digits; a folder: :func:`image_folder`;
+        a ``.csv``/``.tsv``/``.txt`` file: :func:`file_list`; an :class:`ImageSamples`: returned
+        as is.
+
+    Returns
+    -------
+    ImageSamples
+        The samples.
+
+    Raises
+    ------
+    DataError
+        When ``data`` is none of the above, or the source itself cannot be read.
+    """
+    if isinstance(data, ImageSamples):
+        return data
+    if data is None or data == "demo:digits":
+        return demo_digits()
+    if not isinstance(data, (str, os.PathLike)):
+        raise DataError(
+            f"data must be a folder, a file list, a demo name or ImageSamples; got "
+            f"{type(data).__name__}"
+        )
+    text = os.fspath(data)
+    if text.startswith("demo:"):
+        raise DataError(f"unknown demo data {text!r}; the built-in ones are {', '.join(_DEMOS)}")
+    path = Path(text)
+    if path.is_dir():
+        return image_folder(path)
+    if path.is_file():
+        if path.suffix.lower() in _LIST_EXTENSIONS:
+            return file_list(path)
+        raise DataError(
+            f"data '{path}' is a {path.suffix or 'extension-less'} file; pass a folder with one "
+            f"sub-folder per class, a {'/'.join(_LIST_EXTENSIONS)} file list, or "
+            f"{', '.join(_DEMOS)}"
+        )
+    raise DataError(
+        f"data '{path}' does not exist; pass a folder with one sub-folder per class, a "
+        f"{'/'.join(_LIST_EXTENSIONS)} file list, or {', '.join(_DEMOS)}"
+    )
+
+
+def read_class_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
+    """Read class names, one per line (UTF-8), line ``i`` naming class index ``i``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The text file. Surrounding whitespace is stripped; blank lines at the end are ignored.
+
+    Returns
+    -------
+    tuple of str
+        The names.
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not UTF-8, empty, has a blank line before the last name, or
+        repeats a name.
+    """
+    path = Path(path)
+    lines = [line.strip() for line in _read_text(path, "class-names file").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    if not lines:
+        raise DataError(f"class-names file '{path}' is empty; write one class name per line")
+    if "" in lines:
+        raise DataError(
+            f"class-names file '{path}' has a blank line (line {lines.index('') + 1}); each line "
+            "names the class of its index, so remove it or write the name"
+        )
+    seen: dict[str, int] = {}
+    for n, name in enumerate(lines, start=1):
+        if name in seen:
+            raise DataError(
+                f"class-names file '{path}' repeats {name!r} (lines {seen[name]} and {n}); "
+                "class names must be unique"
+            )
+        seen[name] = n
+    return tuple(lines)
+
+
+def _default_names(names: Sequence[str]) -> bool:
+    return tuple(names) == tuple(str(i) for i in range(len(names)))
+
+
+def _check_covers(labels: np.ndarray, names: Sequence[str], where: str) -> None:
+    if labels.size and int(labels.max()) >= len(names):
+        top = int(labels.max())
+        raise DataError(
+            f"{where}: {len(names)} class names cannot name label {top} (the largest label); "
+            f"give at least {top + 1} names, one per class index"
+        )
+
+
+def apply_class_names(samples: T, names: Sequence[str]) -> T:
+    """Return a copy of ``samples`` with class names ``names``.
+
+    Works on anything with ``labels`` and ``class_names`` fields that :func:`dataclasses.replace`
+    can copy (:class:`ImageSamples`, :class:`featscope.results.FeatureSet`).
+
+    When the current names are the default ``"0"``, ``"1"``, ... (integer labels), ``names``
+    simply names the indices. When the labels were class names (for example a file list with
+    ``cat``/``dog`` labels), the labels are re-indexed so that index ``i`` is ``names[i]``.
+
+    Parameters
+    ----------
+    samples : ImageSamples or FeatureSet
+        The samples or features.
+    names : sequence of str
+        Class names, index = label (for example from :func:`read_class_names`).
+
+    Returns
+    -------
+    ImageSamples or FeatureSet
+        A new object of the same type.
+
+    Raises
+    ------
+    DataError
+        When ``names`` has fewer entries than the largest label needs, repeats a name, or (for
+        name labels) lacks a name the labels use.
+    """
+    names = tuple(str(n) for n in names)
+    if len(set(names)) != len(names):
+        duplicate = next(n for n in names if names.count(n) > 1)
+        raise DataError(f"class names repeat {duplicate!r}; class names must be unique")
+    labels = np.asarray(samples.labels, dtype=np.int64)  # type: ignore[attr-defined]
+    current = tuple(samples.class_names)  # type: ignore[attr-defined]
+    source = getattr(samples, "source", None) or getattr(
+        getattr(samples, "provenance", None), "source", None
+    )
+    where = f"class names for {source or 'the data'}"
+    if _default_names(current) or not labels.size:
+        _check_covers(labels, names, where)
+        return dataclasses.replace(samples, class_names=names)  # type: ignore[type-var]
+    position = {name: i for i, name in enumerate(names)}
+    used = [current[i] for i in np.unique(labels)]
+    unknown = [name for name in used if name not in position]
+    if unknown:
+        raise DataError(
+            f"{where}: the labels use {len(unknown)} class name(s) missing from the "
+            f"{len(names)} given ({_preview(unknown)}); add them to the class names"
+        )
+    mapping = np.asarray([position.get(name, -1) for name in current], dtype=np.int64)
+    return dataclasses.replace(  # type: ignore[type-var]
+        samples, labels=mapping[labels], class_names=names
+    )
