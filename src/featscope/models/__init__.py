@@ -1,1 +1,252 @@
-"""featscope.models."""
+"""LOAD: turn a model spec, module or factory into a :class:`ModelHandle`.
+
+:func:`load_model` is the entry point. It parses spec strings (:func:`parse_spec`), dispatches
+to one adapter per family (``timm_adapter``, ``torchvision_adapter``, ``hf_adapter``,
+``torchscript_adapter``, ``factory_adapter``, ``demo``), loads a checkpoint
+(:func:`load_checkpoint`), applies preprocessing overrides and moves the model to its device.
+It never changes the train/eval flags of the model: capture sets and restores them.
+
+This package imports nothing heavy at import time; torch and the model zoos are imported by
+the adapter that needs them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from featscope.errors import ModelSpecError, ParameterError
+from featscope.models.checkpoint import CheckpointReport, load_checkpoint
+from featscope.models.handle import ALIASES, ModelHandle, PointRef, Preprocessing
+from featscope.models.spec import PREFIXES, ModelSpec, parse_spec
+
+__all__ = [
+    "ALIASES",
+    "PREFIXES",
+    "CheckpointReport",
+    "ModelHandle",
+    "ModelSpec",
+    "PointRef",
+    "Preprocessing",
+    "load_checkpoint",
+    "load_model",
+    "parse_spec",
+]
+
+
+def load_model(
+    model: str | ModelHandle | Callable[[], Any] | Any,
+    *,
+    checkpoint: str | os.PathLike[str] | None = None,
+    input_size: int | Sequence[int] | None = None,
+    mean: float | Sequence[float] | None = None,
+    std: float | Sequence[float] | None = None,
+    device: str = "cpu",
+    pretrained: bool = False,
+    strict: bool = False,
+) -> ModelHandle:
+    """Load a model and describe it for capture.
+
+    Parameters
+    ----------
+    model : str, torch.nn.Module, callable or ModelHandle
+        A spec string (``"timm:resnet50"``, ``"tv:resnet18"``, ``"hf:./vit"``, ``"ts:m.pt"``,
+        ``"py:pkg.mod:build"``, ``"demo:<name>"``; see :mod:`featscope.models.spec`), a module,
+        a zero-argument callable returning a module or handle, or a handle (used as is).
+    checkpoint : str or os.PathLike, optional
+        Weights to load into the model (see :func:`load_checkpoint`).
+    input_size : int or (int, int), optional
+        Overrides the model's input ``(height, width)``; an int means a square. A timm ViT built
+        from a ``timm:`` spec is resized to it (position embeddings resampled).
+    mean, std : float or 3 floats, optional
+        Override the per-channel normalisation (on the [0, 1] scale).
+    device : str, default "cpu"
+        Where to put the model: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ``"mps"``.
+    pretrained : bool, default False
+        For ``timm:``/``tv:`` specs, download the zoo's pretrained weights. Never the default:
+        featscope does not download unless asked.
+    strict : bool, default False
+        Raise instead of warning when checkpoint keys do not all match.
+
+    Returns
+    -------
+    ModelHandle
+        The module on ``device``, its preprocessing (with the overrides) and its aliases.
+
+    Raises
+    ------
+    ModelSpecError
+        When the spec cannot be parsed or the model cannot be built.
+    CheckpointError
+        When the checkpoint cannot be loaded (see :func:`load_checkpoint`).
+    ParameterError
+        When an override or the device is invalid.
+    """
+    size = _size(input_size)
+    mean_ = _channels("mean", mean)
+    std_ = _channels("std", std)
+    if std_ is not None and min(std_) <= 0:
+        raise ParameterError(f"`std` must be positive per channel; got {std_}; pass e.g. 0.5")
+    torch_device = _device(device)
+
+    handle, built_here = _build(model, pretrained=pretrained)
+    if checkpoint is not None:
+        report = load_checkpoint(handle.module, checkpoint, strict=strict)
+        handle = dataclasses.replace(
+            handle, checkpoint=report.path, checkpoint_sha256=report.sha256
+        )
+    handle = _override(handle, size, mean_, std_, resize_model=built_here)
+    handle.module.to(torch_device)
+    return handle
+
+
+def _build(model: Any, *, pretrained: bool) -> tuple[ModelHandle, bool]:
+    """Return the adapter's handle and whether featscope created the module (may resize it)."""
+    if isinstance(model, ModelHandle):
+        return model, False
+    if isinstance(model, str):
+        return _from_spec(parse_spec(model), pretrained=pretrained), True
+    import torch
+
+    from featscope.models.factory_adapter import from_callable, wrap_module
+
+    if isinstance(model, torch.nn.Module):
+        return wrap_module(model), False
+    if callable(model):
+        return from_callable(model), False
+    raise ModelSpecError(
+        f"`model` must be a spec string (e.g. 'timm:resnet50'), an nn.Module, a zero-argument "
+        f"callable or a ModelHandle; got {type(model).__name__}"
+    )
+
+
+def _from_spec(spec: ModelSpec, *, pretrained: bool) -> ModelHandle:
+    if spec.kind == "timm":
+        from featscope.models.timm_adapter import load_timm
+
+        return load_timm(spec.target, pretrained=pretrained, spec=spec.raw)
+    if spec.kind == "tv":
+        from featscope.models.torchvision_adapter import load_torchvision
+
+        return load_torchvision(spec.target, pretrained=pretrained, spec=spec.raw)
+    if spec.kind == "hf":
+        from featscope.models.hf_adapter import load_hf
+
+        return load_hf(spec.target, spec=spec.raw)
+    if spec.kind == "ts":
+        from featscope.models.torchscript_adapter import load_torchscript
+
+        return load_torchscript(spec.target, spec=spec.raw)
+    if spec.kind == "py":
+        from featscope.models.factory_adapter import load_factory
+
+        return load_factory(spec)
+    from featscope.models.demo import load_demo
+
+    return load_demo(spec.target)
+
+
+def _override(
+    handle: ModelHandle,
+    size: tuple[int, int] | None,
+    mean: tuple[float, float, float] | None,
+    std: tuple[float, float, float] | None,
+    *,
+    resize_model: bool,
+) -> ModelHandle:
+    """Apply the preprocessing overrides, resizing a timm ViT that featscope built."""
+    changes: dict[str, Any] = {}
+    if size is not None:
+        changes["input_size"] = size
+    if mean is not None:
+        changes["mean"] = mean
+    if std is not None:
+        changes["std"] = std
+    if not changes:
+        return handle
+    preprocess = dataclasses.replace(handle.preprocess, **changes)
+    patch_grid = handle.patch_grid
+    if size is not None and size != handle.preprocess.input_size:
+        if resize_model and handle.family == "timm":
+            from featscope.models.timm_adapter import set_timm_input_size
+
+            patch_grid = set_timm_input_size(handle.module, size) or patch_grid
+        elif patch_grid is not None:
+            warnings.warn(
+                f"`input_size` {size} differs from the {handle.preprocess.input_size} this vision "
+                f"transformer ({handle.spec}) was built for; featscope cannot resize it, so it "
+                "may reject the input; use the model's own size or a timm: spec",
+                stacklevel=3,
+            )
+    return dataclasses.replace(handle, preprocess=preprocess, patch_grid=patch_grid)
+
+
+def _size(value: int | Sequence[int] | None) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        values = [int(value)] * 2
+    elif (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) in (1, 2)
+        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+    ):
+        values = [int(v) for v in value] * (3 - len(value))
+    else:
+        raise ParameterError(
+            f"`input_size` must be an int or (height, width); got {value!r}; pass e.g. 224"
+        )
+    if min(values) < 1:
+        raise ParameterError(f"`input_size` must be positive; got {value!r}; pass e.g. 224")
+    return (values[0], values[1])
+
+
+def _channels(
+    name: str, value: float | Sequence[float] | None
+) -> tuple[float, float, float] | None:
+    if value is None:
+        return None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return (float(value),) * 3
+    if (
+        isinstance(value, Sequence)
+        and not isinstance(value, str)
+        and len(value) in (1, 3)
+        and all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value)
+    ):
+        values = tuple(float(v) for v in value)
+        return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
+    raise ParameterError(
+        f"`{name}` must be one float or three (R, G, B) floats on the [0, 1] scale; got "
+        f"{value!r}; pass e.g. 0.485,0.456,0.406"
+    )
+
+
+def _device(device: str) -> Any:
+    """Parse and check a device string before any model is built."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ParameterError(
+            f"`device` {device!r} is not a torch device; pass cpu, cuda, cuda:<index> or mps"
+        ) from exc
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ParameterError(
+                f"`device` {device!r} asks for CUDA but no CUDA device is available; pass cpu"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise ParameterError(
+                f"`device` {device!r} is out of range: {count} CUDA device(s) (0-{count - 1})"
+            )
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ParameterError(f"`device` {device!r} asks for MPS but it is not available; pass cpu")
+    return parsed

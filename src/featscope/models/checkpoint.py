@@ -1,0 +1,316 @@
+"""Load a checkpoint's weights into a model, safely, whatever wrapper it was saved in.
+
+Checkpoints are read with ``torch.load(..., weights_only=True)`` (or the ``safetensors`` library
+for ``.safetensors`` files), so a checkpoint can never run code: a pickle that needs arbitrary
+classes is refused with :class:`~featscope.errors.CheckpointError`.
+
+Training frameworks wrap the state dict in different ways. This module tries every way of
+unwrapping it and keeps the one whose keys match the most model keys:
+
+- dict wrappers ``state_dict``, ``model``, ``module``, ``state_dict_ema``, ``model_ema``
+  (MMEngine/OpenMMLab, Lightning, timm's train script, DeiT, MAE);
+- key prefixes ``module.`` (DistributedDataParallel), ``model.`` (Lightning),
+  ``_orig_mod.`` (``torch.compile``), in any combination;
+- OpenMMLab classifier layouts (``backbone.``/``neck.``/``head.``) loaded into a bare backbone:
+  ``backbone.`` is stripped and the ``neck.``/``head.`` keys are reported as unexpected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from featscope.errors import CheckpointError
+from featscope.models._util import first_line
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["CheckpointReport", "load_checkpoint"]
+
+_WRAPPER_KEYS = ("state_dict", "model", "module", "state_dict_ema", "model_ema")
+_PREFIXES = ("module.", "model.", "_orig_mod.")
+_OPENMMLAB_PREFIX = "backbone."
+_SHOWN = 10
+_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CheckpointReport:
+    """What :func:`load_checkpoint` loaded.
+
+    Attributes
+    ----------
+    path : str
+        The checkpoint file.
+    sha256 : str
+        SHA-256 of the file (hex).
+    missing : tuple of str
+        Model keys the checkpoint does not have (they keep their current values).
+    unexpected : tuple of str
+        Checkpoint keys (after unwrapping) the model does not have (ignored).
+    prefix_stripped : str
+        Key prefixes removed from the checkpoint keys, in order (``"module._orig_mod."``), or
+        ``""``.
+    wrapper : str
+        Dict keys the state dict was found under, joined by ``/`` (``"state_dict"``), or ``""``.
+    matched : int
+        Number of model keys loaded from the checkpoint.
+    """
+
+    path: str
+    sha256: str
+    missing: tuple[str, ...]
+    unexpected: tuple[str, ...]
+    prefix_stripped: str
+    wrapper: str = ""
+    matched: int = 0
+
+
+def load_checkpoint(
+    module: torch.nn.Module, path: str | os.PathLike[str], *, strict: bool = False
+) -> CheckpointReport:
+    """Load the weights of a checkpoint file into ``module`` in place.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model to load into.
+    path : str or os.PathLike
+        A ``.pt``/``.pth``/``.bin`` file saved with ``torch.save`` (a state dict, possibly
+        wrapped, see the module docstring) or a ``.safetensors`` file.
+    strict : bool, default False
+        Raise instead of warning when some model keys are missing from the checkpoint or the
+        checkpoint has keys the model lacks.
+
+    Returns
+    -------
+    CheckpointReport
+        The file's hash, the unwrapping applied and the keys that did not match.
+
+    Raises
+    ------
+    CheckpointError
+        When the file is missing or unreadable, would need to run code to unpickle, holds no
+        tensors, shares no key with the model, has a tensor whose shape differs from the model's
+        (naming the key and both shapes), or, with ``strict=True``, any key does not match.
+
+    Warns
+    -----
+    UserWarning
+        Naming the missing and unexpected keys (first 10 and a count) when ``strict=False``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} does not exist or is not a file; pass the path of a "
+            ".pt/.pth/.bin/.safetensors file"
+        )
+    loaded = _read(file)
+    model_state = module.state_dict()
+    model_keys = set(model_state)
+    candidates = list(_candidates(loaded))
+    if not candidates:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} holds no tensors (top-level keys: "
+            f"{_shown(_top_keys(loaded))}); pass a file saved with torch.save(model.state_dict())"
+        )
+    best = max(candidates, key=lambda c: (len(model_keys & c.state.keys()), -c.cost))
+    matched = [key for key in model_state if key in best.state]
+    if not matched:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} shares no key with the model: the model expects e.g. "
+            f"{_shown(model_state, 5)} but the checkpoint has e.g. {_shown(best.state, 5)}; "
+            "check that the checkpoint belongs to this model"
+        )
+    # model order, so the first mismatch named is the first layer that differs
+    mismatched = [
+        (key, tuple(best.state[key].shape), tuple(value.shape))
+        for key, value in model_state.items()
+        if key in best.state and tuple(best.state[key].shape) != tuple(value.shape)
+    ]
+    if mismatched:
+        key, got, want = mismatched[0]
+        more = ""
+        if len(mismatched) > 1:
+            more = f" (and {len(mismatched) - 1} more: {_shown([k for k, _, _ in mismatched[1:]])})"
+        raise CheckpointError(
+            f"checkpoint {str(file)!r}: tensor {key!r} has shape {got} but the model's has "
+            f"shape {want}{more}; the checkpoint belongs to a different model variant (or a "
+            "different number of classes)"
+        )
+    missing = tuple(key for key in model_state if key not in best.state)
+    unexpected = tuple(key for key in best.state if key not in model_keys)
+    _report_mismatch(file, missing, unexpected, best, strict=strict)
+    module.load_state_dict({key: best.state[key] for key in matched}, strict=False)
+    return CheckpointReport(
+        path=str(file),
+        sha256=_sha256(file),
+        missing=missing,
+        unexpected=unexpected,
+        prefix_stripped="".join(best.prefixes),
+        wrapper="/".join(best.wrapper),
+        matched=len(matched),
+    )
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    state: dict[str, Any]
+    wrapper: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+
+    @property
+    def cost(self) -> int:
+        # fewer transformations win ties: the plain reading is the most likely one
+        return len(self.wrapper) + len(self.prefixes)
+
+
+def _read(file: Path) -> Any:
+    """Read a checkpoint without running code from it."""
+    if file.suffix == ".safetensors":
+        from featscope._optional import require
+
+        safetensors_torch = require("safetensors.torch", "hf", "reading .safetensors checkpoints")
+        try:
+            return safetensors_torch.load_file(str(file), device="cpu")
+        except Exception as exc:  # the library raises its own SafetensorError and OSError
+            raise CheckpointError(
+                f"checkpoint {str(file)!r} is not a readable safetensors file ({exc}); pass a "
+                "file written by safetensors.torch.save_file"
+            ) from exc
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        if unsafe:
+            raise CheckpointError(
+                f"checkpoint {str(file)!r} contains a Python object of type {unsafe.group(1)} "
+                "that can only be unpickled by running code from the file; featscope loads "
+                "checkpoints with torch.load(weights_only=True) and refuses to run code from "
+                "checkpoints; re-save just the weights with torch.save(model.state_dict(), path)"
+            ) from exc
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is not a readable torch.save file ({first_line(exc)}); "
+            "pass a state dict saved with torch.save or a .safetensors file"
+        ) from exc
+    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} cannot be read ({first_line(exc)}); pass a state dict "
+            "saved with torch.save or a .safetensors file"
+        ) from exc
+
+
+def _candidates(loaded: Any) -> list[_Candidate]:
+    """Every reading of the loaded object as a flat ``{key: tensor}`` state dict."""
+    import torch
+
+    out: list[_Candidate] = []
+
+    def visit(obj: Any, wrapper: tuple[str, ...]) -> None:
+        if not isinstance(obj, Mapping) or len(wrapper) > 3:
+            return
+        tensors = {
+            k: v for k, v in obj.items() if isinstance(v, torch.Tensor) and isinstance(k, str)
+        }
+        if tensors:
+            out.extend(_prefix_variants(_Candidate(tensors, wrapper)))
+        for key in _WRAPPER_KEYS:
+            if isinstance(obj.get(key), Mapping):
+                visit(obj[key], (*wrapper, key))
+
+    visit(loaded, ())
+    return out
+
+
+def _prefix_variants(base: _Candidate) -> list[_Candidate]:
+    """Return the candidate with every combination of known key prefixes stripped (3 deep)."""
+    variants = [base]
+    frontier = [base]
+    for _ in range(3):
+        grown = []
+        for cand in frontier:
+            for prefix in (*_PREFIXES, _OPENMMLAB_PREFIX):
+                if prefix in cand.prefixes or not any(k.startswith(prefix) for k in cand.state):
+                    continue
+                # keys without the prefix are kept as they are (e.g. a head next to a backbone)
+                state = {_strip(k, prefix): v for k, v in cand.state.items()}
+                grown.append(_Candidate(state, cand.wrapper, (*cand.prefixes, prefix)))
+        variants.extend(grown)
+        frontier = grown
+    return variants
+
+
+def _strip(key: str, prefix: str) -> str:
+    return key[len(prefix) :] if key.startswith(prefix) else key
+
+
+def _report_mismatch(
+    file: Path,
+    missing: tuple[str, ...],
+    unexpected: tuple[str, ...],
+    best: _Candidate,
+    *,
+    strict: bool,
+) -> None:
+    """Warn (or raise when strict) about keys that did not match, naming them."""
+    if not missing and not unexpected:
+        return
+    parts = []
+    if missing:
+        parts.append(
+            f"{len(missing)} model key(s) missing from the checkpoint (they keep their current "
+            f"values): {_shown(missing)}"
+        )
+    if unexpected:
+        note = ""
+        if _OPENMMLAB_PREFIX in best.prefixes and any(
+            k.startswith(("head.", "neck.")) for k in unexpected
+        ):
+            note = (
+                " (an OpenMMLab classifier checkpoint: its head./neck. weights belong to modules "
+                "this backbone-only model does not have)"
+            )
+        parts.append(
+            f"{len(unexpected)} checkpoint key(s) not in the model (ignored){note}: "
+            f"{_shown(unexpected)}"
+        )
+    how = ""
+    if best.wrapper or best.prefixes:
+        how = f" after unwrapping {'/'.join(best.wrapper) or '-'} and stripping " + (
+            "".join(best.prefixes) or "no prefix"
+        )
+    message = f"checkpoint {str(file)!r}{how}: " + "; ".join(parts)
+    if strict:
+        raise CheckpointError(message + "; pass strict=False to load the matching keys anyway")
+    warnings.warn(message, stacklevel=3)
+
+
+def _shown(keys: Any, limit: int = _SHOWN) -> str:
+    keys = list(keys)
+    shown = ", ".join(repr(k) for k in keys[:limit])
+    more = f" (+{len(keys) - limit} more)" if len(keys) > limit else ""
+    return f"[{shown}]{more}"
+
+
+def _top_keys(loaded: Any) -> list[str]:
+    return [str(k) for k in loaded] if isinstance(loaded, Mapping) else [type(loaded).__name__]
+
+
+def _sha256(file: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks so large checkpoints never sit in memory twice."""
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

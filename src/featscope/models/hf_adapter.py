@@ -1,0 +1,265 @@
+"""Hugging Face transformers vision models (``hf:<local dir or hub id>``).
+
+The model class is the one the directory's ``config.json`` names in ``architectures`` (so a
+``ViTForImageClassification`` or ``ViTMAEForPreTraining`` comes back whole), falling back to
+``AutoModel``. Loading is offline (``local_files_only=True``) for a local directory; a hub id is
+downloaded only when ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` are not set.
+
+Preprocessing is read from the directory's image-processor config (``AutoImageProcessor``: size,
+crop size, image_mean, image_std, resample). A ``{"height", "width"}`` size without a centre crop
+is taken as ``crop_pct=1``; featscope then resizes the short side and centre-crops instead of
+squashing the image, which differs from the HF processor only for non-square images.
+
+Aliases: ``backbone`` is the base model's ``last_hidden_state``; ``pre_logits`` the input of
+``classifier`` when there is one, else the base model's ``pooler_output``; ``logits`` the
+model output's ``logits`` field.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+from featscope._optional import require
+from featscope.errors import ModelSpecError
+from featscope.models._util import first_line
+from featscope.models.handle import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    ModelHandle,
+    PointRef,
+    Preprocessing,
+)
+
+__all__ = ["hf_preprocessing", "load_hf"]
+
+logger = logging.getLogger(__name__)
+
+# model types whose token outputs start with a class token (DeiT adds a distillation token)
+_PREFIX_TOKENS = {
+    "vit": 1,
+    "vit_mae": 1,
+    "vit_msn": 1,
+    "vit_hybrid": 1,
+    "beit": 1,
+    "data2vec-vision": 1,
+    "dinov2": 1,
+    "dinov2_with_registers": 1,
+    "deit": 2,
+}
+_RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
+_TRUE = {"1", "ON", "YES", "TRUE"}
+
+
+def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
+    """Load a Hugging Face vision model from a local directory (or the hub when online).
+
+    Parameters
+    ----------
+    target : str
+        A directory written by ``save_pretrained`` (``config.json`` + weights, ideally a
+        ``preprocessor_config.json``), or a hub id such as ``"google/vit-base-patch16-224"``.
+    spec : str, optional
+        The spec string to record; defaults to ``"hf:<target>"``.
+
+    Returns
+    -------
+    ModelHandle
+        ``family="hf"``.
+
+    Raises
+    ------
+    ModelSpecError
+        When the directory is missing or is not a model directory, or a hub id is given while
+        offline mode is on.
+    MissingExtraError
+        When transformers is not installed.
+    """
+    spec = spec or f"hf:{target}"
+    local = Path(target).expanduser()
+    is_local = local.is_dir()
+    if not is_local:
+        _check_hub_id(target, spec)
+    transformers = require("transformers", "hf", "hf: model specs")
+    source = str(local) if is_local else target
+    try:
+        config = transformers.AutoConfig.from_pretrained(source, local_files_only=is_local)
+    except (OSError, ValueError) as exc:
+        raise ModelSpecError(
+            f"model spec {spec!r}: {source!r} is not a Hugging Face model ({first_line(exc)}); "
+            "pass a directory written by model.save_pretrained(...)"
+        ) from exc
+    model_class = _model_class(transformers, config)
+    try:
+        model = model_class.from_pretrained(source, local_files_only=is_local)
+    except (OSError, ValueError) as exc:
+        raise ModelSpecError(
+            f"model spec {spec!r}: cannot load {model_class.__name__} from {source!r} "
+            f"({first_line(exc)}); the directory needs config.json and the weights "
+            "(model.safetensors) written by save_pretrained"
+        ) from exc
+    num_prefix_tokens = _PREFIX_TOKENS.get(getattr(config, "model_type", ""), 0)
+    if num_prefix_tokens:
+        num_prefix_tokens += int(getattr(config, "num_register_tokens", 0) or 0)
+    return ModelHandle(
+        module=model,
+        spec=spec,
+        family="hf",
+        preprocess=hf_preprocessing(source, config, local_files_only=is_local),
+        aliases=_aliases(model),
+        num_prefix_tokens=num_prefix_tokens,
+        patch_grid=_patch_grid(config) if num_prefix_tokens else None,
+    )
+
+
+def hf_preprocessing(source: str, config: Any, *, local_files_only: bool = True) -> Preprocessing:
+    """Read the eval transform from a model directory's image-processor config.
+
+    Parameters
+    ----------
+    source : str
+        The model directory (or hub id).
+    config : transformers.PretrainedConfig
+        The model's config, used for ``image_size`` when there is no processor config.
+    local_files_only : bool, default True
+        Never reach the network.
+
+    Returns
+    -------
+    Preprocessing
+        Size, crop fraction, mean, std and interpolation of the processor; ImageNet defaults at
+        ``config.image_size`` (with a warning) when the directory has no processor config.
+    """
+    from transformers import AutoImageProcessor
+
+    try:
+        processor = AutoImageProcessor.from_pretrained(source, local_files_only=local_files_only)
+    except (OSError, ValueError) as exc:
+        size = _as_pair(getattr(config, "image_size", 224))
+        warnings.warn(
+            f"hf model {source!r} has no image-processor config ({first_line(exc)}); using "
+            f"ImageNet mean/std at {size[0]}x{size[1]}; save the processor next to the model "
+            "(processor.save_pretrained(dir)) or pass input_size/mean/std",
+            stacklevel=3,
+        )
+        return Preprocessing(input_size=size, crop_pct=1.0)
+    size = _size_dict(getattr(processor, "size", None))
+    crop = _size_dict(getattr(processor, "crop_size", None))
+    resize_edge = size.get("shortest_edge") or size.get("height")
+    if getattr(processor, "do_center_crop", False) and crop.get("height"):
+        input_size = (int(crop["height"]), int(crop["width"]))
+        crop_pct = min(1.0, min(input_size) / resize_edge) if resize_edge else 1.0
+    elif size.get("height"):
+        input_size = (int(size["height"]), int(size["width"]))
+        crop_pct = 1.0
+    elif size.get("shortest_edge"):
+        edge = int(size["shortest_edge"])
+        input_size = (edge, edge)
+        # ConvNeXt's processor resizes to edge / crop_pct and crops, but only below 384 px;
+        # from 384 up it resizes straight to the square
+        crop_pct = float(getattr(processor, "crop_pct", None) or 1.0) if edge < 384 else 1.0
+    else:
+        input_size = _as_pair(getattr(config, "image_size", 224))
+        crop_pct = 1.0
+    normalize = getattr(processor, "do_normalize", True)
+    mean = getattr(processor, "image_mean", None) if normalize else (0.0, 0.0, 0.0)
+    std = getattr(processor, "image_std", None) if normalize else (1.0, 1.0, 1.0)
+    return Preprocessing(
+        input_size=input_size,
+        mean=_triple(mean, IMAGENET_MEAN),
+        std=_triple(std, IMAGENET_STD),
+        crop_pct=crop_pct,
+        interpolation=_interpolation(getattr(processor, "resample", None)),
+    )
+
+
+def _check_hub_id(target: str, spec: str) -> None:
+    """Refuse a non-local target that looks like a path, or any hub id while offline."""
+    if target.startswith((".", "/", "~", "\\")) or target.count("/") > 1 or os.sep in target[:1]:
+        raise ModelSpecError(
+            f"model spec {spec!r}: directory {target!r} does not exist; pass a directory written "
+            "by model.save_pretrained(...)"
+        )
+    offline = any(
+        os.environ.get(var, "").upper() in _TRUE
+        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+    if offline:
+        raise ModelSpecError(
+            f"model spec {spec!r}: {target!r} is not a local directory, so it would be a hub id, "
+            "but HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set and nothing may be downloaded; "
+            "pass the path of a save_pretrained directory, or unset HF_HUB_OFFLINE to download it"
+        )
+
+
+def _model_class(transformers: Any, config: Any) -> Any:
+    """Return the class named in ``config.architectures`` (as saved), else ``AutoModel``."""
+    for name in getattr(config, "architectures", None) or ():
+        cls = getattr(transformers, name, None)
+        if cls is not None and hasattr(cls, "from_pretrained"):
+            return cls
+    return transformers.AutoModel
+
+
+def _aliases(model: Any) -> dict[str, PointRef]:
+    from torch import nn
+
+    # a *ForImageClassification model holds its base model under base_model_prefix ("vit");
+    # a bare AutoModel is the base model itself
+    prefix = getattr(model, "base_model_prefix", "")
+    base_path = prefix if prefix and isinstance(getattr(model, prefix, None), nn.Module) else ""
+    base = model.get_submodule(base_path)
+    aliases = {"backbone": PointRef(base_path, select="last_hidden_state")}
+    classifier = getattr(model, "classifier", None)
+    if classifier is not None and hasattr(classifier, "forward"):
+        aliases["pre_logits"] = PointRef("classifier", io="input")
+        aliases["logits"] = PointRef("", select="logits")
+    elif getattr(base, "pooler", None) is not None:
+        aliases["pre_logits"] = PointRef(base_path, select="pooler_output")
+    return aliases
+
+
+def _patch_grid(config: Any) -> tuple[int, int] | None:
+    image = getattr(config, "image_size", None)
+    patch = getattr(config, "patch_size", None)
+    if image is None or patch is None:
+        return None
+    (ih, iw), (ph, pw) = _as_pair(image), _as_pair(patch)
+    return (ih // ph, iw // pw)
+
+
+def _size_dict(size: Any) -> dict[str, int]:
+    """Turn a processor size (dict, SizeDict or int) into a dict of the keys that are set."""
+    if size is None:
+        return {}
+    if isinstance(size, int):
+        return {"height": size, "width": size}
+    items = size.items() if hasattr(size, "items") else vars(size).items()
+    return {k: int(v) for k, v in items if isinstance(v, (int, float)) and v}
+
+
+def _interpolation(resample: Any) -> str:
+    if resample is None:
+        return "bilinear"
+    value = getattr(resample, "value", resample)
+    if isinstance(value, str):
+        return value if value in _RESAMPLE.values() else "bicubic"
+    return _RESAMPLE.get(int(value), "bicubic")
+
+
+def _as_pair(value: Any) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        return (int(value[0]), int(value[-1]))
+    return (int(value), int(value))
+
+
+def _triple(value: Any, default: tuple[float, float, float]) -> tuple[float, float, float]:
+    if value is None:
+        return default
+    if isinstance(value, (int, float)):
+        return (float(value),) * 3
+    values = tuple(float(v) for v in value)
+    return values if len(values) == 3 else default

@@ -1,0 +1,231 @@
+"""timm models (``timm:<name>``): preprocessing and aliases from the model's own API.
+
+The aliases follow timm's feature contract: ``backbone`` is ``forward_features(x)`` (maps for
+CNNs, ``(N, L, C)`` tokens for ViTs), ``pre_logits`` is ``forward_head(f, pre_logits=True)``
+and ``logits`` is ``forward_head(f)``. These are not module outputs, so
+:func:`timm_forward` returns them in its ``extras`` (``PointRef(None)``). ``logits`` is an extra
+too: the handle's forward calls ``forward_features``/``forward_head`` rather than the model
+itself, so a hook on the root module (``PointRef("")``) would never fire. ``neck`` is the
+global-pool module (``global_pool`` or ``head.global_pool``) where the model has one.
+
+Because ``forward_head`` runs twice per batch (once for ``pre_logits``, once for the logits),
+hooks on modules inside the head (``global_pool``, ``fc``'s input) fire twice with the same
+tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from featscope._optional import require
+from featscope.errors import ModelSpecError
+from featscope.models._util import first_line
+from featscope.models.handle import ModelHandle, PointRef, Preprocessing
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["build_timm_handle", "is_timm_model", "load_timm", "set_timm_input_size", "timm_forward"]
+
+logger = logging.getLogger(__name__)
+
+_INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+_NECK_PATHS = ("global_pool", "head.global_pool")
+
+
+def load_timm(name: str, *, pretrained: bool = False, spec: str | None = None) -> ModelHandle:
+    """Create a timm model by name and wrap it.
+
+    Parameters
+    ----------
+    name : str
+        A name from ``timm.list_models()``, e.g. ``"resnet50"`` or
+        ``"vit_tiny_patch16_224"``.
+    pretrained : bool, default False
+        Download timm's pretrained weights (network access). Off by default: featscope never
+        downloads unless asked.
+    spec : str, optional
+        The spec string to record; defaults to ``"timm:<name>"``.
+
+    Returns
+    -------
+    ModelHandle
+        ``family="timm"``, with timm's data config as preprocessing.
+
+    Raises
+    ------
+    ModelSpecError
+        When timm has no model of that name (the message lists close names).
+    MissingExtraError
+        When timm is not installed.
+    """
+    timm = require("timm", "timm", "timm: model specs")
+    if not timm.is_model(name):
+        import difflib
+
+        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {', '.join('timm:' + c for c in close)}?"
+            if close
+            else "list the names with timm.list_models('<pattern>*')"
+        )
+        raise ModelSpecError(f"model spec 'timm:{name}': timm has no model {name!r}; {hint}")
+    try:
+        model = timm.create_model(name, pretrained=pretrained)
+    except (OSError, RuntimeError) as exc:
+        if not pretrained:
+            raise
+        # hub download or cache errors: the user asked for weights that cannot be had
+        raise ModelSpecError(
+            f"model spec 'timm:{name}': cannot get timm's pretrained weights ({first_line(exc)}); "
+            "check the network (HF_HUB_OFFLINE) or pass pretrained=False and a checkpoint"
+        ) from exc
+    return build_timm_handle(model, spec or f"timm:{name}")
+
+
+def is_timm_model(module: Any) -> bool:
+    """Whether ``module`` is a timm model with the ``forward_features``/``forward_head`` API.
+
+    Parameters
+    ----------
+    module : object
+        Any object.
+
+    Returns
+    -------
+    bool
+        ``True`` for models built by ``timm.create_model``.
+    """
+    return (
+        hasattr(module, "forward_features")
+        and hasattr(module, "forward_head")
+        and hasattr(module, "pretrained_cfg")
+    )
+
+
+def build_timm_handle(model: torch.nn.Module, spec: str) -> ModelHandle:
+    """Wrap a timm model: preprocessing from its data config, aliases from its API.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A model built by ``timm.create_model`` (see :func:`is_timm_model`).
+    spec : str
+        The spec or name to record.
+
+    Returns
+    -------
+    ModelHandle
+        ``family="timm"``.
+    """
+    aliases = {"backbone": PointRef(None)}
+    for path in _NECK_PATHS:
+        if _has_module(model, path):
+            aliases["neck"] = PointRef(path)
+            break
+    aliases["pre_logits"] = PointRef(None)
+    aliases["logits"] = PointRef(None)
+    return ModelHandle(
+        module=model,
+        spec=spec,
+        family="timm",
+        preprocess=timm_preprocessing(model),
+        aliases=aliases,
+        num_prefix_tokens=int(getattr(model, "num_prefix_tokens", 0) or 0),
+        patch_grid=_patch_grid(model),
+        forward=timm_forward,
+    )
+
+
+def timm_forward(model: Any, x: torch.Tensor) -> tuple[Any, dict[str, Any]]:
+    """Run a timm model and return its logits plus the API-level aliases.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm model.
+    x : torch.Tensor
+        ``(N, 3, H, W)`` input batch.
+
+    Returns
+    -------
+    tuple
+        ``(logits, {"backbone": features, "pre_logits": pooled, "logits": logits})``.
+    """
+    features = model.forward_features(x)
+    pre_logits = model.forward_head(features, pre_logits=True)
+    logits = model.forward_head(features)
+    return logits, {"backbone": features, "pre_logits": pre_logits, "logits": logits}
+
+
+def timm_preprocessing(model: torch.nn.Module) -> Preprocessing:
+    """Read a timm model's eval transform from its pretrained config.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm model.
+
+    Returns
+    -------
+    Preprocessing
+        Input size, mean, std, crop fraction and interpolation of
+        ``timm.data.resolve_model_data_config(model)``.
+    """
+    timm_data = require("timm.data", "timm", "timm model preprocessing")
+    config = timm_data.resolve_model_data_config(model)
+    interpolation = str(config.get("interpolation", "bicubic"))
+    if interpolation not in _INTERPOLATIONS:
+        # timm also knows e.g. "lanczos" and "random"; bicubic is the closest eval choice
+        logger.info("timm interpolation %r is not supported; using bicubic", interpolation)
+        interpolation = "bicubic"
+    _, height, width = config["input_size"]
+    return Preprocessing(
+        input_size=(int(height), int(width)),
+        mean=tuple(float(v) for v in config["mean"]),
+        std=tuple(float(v) for v in config["std"]),
+        crop_pct=float(config.get("crop_pct") or 1.0),
+        interpolation=interpolation,
+    )
+
+
+def set_timm_input_size(
+    model: torch.nn.Module, input_size: tuple[int, int]
+) -> tuple[int, int] | None:
+    """Rebuild a timm ViT's patch grid for a new input size, if the model supports it.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A timm model.
+    input_size : tuple of int
+        The new ``(height, width)``.
+
+    Returns
+    -------
+    tuple of int or None
+        The new patch grid, or ``None`` when the model has no patch embedding (CNNs accept any
+        size as they are).
+    """
+    if not hasattr(model, "patch_embed") or not hasattr(model, "set_input_size"):
+        return None
+    # resamples the position embedding, as timm does when fine-tuning at another resolution
+    model.set_input_size(img_size=tuple(input_size))
+    return _patch_grid(model)
+
+
+def _patch_grid(model: Any) -> tuple[int, int] | None:
+    grid = getattr(getattr(model, "patch_embed", None), "grid_size", None)
+    if grid is None:
+        return None
+    height, width = grid
+    return (int(height), int(width))
+
+
+def _has_module(model: torch.nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+    except AttributeError:  # absent, or an attribute that is not a module (ViT's global_pool)
+        return False
+    return True

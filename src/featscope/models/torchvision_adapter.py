@@ -1,0 +1,124 @@
+"""torchvision models (``tv:<name>``): built with ``torchvision.models.get_model``.
+
+Preprocessing comes from the model's default weights enum (its ``transforms`` metadata: crop
+size, resize size, mean, std, interpolation), which describes the architecture's eval transform
+even when the weights themselves are not loaded. Aliases come from
+:func:`featscope.models.generic.resolve_generic`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from typing import Any
+
+from featscope._optional import require
+from featscope.errors import ModelSpecError
+from featscope.models._util import first_line
+from featscope.models.generic import resolve_generic
+from featscope.models.handle import ModelHandle, Preprocessing
+
+__all__ = ["load_torchvision", "torchvision_preprocessing"]
+
+logger = logging.getLogger(__name__)
+
+
+def load_torchvision(
+    name: str, *, pretrained: bool = False, spec: str | None = None
+) -> ModelHandle:
+    """Build a torchvision classification model by name and wrap it.
+
+    Parameters
+    ----------
+    name : str
+        A name from ``torchvision.models.list_models()``, e.g. ``"resnet18"``.
+    pretrained : bool, default False
+        Load the ``DEFAULT`` weights (downloads them when not cached). Off by default.
+    spec : str, optional
+        The spec string to record; defaults to ``"tv:<name>"``.
+
+    Returns
+    -------
+    ModelHandle
+        ``family="torchvision"``.
+
+    Raises
+    ------
+    ModelSpecError
+        When torchvision has no model of that name (the message lists close names).
+    MissingExtraError
+        When torchvision is not installed.
+    """
+    models = require("torchvision.models", "timm", "tv: model specs")
+    known = models.list_models()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
+        hint = (
+            f"did you mean {', '.join('tv:' + c for c in close)}?"
+            if close
+            else ("list the names with torchvision.models.list_models()")
+        )
+        raise ModelSpecError(f"model spec 'tv:{name}': torchvision has no model {name!r}; {hint}")
+    try:
+        module = models.get_model(name, weights="DEFAULT" if pretrained else None)
+    except OSError as exc:
+        if not pretrained:
+            raise
+        raise ModelSpecError(
+            f"model spec 'tv:{name}': cannot download torchvision's pretrained weights "
+            f"({first_line(exc)}); check the network or pass pretrained=False and a checkpoint"
+        ) from exc
+    layout = resolve_generic(module)
+    return ModelHandle(
+        module=module,
+        spec=spec or f"tv:{name}",
+        family="torchvision",
+        preprocess=torchvision_preprocessing(name),
+        aliases=layout.aliases,
+        num_prefix_tokens=layout.num_prefix_tokens,
+        patch_grid=layout.patch_grid,
+    )
+
+
+def torchvision_preprocessing(name: str) -> Preprocessing:
+    """Read the eval transform of a torchvision model's default weights.
+
+    Parameters
+    ----------
+    name : str
+        A torchvision model name.
+
+    Returns
+    -------
+    Preprocessing
+        From the weights' ``transforms`` (crop size, resize size, mean, std, interpolation), or
+        ImageNet defaults (224, crop 0.875, bilinear) when the model has no weights enum.
+    """
+    from torchvision import models
+
+    try:
+        transform = models.get_model_weights(name).DEFAULT.transforms()
+    except (ValueError, AttributeError, TypeError) as exc:
+        logger.info("no weights metadata for torchvision model %r (%s); using ImageNet", name, exc)
+        return Preprocessing()
+    crop = _pair(transform.crop_size)
+    resize = _first(transform.resize_size)
+    interpolation = str(getattr(transform.interpolation, "value", transform.interpolation))
+    if interpolation not in ("bilinear", "bicubic", "nearest"):
+        interpolation = "bilinear"
+    return Preprocessing(
+        input_size=crop,
+        mean=tuple(float(v) for v in transform.mean),
+        std=tuple(float(v) for v in transform.std),
+        crop_pct=min(1.0, min(crop) / resize) if resize else 1.0,
+        interpolation=interpolation,
+    )
+
+
+def _pair(size: Any) -> tuple[int, int]:
+    values = [int(v) for v in (size if isinstance(size, (list, tuple)) else [size])]
+    return (values[0], values[-1])
+
+
+def _first(size: Any) -> int:
+    return int(size[0] if isinstance(size, (list, tuple)) else size)
