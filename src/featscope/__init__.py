@@ -17,7 +17,8 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 # public name -> module that defines it
 _LAZY = {
-    "tsne": "featscope.views.tsne",
+    "tsne": "featscope.views.embedding",
+    "TsneRun": "featscope.views.embedding",
     "load_model": "featscope.models",
     "capture": "featscope.capture",
     "extract_features": "featscope.capture",

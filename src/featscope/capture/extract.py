@@ -384,7 +384,7 @@ def extract_features(
             for positions, images, bad in loader:
                 for i, err in bad:
                     if not skip_bad_images:
-                        if isinstance(err, DataError):
+                        if isinstance(err, DataError) and "skip-bad-images" not in str(err):
                             raise DataError(f"{err}; {_SKIP_HINT}") from err
                         raise err
                     logger.warning("skipping %s: %s", samples.ids[i], err)

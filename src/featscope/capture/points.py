@@ -153,6 +153,14 @@ def resolve_points(handle: ModelHandle, names: str | Iterable[str]) -> list[Capt
         if table is None:
             table = module_table(handle.module)
         if name in table:
+            if handle.family == "torchscript":
+                # torch refuses Python hooks on ScriptModules (register_forward_hook raises)
+                raise CaptureError(
+                    f"capture point {name!r} is a module inside the TorchScript model "
+                    f"{handle.spec}, and TorchScript modules cannot be hooked; use "
+                    f"{', '.join(repr(a) for a in handle.aliases)}, or script a model whose "
+                    "forward returns the features you want"
+                )
             points.append(CapturePoint(name=name, ref=PointRef(name)))
             continue
         element = _element_of_alias(handle, name)

@@ -1,1 +1,93 @@
-"""featscope.cli."""
+"""The ``featscope`` command: one module per subcommand, each a thin wrapper of one API call.
+
+``main(argv)`` returns the exit status: 0 on success, 2 for a user error (printed as one line,
+``error: <message>``), so a traceback always means a bug in featscope.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+#: subcommand -> (module, one-line description)
+COMMANDS = {
+    "tsne": ("featscope.cli.tsne", "embedding map (t-SNE, UMAP, PCA) of a model's features"),
+    "points": ("featscope.cli.points", "list the capture points of a model"),
+}
+
+_USAGE = "usage: featscope <command> [options]    (featscope <command> --help for its options)"
+
+
+def _usage() -> str:
+    lines = [_USAGE, "", "commands:"]
+    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``featscope`` command line.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 for a user error.
+    """
+    from featscope import __version__
+    from featscope.errors import FeatscopeError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else 2
+    if argv[0] == "--version":
+        print(f"featscope {__version__}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command not in COMMANDS:
+        print(f"error: unknown command {command!r}\n{_usage()}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[command][0])
+    parser = module.build_parser()
+    show_warning = warnings.showwarning
+    warnings.showwarning = _show_warning
+    try:
+        from featscope.cli.config import apply_cfg_options
+
+        args = apply_cfg_options(parser, rest)
+        _setup_logging(quiet=getattr(args, "quiet", False))
+        return int(module.run(args) or 0)
+    except FeatscopeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; no result was written", file=sys.stderr)
+        return 130
+    finally:
+        warnings.showwarning = show_warning
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print warnings as one line (``warning: ...``), without the source line."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def _setup_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    # The console shows warnings only with --quiet; the logger itself stays at INFO so that
+    # the run folder's run.log gets the whole story either way.
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    root = logging.getLogger("featscope")
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    root.propagate = False

@@ -1,0 +1,491 @@
+"""The embedding-map view: features at capture points -> t-SNE / UMAP / PCA maps -> figures.
+
+``featscope.tsne(...)`` is the whole job in one call; ``featscope tsne`` on the command line is a
+thin wrapper around it. Each stage it composes is public on its own: :func:`featscope.load_model`,
+:func:`featscope.capture.extract_features`, :class:`featscope.analysis.TSNE`,
+:func:`featscope.render.plot_embedding` and :class:`featscope.sinks.LocalRun`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featscope.errors import ParameterError
+from featscope.results import EmbeddingResult, FeatureSet, Provenance
+
+__all__ = ["DEFAULT_DEMO_POINTS", "TsneRun", "tsne"]
+
+logger = logging.getLogger(__name__)
+
+#: Capture points of the built-in default (``featscope tsne`` with no model and no data).
+DEFAULT_DEMO_MODEL = "demo:digits-cnn"
+DEFAULT_DEMO_POINTS = ("backbone", "neck", "pre_logits")
+#: Capture point when a model is given without ``points``: the vector the classifier reads.
+DEFAULT_POINTS = ("pre_logits",)
+
+_METHODS = ("tsne", "umap", "pca")
+_FORMATS = ("png", "pdf", "svg", "jpg")
+
+
+@dataclass(frozen=True)
+class TsneRun:
+    """What one embedding-map run produced.
+
+    Attributes
+    ----------
+    results : tuple of EmbeddingResult
+        One map per capture point (tuple outputs give one per element, ``<point>.<i>``).
+    features : tuple of FeatureSet
+        The features each map was computed from, in the same order.
+    run_dir : pathlib.Path or None
+        The finished run folder (``None`` when ``work_dir=None``).
+    skipped : tuple of (str, str)
+        ``(sample id, reason)`` for images skipped with ``skip_bad_images=True``.
+    timings : dict of str to float
+        Seconds spent in each stage (``load``, ``extract``, ``reduce``, ``render``, ``write``).
+    """
+
+    results: tuple[EmbeddingResult, ...]
+    features: tuple[FeatureSet, ...]
+    run_dir: Path | None
+    skipped: tuple[tuple[str, str], ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __getitem__(self, point: str) -> EmbeddingResult:
+        """Return the map of capture point ``point``."""
+        for result in self.results:
+            if result.point == point:
+                return result
+        names = ", ".join(r.point for r in self.results)
+        raise KeyError(f"no map for point {point!r}; this run has: {names}")
+
+
+def tsne(
+    model: Any = None,
+    data: Any = None,
+    points: Sequence[str] | None = None,
+    *,
+    features: str | Path | None = None,
+    labels: str | Path | None = None,
+    class_names: str | Path | Sequence[str] | None = None,
+    checkpoint: str | Path | None = None,
+    input_size: tuple[int, int] | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    class_idx: Sequence[int] | None = None,
+    max_num_class: int = 20,
+    max_num_samples: int | None = 100,
+    sample: str = "random",
+    seed: int = 0,
+    method: str = "tsne",
+    n_components: int = 2,
+    perplexity: float = 30.0,
+    early_exaggeration: float = 12.0,
+    learning_rate: float | str = "auto",
+    n_iter: int = 1000,
+    n_iter_without_progress: int = 300,
+    init: str = "pca",
+    pca_dims: int = 50,
+    device: str = "cpu",
+    batch_size: int = 64,
+    num_workers: int | None = None,
+    skip_bad_images: bool = False,
+    work_dir: str | Path | None = "work_dirs",
+    formats: Sequence[str] = ("png",),
+    dpi: int = 150,
+    legend: bool = False,
+    annotate: bool = False,
+    point_size: float | None = None,
+    show: bool = False,
+    progress: bool = True,
+) -> TsneRun:
+    """Map the features of a model (or of saved features) in 2-D or 3-D, with quality metrics.
+
+    With no ``model``, no ``data`` and no ``features``, runs the built-in default: a small CNN
+    trained on scikit-learn's digits, mapped at ``backbone``, ``neck`` and ``pre_logits``.
+
+    Parameters
+    ----------
+    model : str or torch.nn.Module or callable or ModelHandle, optional
+        A model spec (``"timm:resnet50"``, ``"tv:resnet18"``, ``"hf:./dir"``, ``"ts:m.pt"``,
+        ``"py:pkg.mod:factory"``, ``"demo:digits-cnn"``), a module, a factory or a handle.
+    data : str or Path or ImageSamples, optional
+        An image folder (one sub-folder per class), a csv/tsv file list (``path,label``) or
+        ``"demo:digits"``. Defaults to the digits.
+    points : sequence of str, optional
+        Capture points: module paths or the aliases ``backbone``, ``neck``, ``pre_logits``,
+        ``logits``. Several points come from one forward pass. Default: ``pre_logits`` (and
+        ``backbone``, ``neck``, ``pre_logits`` for the built-in model).
+    features : str or Path, optional
+        Saved features (``.npy`` with ``labels``, or ``.npz``) to map instead of running a model.
+    labels : str or Path, optional
+        Labels for ``.npy`` features (``.npy``, ``.txt`` or ``.csv``).
+    class_names : str or Path or sequence of str, optional
+        Class names (a file, one per line, or a sequence), index = label.
+    checkpoint : str or Path, optional
+        State dict to load into the model (``torch.load(weights_only=True)``).
+    input_size, mean, std : optional
+        Override the model's preprocessing.
+    class_idx : sequence of int, optional
+        Classes to show. Default: the first ``max_num_class`` classes.
+    max_num_class : int, default=20
+        Number of classes when ``class_idx`` is not given.
+    max_num_samples : int or None, default=100
+        Samples per class (``None`` or 0: all).
+    sample : {"random", "first"}, default="random"
+        Seeded random samples per class, or the first ones in dataset order (the reference's
+        rule).
+    seed : int, default=0
+        Seed of sample selection and of the embedding.
+    method : {"tsne", "umap", "pca"}, default="tsne"
+        Dimensionality reduction.
+    n_components : {2, 3}, default=2
+        Map dimensions.
+    perplexity, early_exaggeration, learning_rate, n_iter, n_iter_without_progress, init : optional
+        t-SNE parameters, with the meanings of scikit-learn's ``TSNE``; ``n_iter`` counts the
+        250 early-exaggeration iterations too.
+    pca_dims : int, default=50
+        Reduce wider features to this many dimensions with PCA before t-SNE (0: off).
+    device : str, default="cpu"
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+    batch_size : int, default=64
+        Images per forward pass.
+    num_workers : int, optional
+        DataLoader workers (default: chosen from the data size and the cores).
+    skip_bad_images : bool, default=False
+        Skip unreadable images (they are listed in the log and in :attr:`TsneRun.skipped`)
+        instead of stopping.
+    work_dir : str or Path or None, default="work_dirs"
+        Where the run folder ``tsne_<timestamp>/`` is made; ``None`` writes nothing.
+    formats : sequence of str, default=("png",)
+        Figure formats: ``png``, ``pdf``, ``svg``, ``jpg``.
+    dpi : int, default=150
+        Resolution of raster figures.
+    legend, annotate : bool, default=False
+        Draw a legend of class names; write the class index at each point.
+    point_size : float, optional
+        Marker size (default adapts to the number of points).
+    show : bool, default=False
+        Open the figures in a window after writing them.
+    progress : bool, default=True
+        Show progress bars on a terminal.
+
+    Returns
+    -------
+    TsneRun
+        The maps, their features, the run folder and stage timings.
+
+    Raises
+    ------
+    featscope.errors.FeatscopeError
+        For any problem with the inputs; nothing that looks finished is left on disk.
+
+    Examples
+    --------
+    >>> import featscope
+    >>> run = featscope.tsne(work_dir=None, progress=False)  # doctest: +SKIP
+    >>> run["pre_logits"].metrics["knn_accuracy_map"] > 0.9  # doctest: +SKIP
+    True
+    """
+    _check_choice("method", method, _METHODS)
+    _check_choice("sample", sample, ("random", "first"))
+    if n_components not in (2, 3):
+        raise ParameterError(f"`n_components` must be 2 or 3; got {n_components!r}")
+    for fmt in formats:
+        _check_choice("format", fmt, _FORMATS)
+    if features is not None and (model is not None or data is not None):
+        raise ParameterError(
+            "pass either `features` (saved features) or `model`/`data` (extract them), not both"
+        )
+
+    timings: dict[str, float] = {}
+    clock = _Stopwatch(timings)
+    reducer_params = _reducer_params(
+        method,
+        seed=seed,
+        n_components=n_components,
+        perplexity=perplexity,
+        early_exaggeration=early_exaggeration,
+        learning_rate=learning_rate,
+        n_iter=n_iter,
+        n_iter_without_progress=n_iter_without_progress,
+        init=init,
+        pca_dims=pca_dims,
+    )
+    selection = {
+        "class_idx": None if class_idx is None else list(class_idx),
+        "max_num_class": max_num_class,
+        "max_num_samples": max_num_samples,
+        "seed": seed,
+        "sample": sample,
+    }
+
+    if features is not None:
+        with clock("load"):
+            feature_sets, skipped = _saved_features(features, labels, class_names, selection)
+        extract = None
+    else:
+        with clock("load"):
+            extract, feature_points = _prepare_extraction(
+                model,
+                data,
+                points,
+                checkpoint=checkpoint,
+                input_size=input_size,
+                mean=mean,
+                std=std,
+                class_names=class_names,
+                selection=selection,
+                device=device,
+            )
+
+    run_context = _open_run(work_dir)
+    with run_context as run:
+        if extract is not None:
+            with clock("extract"):
+                feature_sets, skipped = extract(
+                    batch_size=batch_size,
+                    num_workers=num_workers,
+                    progress=progress,
+                    skip_bad_images=skip_bad_images,
+                )
+            logger.info(
+                "extracted %s from %d samples", ", ".join(feature_points), len(feature_sets[0])
+            )
+        for sample_id, reason in skipped:
+            logger.warning("skipped %s: %s", sample_id, reason)
+
+        from featscope.analysis import embed
+
+        results = []
+        for fs in feature_sets:
+            with clock("reduce"):
+                result = embed(fs, method=method, **reducer_params)
+            results.append(result)
+            logger.info(
+                "%s: %s map of %d samples; metrics %s",
+                fs.point,
+                method,
+                len(fs),
+                {k: v for k, v in result.metrics.items()},
+            )
+
+        figures = []
+        with clock("render"):
+            figures = _draw(results, legend=legend, annotate=annotate, point_size=point_size)
+        if run is not None:
+            with clock("write"):
+                _write_run(run, feature_sets, results, figures, formats=formats, dpi=dpi)
+    run_dir = None if run is None else run.final_path
+    if show:
+        from featscope.render import show as show_figure
+
+        for _, figure in figures:
+            show_figure(figure)
+    return TsneRun(
+        results=tuple(results),
+        features=tuple(feature_sets),
+        run_dir=run_dir,
+        skipped=tuple(skipped),
+        timings=timings,
+    )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _saved_features(features, labels, class_names, selection):
+    from featscope.data import load_features, select_indices
+
+    fs = _with_class_names(load_features(features, labels=labels), class_names)
+    keep = select_indices(fs.labels, len(fs.class_names), **selection)
+    return [_subset_features(fs, keep)], []
+
+
+def _prepare_extraction(
+    model, data, points, *, checkpoint, input_size, mean, std, class_names, selection, device
+) -> tuple[Callable[..., tuple[list[FeatureSet], list]], list[str]]:
+    """Load the model, resolve the points and select the samples; read no image yet.
+
+    Everything that can be wrong with the request (an unknown point, a checkpoint that does not
+    fit, a missing class) fails here, before any image is decoded.
+    """
+    from featscope.capture import extract_features, resolve_points
+    from featscope.data import load_samples, select_indices
+    from featscope.models import load_model
+
+    builtin = model is None and data is None
+    handle = load_model(
+        DEFAULT_DEMO_MODEL if model is None else model,
+        checkpoint=checkpoint,
+        input_size=input_size,
+        mean=mean,
+        std=std,
+        device=device,
+    )
+    if points is None or len(points) == 0:
+        points = DEFAULT_DEMO_POINTS if builtin else DEFAULT_POINTS
+    capture_points = resolve_points(handle, list(points))
+    samples = _with_class_names(load_samples(data), class_names)
+    keep = select_indices(samples.labels, len(samples.class_names), **selection)
+    samples = samples.subset(keep)
+    logger.info(
+        "apply %s to %d samples of %d classes from %s",
+        "embedding",
+        len(samples),
+        len(np.unique(samples.labels)),
+        samples.source,
+    )
+    provenance = Provenance(
+        model=handle.spec,
+        checkpoint=handle.checkpoint,
+        checkpoint_sha256=handle.checkpoint_sha256,
+        source=samples.source,
+        seed=selection["seed"],
+    )
+
+    def extract(*, batch_size, num_workers, progress, skip_bad_images):
+        out = extract_features(
+            handle,
+            samples,
+            capture_points,
+            batch_size=batch_size,
+            device=device,
+            num_workers=num_workers,
+            progress=progress,
+            skip_bad_images=skip_bad_images,
+        )
+        kept = samples.subset(out.kept)
+        sets = [
+            FeatureSet(
+                features=array,
+                labels=kept.labels,
+                class_names=kept.class_names,
+                ids=kept.ids,
+                point=name,
+                pooling=out.pooling[name],
+                provenance=provenance,
+            )
+            for name, array in out.features.items()
+        ]
+        if not sets or len(kept) == 0:
+            raise ParameterError("no sample could be read; nothing to map")
+        return sets, list(out.skipped)
+
+    return extract, [p.name for p in capture_points]
+
+
+def _with_class_names(obj, class_names):
+    """Apply ``class_names`` (a file or a sequence) to samples or a feature set."""
+    if class_names is None:
+        return obj
+    from featscope.data import apply_class_names, read_class_names
+
+    names = (
+        read_class_names(class_names)
+        if isinstance(class_names, (str, Path))
+        else tuple(str(n) for n in class_names)
+    )
+    return apply_class_names(obj, names)
+
+
+def _subset_features(fs: FeatureSet, keep: np.ndarray) -> FeatureSet:
+    return replace(
+        fs,
+        features=fs.features[keep],
+        labels=fs.labels[keep],
+        ids=tuple(fs.ids[i] for i in keep),
+    )
+
+
+def _reducer_params(method: str, *, seed: int, n_components: int, **tsne_params) -> dict:
+    params: dict[str, Any] = {"n_components": n_components, "random_state": seed}
+    if method == "tsne":
+        params.update(tsne_params)
+    return params
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ParameterError(f"`{name}` must be one of {', '.join(choices)}; got {value!r}")
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def _draw(results, *, legend, annotate, point_size):
+    """Return ``[(stem, figure)]``: one figure per map, plus all maps side by side."""
+    from featscope.render import plot_embedding, plot_embeddings
+
+    figures = []
+    for result in results:
+        ax = plot_embedding(result, legend=legend, annotate=annotate, point_size=point_size)
+        figures.append(
+            (
+                f"tsne_{_safe(result.point)}"
+                if result.method == "tsne"
+                else f"{result.method}_{_safe(result.point)}",
+                ax.figure,
+            )
+        )
+    if len(results) > 1:
+        figures.append(("overview", plot_embeddings(results, legend=legend, point_size=point_size)))
+    return figures
+
+
+def _write_run(run, feature_sets, results, figures, *, formats, dpi) -> None:
+    metrics = {}
+    for fs, result in zip(feature_sets, results, strict=False):
+        stem = _safe(fs.point)
+        run.write_array(f"feat_{stem}.npy", fs.features)
+        run.write_embedding(result, stem)
+        metrics[fs.point] = dict(result.metrics)
+    first = feature_sets[0]
+    run.write_array("labels.npy", first.labels)
+    run.write_text("ids.txt", "\n".join(first.ids) + "\n")
+    run.write_text("class_names.txt", "\n".join(first.class_names) + "\n")
+    run.write_json("metrics.json", metrics)
+    for stem, figure in figures:
+        run.write_figure(figure, stem, formats=formats, dpi=dpi)
+
+
+def _open_run(work_dir):
+    if work_dir is None:
+        import contextlib
+
+        return contextlib.nullcontext(None)
+    from featscope.sinks import LocalRun
+
+    return LocalRun(work_dir, "tsne")
+
+
+def _safe(point: str) -> str:
+    """Return a capture-point name usable in a file name (module paths keep their dots)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in point) or "output"
+
+
+class _Stopwatch:
+    """Accumulate wall time per stage name into a dict."""
+
+    def __init__(self, timings: dict[str, float]):
+        self.timings = timings
+
+    def __call__(self, stage: str):
+        import contextlib
+
+        @contextlib.contextmanager
+        def timed():
+            start = time.perf_counter()
+            try:
+                yield
+            finally:
+                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+
+        return timed()

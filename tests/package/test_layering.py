@@ -1,0 +1,83 @@
+"""The package tree is the pipeline: imports go one way, and `import featscope` stays cheap."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[2] / "src" / "featscope"
+ORDER = ["models", "data", "capture", "analysis", "render", "sinks", "views", "cli"]
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+    return names
+
+
+def _stage_files(stage: str) -> list[Path]:
+    return sorted((SRC / stage).rglob("*.py"))
+
+
+@pytest.mark.parametrize("stage", ORDER)
+def test_imports_go_one_way(stage):
+    later = ORDER[ORDER.index(stage) + 1 :]
+    offenders = []
+    for path in _stage_files(stage):
+        for name in _imports(path):
+            parts = name.split(".")
+            if parts[0] == "featscope" and len(parts) > 1 and parts[1] in later:
+                offenders.append(f"{path.relative_to(SRC)} imports {name}")
+    assert not offenders, offenders
+
+
+@pytest.mark.parametrize(
+    ("stage", "forbidden"), [("render", "torch"), ("analysis", "torch"), ("analysis", "matplotlib")]
+)
+def test_stage_does_not_import(stage, forbidden):
+    offenders = [
+        f"{path.relative_to(SRC)} imports {name}"
+        for path in _stage_files(stage)
+        for name in _imports(path)
+        if name.split(".")[0] == forbidden
+    ]
+    assert not offenders, offenders
+
+
+def test_nothing_below_cli_reads_argv_or_prints():
+    offenders = []
+    for stage in ORDER[:-1]:
+        for path in _stage_files(stage):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
+                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} print()")
+                if isinstance(node, ast.Attribute) and node.attr == "argv":
+                    offenders.append(f"{path.relative_to(SRC)}:{node.lineno} sys.argv")
+    assert not offenders, offenders
+
+
+def test_import_featscope_is_cheap():
+    code = (
+        "import sys, featscope; "
+        "heavy = [m for m in ('torch', 'matplotlib', 'matplotlib.pyplot', 'sklearn', 'openTSNE',"
+        " 'timm', 'transformers', 'scipy') if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_lazy_names_resolve():
+    import featscope
+
+    for name in featscope.__all__:
+        assert getattr(featscope, name) is not None, name

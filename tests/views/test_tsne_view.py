@@ -1,0 +1,251 @@
+"""End to end: `featscope tsne` and `featscope.tsne()` on the demo and on saved features."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import featscope
+from featscope.cli import main
+
+FAST = ["--n-iter", "500", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("demo")
+    return featscope.tsne(work_dir=work, progress=False, n_iter=500)
+
+
+def _run_dirs(work: Path) -> list[Path]:
+    return sorted(p for p in work.iterdir() if p.is_dir()) if work.exists() else []
+
+
+def test_builtin_default_maps_three_points_and_separates_digits(demo_run):
+    assert [r.point for r in demo_run.results] == ["backbone", "neck", "pre_logits"]
+    pre = demo_run["pre_logits"]
+    assert pre.coords.shape == (1000, 2)
+    assert sorted(np.unique(pre.labels)) == list(range(10))
+    assert np.bincount(pre.labels).tolist() == [100] * 10
+    # real weights: the classifier's input separates the ten digits
+    assert pre.metrics["knn_accuracy_features"] > 0.95
+    assert pre.metrics["knn_accuracy_map"] > 0.9
+    assert pre.provenance.model == "demo:digits-cnn"
+    assert demo_run.features[0].pooling == "global_avg"  # backbone maps were average-pooled
+
+
+def test_run_folder_holds_data_figures_and_manifest_last(demo_run):
+    run_dir = demo_run.run_dir
+    assert run_dir.name.startswith("tsne_")
+    for name in (
+        "feat_pre_logits.npy",
+        "coords_pre_logits.csv",
+        "metrics.json",
+        "run.log",
+        "tsne_pre_logits.png",
+        "overview.png",
+        "labels.npy",
+        "ids.txt",
+    ):
+        assert (run_dir / name).is_file(), name
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    listed = {f["path"] for f in manifest["files"]}
+    assert "feat_backbone.npy" in listed
+    assert "manifest.json" not in listed
+    features = np.load(run_dir / "feat_neck.npy")
+    assert features.shape == (1000, 128)
+    assert features.dtype == np.float32
+    header = (run_dir / "coords_pre_logits.csv").read_text().splitlines()[0]
+    assert header.split(",")[:4] == ["id", "label", "class_name", "x"]
+    png = Image.open(run_dir / "tsne_pre_logits.png")
+    assert png.size[0] > 500
+
+
+def test_same_seed_same_map_and_saved_features_redo_it(demo_run, tmp_path):
+    run_dir = demo_run.run_dir
+    again = featscope.tsne(
+        features=run_dir / "feat_pre_logits.npy",
+        labels=run_dir / "labels.npy",
+        class_names=run_dir / "class_names.txt",
+        work_dir=None,
+        n_iter=500,
+        max_num_samples=None,
+        progress=False,
+    )
+    np.testing.assert_allclose(again.results[0].coords, demo_run["pre_logits"].coords)
+    assert again.results[0].class_names[3] == "3"
+
+
+def test_cli_on_saved_features_writes_figure_formats(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    centres = rng.normal(scale=10, size=(3, 20))
+    labels = np.repeat(np.arange(3), 30)
+    feats = centres[labels] + rng.normal(size=(90, 20))
+    np.save(tmp_path / "f.npy", feats.astype(np.float32))
+    np.save(tmp_path / "l.npy", labels)
+    (tmp_path / "names.txt").write_text("cat\ndog\nbird\n")
+    code = main(
+        [
+            "tsne",
+            "--features",
+            str(tmp_path / "f.npy"),
+            "--labels",
+            str(tmp_path / "l.npy"),
+            "--class-names",
+            str(tmp_path / "names.txt"),
+            "--work-dir",
+            str(tmp_path / "w"),
+            "--format",
+            "png",
+            "svg",
+            "--legend",
+            *FAST,
+        ]
+    )
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "results written to" in out
+    (run_dir,) = _run_dirs(tmp_path / "w")
+    assert (run_dir / "tsne_f.svg").read_text().lstrip().startswith("<?xml")
+    assert json.loads((run_dir / "metrics.json").read_text())["f"]["knn_accuracy_map"] == 1.0
+
+
+def _expect_user_error(args, capsys, match, work: Path):
+    code = main(args)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: "), err
+    assert "Traceback" not in err
+    assert match in err, err
+    assert not any((d / "manifest.json").exists() for d in _run_dirs(work))
+    assert _run_dirs(work) == []
+
+
+def test_unknown_point_lists_nearest_names(tmp_path, capsys):
+    _expect_user_error(
+        ["tsne", "--vis-stage", "backbon", "--work-dir", str(tmp_path), *FAST],
+        capsys,
+        "backbone",
+        tmp_path,
+    )
+
+
+def test_labels_of_wrong_length(tmp_path, capsys):
+    np.save(tmp_path / "f.npy", np.ones((10, 4), np.float32))
+    np.save(tmp_path / "l.npy", np.zeros(9, np.int64))
+    _expect_user_error(
+        [
+            "tsne",
+            "--features",
+            str(tmp_path / "f.npy"),
+            "--labels",
+            str(tmp_path / "l.npy"),
+            "--work-dir",
+            str(tmp_path / "w"),
+            *FAST,
+        ],
+        capsys,
+        "10",
+        tmp_path / "w",
+    )
+
+
+def test_nan_features_name_the_rows(tmp_path, capsys):
+    feats = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    feats[[3, 11]] = np.nan
+    np.save(tmp_path / "f.npy", feats)
+    _expect_user_error(
+        ["tsne", "--features", str(tmp_path / "f.npy"), "--work-dir", str(tmp_path / "w"), *FAST],
+        capsys,
+        "11",
+        tmp_path / "w",
+    )
+
+
+def test_unwritable_work_dir(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    _expect_user_error(
+        ["tsne", "--work-dir", str(blocker / "runs"), *FAST],
+        capsys,
+        str(blocker),
+        tmp_path / "nothing",
+    )
+
+
+def test_missing_class_is_named(tmp_path, capsys):
+    _expect_user_error(
+        ["tsne", "--class-idx", "3", "12", "--work-dir", str(tmp_path), *FAST],
+        capsys,
+        "12",
+        tmp_path,
+    )
+
+
+def _image_folder(root: Path, bad: bool) -> Path:
+    rng = np.random.default_rng(0)
+    for c, name in enumerate(["circle", "square"]):
+        (root / name).mkdir(parents=True)
+        for i in range(6):
+            pixels = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8) // (c + 1)
+            Image.fromarray(pixels).save(root / name / f"{i}.png")
+    if bad:
+        (root / "square" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    return root
+
+
+def test_unreadable_image_is_named_and_can_be_skipped(tmp_path, capsys):
+    data = _image_folder(tmp_path / "data", bad=True)
+    args = [
+        "tsne",
+        "--model",
+        "demo:digits-cnn",
+        "--data",
+        str(data),
+        "--perplexity",
+        "3",
+        "--work-dir",
+        str(tmp_path / "w"),
+        *FAST,
+    ]
+    _expect_user_error(args, capsys, "broken.png", tmp_path / "w")
+    assert main([*args, "--skip-bad-images"]) == 0
+    out = capsys.readouterr().out
+    assert "skipped 1" in out
+    (run_dir,) = _run_dirs(tmp_path / "w")
+    assert "broken.png" in (run_dir / "run.log").read_text()
+    assert len(np.load(run_dir / "labels.npy")) == 12
+
+
+def test_config_file_and_cfg_options(tmp_path, capsys):
+    rng = np.random.default_rng(1)
+    np.save(tmp_path / "f.npy", rng.normal(size=(40, 5)).astype(np.float32))
+    config = tmp_path / "run.toml"
+    config.write_text(f'features = "{tmp_path / "f.npy"}"\nperplexity = 5\nmethod = "pca"\n')
+    assert (
+        main(
+            [
+                "tsne",
+                "--config",
+                str(config),
+                "--cfg-options",
+                "method=tsne",
+                "n_iter=300",
+                "--work-dir",
+                str(tmp_path / "w"),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    (run_dir,) = _run_dirs(tmp_path / "w")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (entry,) = manifest["results"].values()
+    assert entry["method"] == "tsne"
+    assert entry["params"]["perplexity"] == 5
+    assert main(["tsne", "--cfg-options", "perplexty=5"]) == 2
+    assert "perplexity" in capsys.readouterr().err
