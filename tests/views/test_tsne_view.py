@@ -249,3 +249,46 @@ def test_config_file_and_cfg_options(tmp_path, capsys):
     assert entry["params"]["perplexity"] == 5
     assert main(["tsne", "--cfg-options", "perplexty=5"]) == 2
     assert "perplexity" in capsys.readouterr().err
+
+
+def test_timm_model_on_an_image_folder_at_three_points(tmp_path):
+    data = _image_folder(tmp_path / "data", bad=False)
+    run = featscope.tsne(
+        model="timm:test_resnet",
+        data=data,
+        points=["backbone", "neck", "pre_logits"],
+        input_size=(32, 32),
+        perplexity=3,
+        n_iter=300,
+        work_dir=None,
+        progress=False,
+    )
+    assert [r.point for r in run.results] == ["backbone", "neck", "pre_logits"]
+    assert {fs.pooling for fs in run.features} == {"global_avg", "none"}
+    assert all(r.coords.shape == (12, 2) for r in run.results)
+    assert run.results[0].ids[0] == "circle/0.png"
+
+
+def test_torchscript_module_point_is_refused_before_reading_images(tmp_path, capsys):
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    torch.jit.trace(net, torch.zeros(1, 3, 16, 16)).save(str(tmp_path / "m.pt"))
+    _expect_user_error(
+        ["tsne", "--model", f"ts:{tmp_path / 'm.pt'}", "--vis-stage", "0",
+         "--work-dir", str(tmp_path / "w"), *FAST],
+        capsys, "cannot be hooked", tmp_path / "w",
+    )
+    # the model's own output works
+    assert main(["tsne", "--model", f"ts:{tmp_path / 'm.pt'}", "--vis-stage", "logits",
+                 "--input-size", "16", "--max-num-samples", "20", "--perplexity", "5",
+                 "--work-dir", str(tmp_path / "w"), *FAST]) == 0
+
+
+def test_checkpoint_that_does_not_fit_names_the_keys(tmp_path, capsys):
+    import torch
+
+    torch.save({"state_dict": {"conv9.weight": torch.zeros(3)}}, tmp_path / "bad.pth")
+    _expect_user_error(["tsne", "--checkpoint", str(tmp_path / "bad.pth"), "--work-dir",
+                        str(tmp_path / "w"), *FAST], capsys, "conv9.weight", tmp_path / "w")
