@@ -19,6 +19,11 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 _LAZY = {
     "tsne": "featscope.views.embedding",
     "TsneRun": "featscope.views.embedding",
+    "feature_maps": "featscope.views.featmap",
+    "feature_map_difference": "featscope.views.featmap",
+    "FeatmapRun": "featscope.views.featmap",
+    "FeatureMap": "featscope.views.featmap",
+    "draw_featmap": "featscope.render.featmap",
     "load_model": "featscope.models",
     "capture": "featscope.capture",
     "extract_features": "featscope.capture",

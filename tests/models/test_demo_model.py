@@ -91,7 +91,7 @@ def test_handle_fields(handle):
     assert set(handle.aliases) == {"backbone", "neck", "pre_logits", "logits"}
     assert handle.aliases["pre_logits"].module == "head.pre_logits"
     assert handle.point_names()[:4] == ["backbone", "neck", "pre_logits", "logits"]
-    assert DEMO_MODELS == ("digits-cnn",)
+    assert DEMO_MODELS[0] == "digits-cnn"
 
 
 def test_short_name_loads_the_same_weights(handle):

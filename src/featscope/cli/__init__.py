@@ -17,6 +17,8 @@ __all__ = ["main"]
 #: subcommand -> (module, one-line description)
 COMMANDS = {
     "tsne": ("featscope.cli.tsne", "embedding map (t-SNE, UMAP, PCA) of a model's features"),
+    "featmap": ("featscope.cli.featmap", "feature maps of a model at capture points"),
+    "featmap-diff": ("featscope.cli.featmap_diff", "where two models' feature maps differ"),
     "points": ("featscope.cli.points", "list the capture points of a model"),
 }
 

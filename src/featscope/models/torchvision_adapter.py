@@ -9,6 +9,7 @@ even when the weights themselves are not loaded. Aliases come from
 from __future__ import annotations
 
 import difflib
+import inspect
 import logging
 from typing import Any
 
@@ -59,8 +60,14 @@ def load_torchvision(
             else ("list the names with torchvision.models.list_models()")
         )
         raise ModelSpecError(f"model spec 'tv:{name}': torchvision has no model {name!r}; {hint}")
+    kwargs: dict[str, Any] = {"weights": "DEFAULT" if pretrained else None}
+    if not pretrained and "weights_backbone" in inspect.signature(
+        models.get_model_builder(name)
+    ).parameters:
+        # detection/segmentation builders default to downloading an ImageNet backbone
+        kwargs["weights_backbone"] = None
     try:
-        module = models.get_model(name, weights="DEFAULT" if pretrained else None)
+        module = models.get_model(name, **kwargs)
     except OSError as exc:
         if not pretrained:
             raise
@@ -101,6 +108,11 @@ def torchvision_preprocessing(name: str) -> Preprocessing:
     except (ValueError, AttributeError, TypeError) as exc:
         logger.info("no weights metadata for torchvision model %r (%s); using ImageNet", name, exc)
         return Preprocessing()
+    if not hasattr(transform, "crop_size"):
+        # detection weights (ObjectDetection) only scale to [0, 1]: the model resizes and
+        # normalises inside its own transform
+        logger.info("torchvision model %r preprocesses inside the model; scaling to [0, 1]", name)
+        return Preprocessing(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), crop_pct=1.0)
     crop = _pair(transform.crop_size)
     resize = _first(transform.resize_size)
     interpolation = str(getattr(transform.interpolation, "value", transform.interpolation))

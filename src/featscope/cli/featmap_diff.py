@@ -1,0 +1,93 @@
+"""``featscope featmap-diff``: where two models' feature maps differ (feature_map_difference)."""
+
+from __future__ import annotations
+
+import argparse
+
+from featscope.cli.common import input_size, new_parser
+from featscope.cli.featmap import add_drawing_flags, drawing_options, summarize
+
+__all__ = ["build_parser", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the parser of ``featscope featmap-diff``."""
+    parser = new_parser(
+        "featmap-diff",
+        "Draw |F_a - F_b|, the difference of two models' feature maps at the same capture "
+        "points (paired by name), one picture per image, point and level.",
+    )
+    parser.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="image files or folders (default: demo photos)"
+    )
+    group = parser.add_argument_group("models")
+    group.add_argument(
+        "--model",
+        dest="models",
+        action="append",
+        metavar="SPEC",
+        help="give it twice: model A then model B (timm:NAME, tv:NAME, hf:DIR, ts:FILE.pt, "
+        "py:pkg.module:factory, demo:NAME)",
+    )
+    group.add_argument(
+        "--checkpoint",
+        dest="checkpoints",
+        action="append",
+        metavar="FILE",
+        help="give it once per model, in the order of --model ('none' for no checkpoint)",
+    )
+    group.add_argument(
+        "--input-size", nargs="+", type=int, metavar="N", help="input size: S or H W"
+    )
+    group.add_argument("--mean", nargs=3, type=float, help="normalisation mean (0-1 scale)")
+    group.add_argument("--std", nargs=3, type=float, help="normalisation std (0-1 scale)")
+    group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+    parser.add_argument(
+        "--point",
+        "--vis-stage",
+        dest="points",
+        nargs="+",
+        metavar="POINT",
+        help="capture points present in both models (default: backbone)",
+    )
+    add_drawing_flags(parser, shared_scale_default=True)
+    group = parser.add_argument_group("output")
+    group.add_argument("--work-dir", default="work_dirs", help="parent folder of the run folder")
+    group.add_argument("--quiet", action="store_true", help="warnings only")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run featscope.feature_map_difference with the parsed options."""
+    from featscope.errors import ParameterError
+    from featscope.views.featmap import feature_map_difference
+
+    models = args.models or []
+    if len(models) != 2:
+        raise ParameterError(
+            f"`--model` must be given twice (model A, then model B); got {len(models)}: "
+            f"{models}; e.g. --model ts:teacher.pt --model ts:student.pt"
+        )
+    checkpoints = args.checkpoints
+    if checkpoints is not None:
+        if len(checkpoints) != 2:
+            raise ParameterError(
+                f"`--checkpoint` must be given once per model (twice, 'none' for a model "
+                f"without one); got {len(checkpoints)}: {checkpoints}"
+            )
+        checkpoints = [None if c.lower() == "none" else c for c in checkpoints]
+    result = feature_map_difference(
+        models,
+        images=args.images or None,
+        points=args.points,
+        checkpoints=checkpoints,
+        input_size=input_size(args.input_size),
+        mean=args.mean,
+        std=args.std,
+        overlaid=bool(args.overlaid),
+        device=args.device,
+        work_dir=args.work_dir,
+        **drawing_options(args),
+    )
+    print(summarize(result).replace("feature maps", "feature-map differences", 1))
+    return 0

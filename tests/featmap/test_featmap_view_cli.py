@@ -1,0 +1,74 @@
+"""``featscope featmap`` and ``featscope featmap-diff``: thin wrappers of the views."""
+
+from __future__ import annotations
+
+import pytest
+from featmap_view_helpers import save_photo
+
+import featscope.cli.featmap as featmap_cli
+import featscope.cli.featmap_diff as diff_cli
+from featscope.errors import ParameterError
+
+# a tiny timm model (a few thousand parameters), built without weights
+TINY = "timm:test_resnet"
+
+
+def _run(module, argv):
+    return module.run(module.build_parser().parse_args(argv))
+
+
+def test_featmap_command_writes_one_file_per_image_point_and_level(tmp_path, capsys):
+    a = save_photo(tmp_path / "a" / "x.png", seed=1, size=(40, 40))
+    b = save_photo(tmp_path / "b" / "x.png", seed=2, size=(40, 40))
+    argv = [str(a), str(b), "--model", TINY, "--point", "layer1", "layer2"]
+    argv += ["--channel-reduction", "none", "--topk", "4", "--arrangement", "2", "2"]
+    argv += ["--overlaid", "--input-size", "32", "--work-dir", str(tmp_path / "wd")]
+    assert _run(featmap_cli, argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("4 feature maps of 2 image(s) at layer1, layer2; written to")
+    run_dir = next((tmp_path / "wd").glob("featmap_*"))
+    pngs = sorted(p.name for p in run_dir.glob("*.png"))
+    assert pngs == ["a_x_layer1.png", "a_x_layer2.png", "b_x_layer1.png", "b_x_layer2.png"]
+
+
+def test_parser_defaults_follow_the_reference_names():
+    args = featmap_cli.build_parser().parse_args([])
+    assert (args.channel_reduction, args.topk, args.arrangement) == ("pixel_wise_max", 20, [4, 5])
+    assert (args.alpha, args.overlaid, args.shared_scale, args.use_norm) == (
+        0.5,
+        None,
+        False,
+        False,
+    )
+    opts = featmap_cli.drawing_options(
+        featmap_cli.build_parser().parse_args(
+            ["--channel-reduction", "none", "--resize-shape", "8", "9"]
+        )
+    )
+    assert opts["channel_reduction"] is None
+    assert opts["resize_shape"] == (8, 9)
+    diff = diff_cli.build_parser().parse_args(["--model", "a", "--model", "b"])
+    assert diff.shared_scale is True
+    assert diff.models == ["a", "b"]
+    off = diff_cli.build_parser().parse_args(["--no-shared-scale"])
+    assert off.shared_scale is False
+    with pytest.raises(SystemExit):
+        featmap_cli.build_parser().parse_args(["--channel-reduction", "mean"])
+
+
+def test_featmap_diff_command(tmp_path, capsys):
+    img = save_photo(tmp_path / "p.png", size=(40, 40))
+    argv = [str(img), "--model", TINY, "--model", TINY, "--point", "layer2"]
+    argv += ["--input-size", "32", "--work-dir", str(tmp_path / "wd")]
+    assert _run(diff_cli, argv) == 0
+    assert "1 feature-map differences of 1 image(s) at layer2" in capsys.readouterr().out
+    run_dir = next((tmp_path / "wd").glob("featmap_diff_*"))
+    assert (run_dir / "p_layer2.png").exists()
+    assert (run_dir / "manifest.json").exists()
+
+
+def test_featmap_diff_needs_two_models_and_matching_checkpoints():
+    with pytest.raises(ParameterError, match=r"`--model` must be given twice.*got 1"):
+        _run(diff_cli, ["--model", TINY])
+    with pytest.raises(ParameterError, match=r"`--checkpoint` must be given once per model"):
+        _run(diff_cli, ["--model", TINY, "--model", TINY, "--checkpoint", "a.pth"])
