@@ -19,23 +19,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
+from featmap_golden_inputs import deterministic_featmap, deterministic_image
 from mmengine.visualization import Visualizer
 from mmengine.visualization.utils import convert_overlay_heatmap
 
 OUT = Path(__file__).with_name("featmap_golden.npz")
-
-
-# Same definitions as in test_featmap_golden.py (exact float32 arithmetic, platform independent).
-def deterministic_featmap(c: int, h: int, w: int) -> np.ndarray:
-    n = np.arange(c * h * w, dtype=np.int64)
-    values = ((n * 37) % 23 - 11).astype(np.float32) / np.float32(7)
-    values += (n // (h * w)).astype(np.float32) * np.float32(0.25)
-    return values.reshape(c, h, w)
-
-
-def deterministic_image(h: int, w: int) -> np.ndarray:
-    n = np.arange(h * w * 3, dtype=np.int64)
-    return ((n * 53 + 17) % 256).astype(np.uint8).reshape(h, w, 3)
 
 
 def load_modify():

@@ -70,6 +70,22 @@ def test_tile_labels_only_touch_the_label_corner():
     assert {int(c) // 64 for c in changed[:, 1]} == {0, 1}
 
 
+def test_channel_names_replace_the_label_text():
+    from featscope.render.featmap import _label_tile
+
+    big = resize_bilinear(X8[:2], (32, 64))  # channel 0 ranks second, channel 1 first
+    plain = draw_featmap(big, None, None, topk=2, arrangement=(1, 2), tile_labels=False)
+    named = draw_featmap(big, None, None, topk=2, arrangement=(1, 2), channel_names=[40, 17])
+    np.testing.assert_array_equal(
+        tile(named, 0, 2, 32, 64), _label_tile(tile(plain, 0, 2, 32, 64).copy(), "channel: 17")
+    )
+    np.testing.assert_array_equal(
+        tile(named, 1, 2, 32, 64), _label_tile(tile(plain, 1, 2, 32, 64).copy(), "channel: 40")
+    )
+    with pytest.raises(ParameterError, match=r"`channel_names` has 3 entries but `featmap` has 2"):
+        draw_featmap(big, None, None, topk=2, arrangement=(1, 2), channel_names=[1, 2, 3])
+
+
 def test_no_reduction_needs_one_or_three_channels():
     np.testing.assert_array_equal(draw_featmap(X8[:1], None, None, topk=0), heatmap_rgb(X8[0]))
     assert draw_featmap(X8[:3], None, None, topk=-1).shape == (4, 6, 3)

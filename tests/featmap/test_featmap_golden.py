@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from featmap_golden_inputs import deterministic_featmap, deterministic_image
 
 from featscope.analysis.channels import topk_channels
 from featscope.render.featmap import (
@@ -21,21 +22,6 @@ from featscope.render.featmap import (
 )
 
 GOLDEN = np.load(Path(__file__).with_name("featmap_golden.npz"))
-
-
-# Same definitions as in make_featmap_golden.py (exact float32 arithmetic, platform independent).
-def deterministic_featmap(c: int, h: int, w: int) -> np.ndarray:
-    n = np.arange(c * h * w, dtype=np.int64)
-    values = ((n * 37) % 23 - 11).astype(np.float32) / np.float32(7)
-    values += (n // (h * w)).astype(np.float32) * np.float32(0.25)
-    return values.reshape(c, h, w)
-
-
-def deterministic_image(h: int, w: int) -> np.ndarray:
-    n = np.arange(h * w * 3, dtype=np.int64)
-    return ((n * 53 + 17) % 256).astype(np.uint8).reshape(h, w, 3)
-
-
 X = deterministic_featmap(6, 5, 7)
 IMG = deterministic_image(9, 11)
 

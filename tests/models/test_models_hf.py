@@ -7,22 +7,28 @@ from featscope.errors import ModelSpecError
 from featscope.models import PointRef, load_model
 
 
-@pytest.fixture(scope="module")
-def vit_dir(tmp_path_factory) -> str:
-    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+def tiny_vit_config(**extra):
+    """A 32x32 ViT with 8x8 patches (a 4x4 grid), one layer of width 16."""
+    from transformers import ViTConfig
 
-    path = tmp_path_factory.mktemp("hf_vit")
-    config = ViTConfig(
+    return ViTConfig(
         image_size=32,
         patch_size=8,
         hidden_size=16,
         num_hidden_layers=1,
         num_attention_heads=2,
         intermediate_size=32,
-        num_labels=3,
+        **extra,
     )
+
+
+@pytest.fixture(scope="module")
+def vit_dir(tmp_path_factory) -> str:
+    from transformers import ViTForImageClassification, ViTImageProcessor
+
+    path = tmp_path_factory.mktemp("hf_vit")
     torch.manual_seed(0)
-    ViTForImageClassification(config).save_pretrained(path)
+    ViTForImageClassification(tiny_vit_config(num_labels=3)).save_pretrained(path)
     ViTImageProcessor(
         size={"height": 32, "width": 32},
         image_mean=[0.1, 0.2, 0.3],
@@ -70,17 +76,9 @@ def test_hf_vit_aliases_and_tokens(vit_dir: str) -> None:
 
 
 def test_hf_base_model_without_processor(tmp_path) -> None:
-    from transformers import ViTConfig, ViTModel
+    from transformers import ViTModel
 
-    config = ViTConfig(
-        image_size=32,
-        patch_size=8,
-        hidden_size=16,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        intermediate_size=32,
-    )
-    ViTModel(config).save_pretrained(tmp_path)
+    ViTModel(tiny_vit_config()).save_pretrained(tmp_path)
     with pytest.warns(UserWarning, match="no image-processor config"):
         handle = load_model(f"hf:{tmp_path}")
     assert handle.preprocess.input_size == (32, 32)

@@ -215,15 +215,20 @@ def test_permission_denied_is_output_error(tmp_path, monkeypatch):
         LocalRun(tmp_path, "tsne").open()
 
 
-def test_enospc_is_output_error_and_removes_partial(tmp_path, monkeypatch):
+def disk_full_on(monkeypatch, suffix: str) -> None:
+    """Make ``os.replace`` fail with ENOSPC (disk full) for targets ending in ``suffix``."""
     real_replace = os.replace
 
     def full_disk(src, dst):
-        if str(dst).endswith("big.npy"):
+        if str(dst).endswith(suffix):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", full_disk)
+
+
+def test_enospc_is_output_error_and_removes_partial(tmp_path, monkeypatch):
+    disk_full_on(monkeypatch, "big.npy")
     run = LocalRun(tmp_path, "tsne").open()
     run.write_text("small.txt", "ok")
     partial = run.path
@@ -239,14 +244,7 @@ def test_enospc_is_output_error_and_removes_partial(tmp_path, monkeypatch):
 
 
 def test_enospc_while_writing_manifest(tmp_path, monkeypatch):
-    real_replace = os.replace
-
-    def full_disk(src, dst):
-        if str(dst).endswith("manifest.json"):
-            raise OSError(errno.ENOSPC, "No space left on device")
-        return real_replace(src, dst)
-
-    monkeypatch.setattr(os, "replace", full_disk)
+    disk_full_on(monkeypatch, "manifest.json")
     with pytest.raises(OutputError, match="no space left"), LocalRun(tmp_path, "tsne") as run:
         run.write_text("a.txt", "x")
     assert list(tmp_path.iterdir()) == []

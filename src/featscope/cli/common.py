@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["add_config_flags", "add_model_flags", "add_output_flags", "new_parser"]
+__all__ = [
+    "add_config_flags",
+    "add_drawing_flags",
+    "add_images_argument",
+    "add_model_flags",
+    "add_output_flags",
+    "add_points_flag",
+    "add_preprocessing_flags",
+    "drawing_options",
+    "new_parser",
+]
+
+_REDUCTIONS = ["pixel_wise_max", "squeeze_mean", "select_max", "none"]
 
 
 def new_parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -38,12 +50,43 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
         "(default: the built-in demo model)",
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
+    add_preprocessing_flags(group)
+
+
+def add_preprocessing_flags(group: argparse._ActionsContainer) -> None:
+    """Add ``--input-size``, ``--mean``, ``--std`` and ``--device`` to a parser or group."""
     group.add_argument(
         "--input-size", nargs="+", type=int, metavar="N", help="input size: S or H W"
     )
     group.add_argument("--mean", nargs=3, type=float, help="normalisation mean (0-1 scale)")
     group.add_argument("--std", nargs=3, type=float, help="normalisation std (0-1 scale)")
     group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+
+
+def add_images_argument(parser: argparse.ArgumentParser) -> None:
+    """Add the positional ``IMAGE ...`` files or folders (none: the demo photos)."""
+    parser.add_argument(
+        "images", nargs="*", metavar="IMAGE", help="image files or folders (default: demo photos)"
+    )
+
+
+def add_points_flag(
+    parser: argparse.ArgumentParser,
+    help_text: str,
+    option_strings: tuple[str, str] = ("--point", "--vis-stage"),
+) -> None:
+    """Add the capture points flag, ``--point`` with its OpenMMLab name ``--vis-stage``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    help_text : str
+        The flag's help, with the subcommand's default points.
+    option_strings : (str, str), optional
+        The two spellings; the first is the one shown in the usage line.
+    """
+    parser.add_argument(*option_strings, dest="points", nargs="+", metavar="POINT", help=help_text)
 
 
 def input_size(values: list[int] | None) -> tuple[int, int] | None:
@@ -59,10 +102,22 @@ def input_size(values: list[int] | None) -> tuple[int, int] | None:
     raise ParameterError(f"`--input-size` takes 1 or 2 integers (S or H W); got {values}")
 
 
-def add_output_flags(parser: argparse.ArgumentParser) -> None:
-    """Add where and how results are written and shown."""
+def add_output_flags(parser: argparse.ArgumentParser, *, figures: bool = True) -> None:
+    """Add where and how results are written and shown.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    figures : bool, default True
+        Add ``--format``, ``--dpi`` and ``--show`` for commands that draw matplotlib figures
+        (and have progress bars); False gives ``--work-dir`` and ``--quiet`` only.
+    """
     group = parser.add_argument_group("output")
     group.add_argument("--work-dir", default="work_dirs", help="parent folder of the run folder")
+    if not figures:
+        group.add_argument("--quiet", action="store_true", help="warnings only")
+        return
     group.add_argument(
         "--format",
         nargs="+",
@@ -73,3 +128,70 @@ def add_output_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dpi", type=int, default=150, help="resolution of raster figures")
     group.add_argument("--show", action="store_true", help="open the figures in a window")
     group.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
+
+
+def add_drawing_flags(parser: argparse.ArgumentParser, *, shared_scale_default: bool) -> None:
+    """Add the drawing flags shared by ``featmap`` and ``featmap-diff`` (MMRazor's names).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    shared_scale_default : bool
+        Whether ``--shared-scale`` is on unless ``--no-shared-scale`` is given.
+    """
+    group = parser.add_argument_group("drawing")
+    group.add_argument(
+        "--channel-reduction",
+        choices=_REDUCTIONS,
+        default="pixel_wise_max",
+        help="how channels become one map; none: a grid of the --topk strongest channels",
+    )
+    group.add_argument("--topk", type=int, default=20, help="channels in the grid (with none)")
+    group.add_argument("--arrangement", nargs=2, type=int, default=[4, 5], metavar=("ROWS", "COLS"))
+    group.add_argument(
+        "--overlaid",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="draw over the photo (default: on for the built-in demo, off otherwise)",
+    )
+    group.add_argument(
+        "--use-norm", action="store_true", help="standardise each channel before drawing"
+    )
+    group.add_argument(
+        "--resize-shape", nargs=2, type=int, metavar=("H", "W"), help="size of every picture"
+    )
+    group.add_argument("--alpha", type=float, default=0.5, help="heat-map weight in the blend")
+    group.add_argument(
+        "--shared-scale",
+        action=argparse.BooleanOptionalAction,
+        default=shared_scale_default,
+        help="one colour scale for all levels and tiles of an image and point",
+    )
+    group.add_argument(
+        "--nan-policy",
+        choices=["raise", "mask"],
+        default="raise",
+        help="NaN/inf in a map: an error, or drawn as the lowest value",
+    )
+    group.add_argument(
+        "--max-size",
+        type=int,
+        default=1024,
+        help="longest side of the pictures; larger photos are scaled down (0: keep)",
+    )
+
+
+def drawing_options(args: argparse.Namespace) -> dict:
+    """Return the drawing keyword arguments of the views from parsed flags."""
+    return {
+        "channel_reduction": None if args.channel_reduction == "none" else args.channel_reduction,
+        "topk": args.topk,
+        "arrangement": tuple(args.arrangement),
+        "resize_shape": None if args.resize_shape is None else tuple(args.resize_shape),
+        "alpha": args.alpha,
+        "use_norm": args.use_norm,
+        "shared_scale": args.shared_scale,
+        "nan_policy": args.nan_policy,
+        "max_size": args.max_size,
+    }

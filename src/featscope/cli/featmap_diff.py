@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import input_size, new_parser
-from featscope.cli.featmap import add_drawing_flags, drawing_options, summarize
+from featscope.cli.common import (
+    add_drawing_flags,
+    add_images_argument,
+    add_output_flags,
+    add_points_flag,
+    add_preprocessing_flags,
+    drawing_options,
+    input_size,
+    new_parser,
+)
+from featscope.cli.featmap import summarize
 
 __all__ = ["build_parser", "run"]
 
@@ -17,9 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Draw |F_a - F_b|, the difference of two models' feature maps at the same capture "
         "points (paired by name), one picture per image, point and level.",
     )
-    parser.add_argument(
-        "images", nargs="*", metavar="IMAGE", help="image files or folders (default: demo photos)"
-    )
+    add_images_argument(parser)
     group = parser.add_argument_group("models")
     group.add_argument(
         "--model",
@@ -36,24 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="give it once per model, in the order of --model ('none' for no checkpoint)",
     )
-    group.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="input size: S or H W"
-    )
-    group.add_argument("--mean", nargs=3, type=float, help="normalisation mean (0-1 scale)")
-    group.add_argument("--std", nargs=3, type=float, help="normalisation std (0-1 scale)")
-    group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    parser.add_argument(
-        "--point",
-        "--vis-stage",
-        dest="points",
-        nargs="+",
-        metavar="POINT",
-        help="capture points present in both models (default: backbone)",
-    )
+    add_preprocessing_flags(group)
+    add_points_flag(parser, "capture points present in both models (default: backbone)")
     add_drawing_flags(parser, shared_scale_default=True)
-    group = parser.add_argument_group("output")
-    group.add_argument("--work-dir", default="work_dirs", help="parent folder of the run folder")
-    group.add_argument("--quiet", action="store_true", help="warnings only")
+    add_output_flags(parser, figures=False)
     return parser
 
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_model_flags, add_output_flags, input_size, new_parser
+from featscope.cli.common import (
+    add_model_flags,
+    add_output_flags,
+    add_points_flag,
+    input_size,
+    new_parser,
+)
 
 
 def _learning_rate(text: str) -> float | str:
@@ -39,14 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
     )
-    parser.add_argument(
-        "--vis-stage",
-        "--point",
-        dest="points",
-        nargs="+",
-        metavar="POINT",
-        help="capture points: backbone, neck, pre_logits, logits or module paths "
+    add_points_flag(
+        parser,
+        "capture points: backbone, neck, pre_logits, logits or module paths "
         "(default: pre_logits; backbone neck pre_logits for the demo)",
+        option_strings=("--vis-stage", "--point"),  # MMPretrain's name first, as in its help
     )
     emb = parser.add_argument_group("embedding")
     emb.add_argument("--method", choices=["tsne", "umap", "pca"], default="tsne")

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
     from featscope.models.handle import Preprocessing
 
-__all__ = ["apply_preprocessing", "resize_and_crop"]
+__all__ = ["apply_preprocessing", "crop_box", "resize_and_crop"]
 
 _RESAMPLE = {
     "nearest": Image.Resampling.NEAREST,
@@ -48,17 +48,53 @@ def resize_and_crop(image: Image.Image, preprocessing: Preprocessing) -> Image.I
         )
     if not 0 < preprocessing.crop_pct <= 1:
         raise ParameterError(f"`crop_pct` must be in (0, 1]; got {preprocessing.crop_pct}")
+    _, new_size, (left, top) = _resize_crop_geometry(image.size, preprocessing)
+    if new_size != image.size:
+        image = image.resize(new_size, resample)
+    return image.crop((left, top, left + width, top + height))
+
+
+def _resize_crop_geometry(
+    size: tuple[int, int], preprocessing: Preprocessing
+) -> tuple[float, tuple[int, int], tuple[int, int]]:
+    """Return the scale, resized ``(width, height)`` and crop corner of :func:`resize_and_crop`."""
+    height, width = preprocessing.input_size
     # timm's eval transform: the scale is set by the short side, so the aspect ratio is kept
     scale_h = math.floor(height / preprocessing.crop_pct)
     scale_w = math.floor(width / preprocessing.crop_pct)
-    w, h = image.size
+    w, h = size
     ratio = max(scale_h / h, scale_w / w)
-    new_size = (max(width, round(w * ratio)), max(height, round(h * ratio)))
-    if new_size != image.size:
-        image = image.resize(new_size, resample)
-    left = (new_size[0] - width) // 2
-    top = (new_size[1] - height) // 2
-    return image.crop((left, top, left + width, top + height))
+    new_w, new_h = max(width, round(w * ratio)), max(height, round(h * ratio))
+    return ratio, (new_w, new_h), ((new_w - width) // 2, (new_h - height) // 2)
+
+
+def crop_box(
+    size: tuple[int, int], preprocessing: Preprocessing
+) -> tuple[float, float, float, float]:
+    """Return the region of the original image that :func:`resize_and_crop` keeps.
+
+    Its inverse: resize the short side to ``input_size / crop_pct``, centre-crop ``input_size``,
+    mapped back to the original pixels.
+
+    Parameters
+    ----------
+    size : (int, int)
+        ``(width, height)`` of the original image (PIL order).
+    preprocessing : Preprocessing
+        The model's preprocessing.
+
+    Returns
+    -------
+    (float, float, float, float)
+        ``(left, top, right, bottom)`` in original pixels.
+    """
+    height, width = preprocessing.input_size
+    ratio, (new_w, new_h), (left, top) = _resize_crop_geometry(size, preprocessing)
+    w, h = size
+    # the crop's corner through the actual (rounded) resize, its size through the common scale,
+    # so that the region keeps the model input's aspect ratio
+    x0, y0 = left * w / new_w, top * h / new_h
+    return (x0, y0, x0 + width / ratio, y0 + height / ratio)
 
 
 def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> torch.Tensor:

@@ -538,6 +538,7 @@ class _Prepared:
     channels: np.ndarray | None  # original channel index of each top-k tile
     image: np.ndarray | None  # RGB uint8 at the maps' size
     grid: tuple[int, int] | None  # (rows, cols) in top-k mode
+    n_channels: int  # channels of the feature map given
 
 
 def _check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
@@ -614,10 +615,10 @@ def _prepare(
 
     if grid_mode:
         tiles, channels = topk_channels(x, int(topk))
-        return _Prepared(list(tiles), channels, image, (rows, cols))
+        return _Prepared(list(tiles), channels, image, (rows, cols), c)
     if channel_reduction is None:
-        return _Prepared([x[0] if c == 1 else x], None, image, None)
-    return _Prepared([reduce_channels(x, channel_reduction)], None, image, None)
+        return _Prepared([x[0] if c == 1 else x], None, image, None, c)
+    return _Prepared([reduce_channels(x, channel_reduction)], None, image, None, c)
 
 
 def _shared_range(maps: list[np.ndarray]) -> tuple[float, float]:
@@ -697,6 +698,7 @@ def draw_featmap(
     *,
     value_range: tuple[float, float] | None = None,
     tile_labels: bool = True,
+    channel_names: Sequence[int] | None = None,
 ) -> np.ndarray:
     """Draw a (C, H, W) feature map as a JET heat map, optionally over an image.
 
@@ -746,6 +748,10 @@ def draw_featmap(
         see :func:`featmap_value_range` to share one scale across several calls.
     tile_labels : bool, optional
         Write ``channel: <index>`` at the top-left of each grid tile (default True).
+    channel_names : sequence of int, optional
+        The index to write for each channel of ``featmap``, one per channel, when ``featmap``
+        holds channels picked from a larger map (e.g. their indices there). Default: the
+        channel's own index.
 
     Returns
     -------
@@ -759,7 +765,8 @@ def draw_featmap(
         For an unknown reduction, a non-integer ``topk``, an arrangement with fewer cells than
         tiles, a 2-channel map with nothing to reduce, ``alpha`` outside [0, 1], a feature map
         of the wrong shape or with NaN/inf (``nan_policy="raise"``), an image that is not uint8
-        RGB/gray/RGBA, or an invalid ``resize_shape``/``value_range``.
+        RGB/gray/RGBA, an invalid ``resize_shape``/``value_range``, or ``channel_names`` whose
+        length is not the number of channels.
     """
     a = _check_alpha(alpha)
     fixed = _check_value_range(value_range)
@@ -773,6 +780,11 @@ def draw_featmap(
         crop_to_image,
         nan_policy,
     )
+    if channel_names is not None and len(channel_names) != prep.n_channels:
+        raise ParameterError(
+            f"`channel_names` has {len(channel_names)} entries but `featmap` has "
+            f"{prep.n_channels} channels; give one name per channel"
+        )
     if fixed is None and shared_scale and len(prep.maps) > 1:
         fixed = _shared_range(prep.maps)
 
@@ -789,7 +801,8 @@ def draw_featmap(
     for i, (values, channel) in enumerate(zip(prep.maps, prep.channels, strict=True)):
         tile = render(values)
         if tile_labels:
-            tile = _label_tile(tile, f"channel: {int(channel)}")
+            name = channel if channel_names is None else channel_names[int(channel)]
+            tile = _label_tile(tile, f"channel: {int(name)}")
         r, c = divmod(i, cols)
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
     return canvas

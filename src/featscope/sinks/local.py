@@ -23,7 +23,7 @@ import math
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, TYPE_CHECKING, Any
@@ -76,6 +76,12 @@ def _check_name(name: Any, what: str = "file name") -> str:
 
 def _with_suffix(name: str, suffix: str) -> str:
     return name if name.endswith(suffix) else name + suffix
+
+
+def _numbered(base: str) -> Iterator[tuple[int, str]]:
+    """Yield the folder names to try, with their number: ``base``, ``base_1``, ``base_2``, ..."""
+    for i in range(_MAX_SUFFIX):
+        yield i, (base if i == 0 else f"{base}_{i}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -213,8 +219,7 @@ class LocalRun:
         except OSError as exc:
             raise self._folder_error(self.work_dir, exc) from exc
         base = self.name or f"{self.view}_{time.strftime('%Y%m%d_%H%M%S')}"
-        for i in range(_MAX_SUFFIX):
-            candidate = base if i == 0 else f"{base}_{i}"
+        for _, candidate in _numbered(base):
             partial = self.work_dir / f".{candidate}.partial"
             if (self.work_dir / candidate).exists():
                 continue
@@ -439,8 +444,7 @@ class LocalRun:
             If the file cannot be written.
         """
         name = _with_suffix(name, ".json")
-        text = self._dumps(obj, name)
-        return self._atomic_write(name, lambda fh: fh.write(text.encode("utf-8")))
+        return self.write_text(name, self._dumps(obj, name))
 
     def write_csv(self, name: str, header: Sequence[str], rows: Iterable[Sequence[Any]]) -> Path:
         """Write a CSV table (RFC 4180 quoting, newline line ends, UTF-8).
@@ -478,8 +482,7 @@ class LocalRun:
                     f"{len(header)} columns; give every row one value per column"
                 )
             writer.writerow(row)
-        data = buffer.getvalue().encode("utf-8")
-        return self._atomic_write(name, lambda fh: fh.write(data))
+        return self.write_text(name, buffer.getvalue())
 
     def write_figure(
         self,
@@ -750,8 +753,7 @@ class LocalRun:
         base = self._final_name
         # The name was free when the run started, but another process may have finished a run of
         # the same name since (it checked before our .partial existed): never rename onto it.
-        for i in range(_MAX_SUFFIX):
-            candidate = base if i == 0 else f"{base}_{i}"
+        for i, candidate in _numbered(base):
             target = self.work_dir / candidate
             if target.exists() or (i > 0 and (self.work_dir / f".{candidate}.partial").exists()):
                 continue

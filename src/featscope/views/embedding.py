@@ -9,7 +9,6 @@ thin wrapper around it. Each stage it composes is public on its own: :func:`feat
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 
 from featscope.errors import ParameterError
 from featscope.results import EmbeddingResult, FeatureSet, Provenance
+from featscope.views._run import Stopwatch, open_run
 
 __all__ = ["DEFAULT_DEMO_POINTS", "TsneRun", "tsne"]
 
@@ -206,7 +206,7 @@ def tsne(
         )
 
     timings: dict[str, float] = {}
-    clock = _Stopwatch(timings)
+    clock = Stopwatch(timings)
     reducer_params = _reducer_params(
         method,
         seed=seed,
@@ -246,7 +246,7 @@ def tsne(
                 device=device,
             )
 
-    run_context = _open_run(work_dir)
+    run_context = open_run(work_dir, "tsne")
     with run_context as run:
         if extract is not None:
             with clock("extract"):
@@ -456,36 +456,6 @@ def _write_run(run, feature_sets, results, figures, *, formats, dpi) -> None:
         run.write_figure(figure, stem, formats=formats, dpi=dpi)
 
 
-def _open_run(work_dir):
-    if work_dir is None:
-        import contextlib
-
-        return contextlib.nullcontext(None)
-    from featscope.sinks import LocalRun
-
-    return LocalRun(work_dir, "tsne")
-
-
 def _safe(point: str) -> str:
     """Return a capture-point name usable in a file name (module paths keep their dots)."""
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in point) or "output"
-
-
-class _Stopwatch:
-    """Accumulate wall time per stage name into a dict."""
-
-    def __init__(self, timings: dict[str, float]):
-        self.timings = timings
-
-    def __call__(self, stage: str):
-        import contextlib
-
-        @contextlib.contextmanager
-        def timed():
-            start = time.perf_counter()
-            try:
-                yield
-            finally:
-                self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
-
-        return timed()

@@ -29,20 +29,28 @@ from __future__ import annotations
 
 import io
 import logging
-import math
 import os
-import time
 import warnings
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from featscope.errors import CaptureError, DataError, FeatscopeError, ParameterError
+from featscope.errors import CaptureError, FeatscopeError, ParameterError
+from featscope.views._featmap_images import (
+    Geometry,
+    PhotoItem,
+    collect_images,
+    is_detector,
+    model_input,
+    safe_name,
+    take_unique,
+    unique_stems,  # public: part of this module's API before the split
+)
+from featscope.views._run import Stopwatch, open_run
 
 __all__ = [
     "DEFAULT_DEMO_MODEL",
@@ -51,6 +59,7 @@ __all__ = [
     "FeatureMap",
     "feature_map_difference",
     "feature_maps",
+    "unique_stems",
 ]
 
 logger = logging.getLogger(__name__)
@@ -257,225 +266,6 @@ def _options(
     )
 
 
-# --------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class _Image:
-    id: str
-    stem: str
-    load: Callable[[], Any]  # () -> RGB PIL image
-
-
-def _safe(text: str) -> str:
-    """Return ``text`` usable in a file name (module paths keep their dots), never hidden."""
-    out = "".join(c if c.isalnum() or c in "._-" else "_" for c in str(text)).lstrip(".")
-    return out or "image"
-
-
-def unique_stems(ids: Sequence[str]) -> list[str]:
-    """File-name stems for images, distinct even when file names repeat across folders.
-
-    ``a/cat.jpg`` and ``b/cat.jpg`` become ``a_cat`` and ``b_cat``; names that still collide
-    (``x/a/cat.jpg`` and ``y/a/cat.jpg``, or ``cat.jpg`` and ``cat.png``) get ``-2``, ``-3``, ...
-    in order. Unique names are kept as they are (``coffee``).
-
-    Parameters
-    ----------
-    ids : sequence of str
-        Image paths or names.
-
-    Returns
-    -------
-    list of str
-        One stem per id, all distinct.
-    """
-    paths = [PurePath(i) for i in ids]
-    stems = [_safe(p.stem if p.suffix else p.name) for p in paths]
-    counts = Counter(stems)
-    stems = [
-        _safe(f"{p.parent.name}_{s}") if counts[s] > 1 and p.parent.name else s
-        for p, s in zip(paths, stems, strict=True)
-    ]
-    used: set[str] = set()
-    out = []
-    for stem in stems:
-        candidate, k = stem, 1
-        while candidate in used:
-            k += 1
-            candidate = f"{stem}-{k}"
-        used.add(candidate)
-        out.append(candidate)
-    return out
-
-
-def _collect_images(images: Any) -> tuple[list[_Image], str]:
-    """Turn the ``images`` argument into named, lazily read images (no pixel read yet)."""
-    from PIL import Image
-
-    from featscope.data.photos import demo_photos, image_paths
-    from featscope.data.samples import ImageSamples
-
-    if images is None:
-        photos = demo_photos()
-        ids = [name for name, _ in photos]
-        loads = [(lambda img=img: img) for _, img in photos]
-        source = "demo:photos"
-    elif isinstance(images, ImageSamples):
-        ids = list(images.ids)
-        loads = [(lambda i=i: images.load(i)) for i in range(len(images))]
-        source = images.source
-    else:
-        items = [images] if isinstance(images, (str, os.PathLike, Image.Image)) else images
-        if isinstance(items, np.ndarray):
-            items = [items]
-        try:
-            items = list(items)
-        except TypeError:
-            raise DataError(
-                f"`images` must be image files or folders, PIL images or (id, image) pairs; got "
-                f"{type(images).__name__}"
-            ) from None
-        ids, loads = [], []
-        paths: list[Any] = []
-        for k, item in enumerate(items):
-            if isinstance(item, (str, os.PathLike)):
-                paths.append(item)
-                continue
-            if paths:  # keep the order given: expand the paths seen so far
-                _add_paths(ids, loads, image_paths(paths))
-                paths = []
-            name, picture = (
-                item
-                if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-                else (f"image{k}", item)
-            )
-            ids.append(name)
-            loads.append(lambda picture=picture, name=name: _as_pil(picture, name))
-        if paths:
-            _add_paths(ids, loads, image_paths(paths))
-        source = ", ".join(str(i) for i in ids[:3]) + (" ..." if len(ids) > 3 else "")
-    if not ids:
-        raise DataError("`images` is empty; pass one or more image files, folders or images")
-    stems = unique_stems(ids)
-    return [_Image(i, s, f) for i, s, f in zip(ids, stems, loads, strict=True)], source
-
-
-def _add_paths(ids: list[str], loads: list[Callable[[], Any]], paths: list[Path]) -> None:
-    from featscope.data.images import open_rgb
-
-    for path in paths:
-        ids.append(str(path))
-        loads.append(lambda path=path: open_rgb(path))
-
-
-def _as_pil(picture: Any, name: str) -> Any:
-    from PIL import Image
-
-    if isinstance(picture, Image.Image):
-        return picture.convert("RGB")
-    array = np.asarray(picture)
-    if array.dtype != np.uint8 or array.ndim not in (2, 3):
-        raise DataError(
-            f"image {name!r} is a {type(picture).__name__} of shape {getattr(array, 'shape', '?')}"
-            f" and dtype {array.dtype}; pass a PIL image or a uint8 (H, W[, 3]) array"
-        )
-    return Image.fromarray(array).convert("RGB")
-
-
-# --------------------------------------------------------------------------- geometry
-
-
-def _is_detector(module: Any) -> bool:
-    """Whether ``module`` resizes and pads its input itself (torchvision's detectors)."""
-    transform = getattr(module, "transform", None)
-    return all(hasattr(transform, a) for a in ("size_divisible", "image_mean", "min_size"))
-
-
-def crop_box(size: tuple[int, int], preprocess: Any) -> tuple[float, float, float, float]:
-    """Return the region of the original image that the model's centre crop keeps.
-
-    The inverse of :func:`featscope.models.preprocessing.resize_and_crop`: resize the short side
-    to ``input_size / crop_pct``, centre-crop ``input_size``.
-
-    Parameters
-    ----------
-    size : (int, int)
-        ``(width, height)`` of the original image (PIL order).
-    preprocess : Preprocessing
-        The model's preprocessing.
-
-    Returns
-    -------
-    (float, float, float, float)
-        ``(left, top, right, bottom)`` in original pixels.
-    """
-    height, width = preprocess.input_size
-    scale_h = math.floor(height / preprocess.crop_pct)
-    scale_w = math.floor(width / preprocess.crop_pct)
-    w, h = size
-    ratio = max(scale_h / h, scale_w / w)
-    new_w, new_h = max(width, round(w * ratio)), max(height, round(h * ratio))
-    left, top = (new_w - width) // 2, (new_h - height) // 2
-    # the crop's corner through the actual (rounded) resize, its size through the common scale,
-    # so that the region keeps the model input's aspect ratio
-    x0, y0 = left * w / new_w, top * h / new_h
-    return (x0, y0, x0 + width / ratio, y0 + height / ratio)
-
-
-@dataclass
-class _Geometry:
-    """How the maps of one image line up with the photo."""
-
-    image: np.ndarray  # RGB uint8 of the region the maps cover, at the drawing size
-    region: tuple[int, int, int, int]  # (left, top, right, bottom) in original pixels
-    detector: bool = False
-    valid: tuple[float, float] | None = None  # detectors: fraction of the padded map that is image
-
-    def crop(self, x: np.ndarray) -> tuple[np.ndarray, list[int] | None]:
-        """Cut the padded margin off a detector's ``(C, h, w)`` map."""
-        if self.valid is None:
-            return x, None
-        fh, fw = x.shape[1:]
-        # Python's round (half to even), as MMRazor's crop rule
-        vh = min(fh, max(1, round(fh * self.valid[0])))
-        vw = min(fw, max(1, round(fw * self.valid[1])))
-        return x[:, :vh, :vw], [vh, vw]
-
-
-def _fit(image: Any, max_size: int | None) -> Any:
-    from PIL import Image
-
-    if max_size is None or max(image.size) <= max_size:
-        return image
-    scale = max_size / max(image.size)
-    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
-
-
-def _model_input(handle: Any, image: Any, max_size: int | None) -> tuple[Any, _Geometry]:
-    """Return the model's input for one photo and the geometry to draw its maps in."""
-    import torch
-
-    if _is_detector(handle.module):
-        # the detector normalises, resizes and pads by itself: give it the photo in [0, 1]
-        array = np.asarray(image, dtype=np.float32) / 255.0
-        x = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
-        shown = np.asarray(_fit(image, max_size))
-        return x, _Geometry(shown, (0, 0, image.width, image.height), detector=True)
-    x = handle.preprocess(image)[None]
-    left, top, right, bottom = crop_box(image.size, handle.preprocess)
-    x0, y0 = max(0, round(left)), max(0, round(top))
-    box = (
-        x0,
-        y0,
-        min(image.width, x0 + max(1, round(right - left))),
-        min(image.height, y0 + max(1, round(bottom - top))),
-    )
-    shown = np.asarray(_fit(image.crop(box), max_size))
-    return x, _Geometry(shown, box)
-
-
 # --------------------------------------------------------------------------- capture
 
 
@@ -510,7 +300,7 @@ def _capture_points(handle: Any, points: Sequence[str]) -> list[Any]:
     from featscope.models.handle import PointRef
 
     resolved = resolve_points(handle, list(points))
-    if _is_detector(handle.module):
+    if is_detector(handle.module):
         resolved.append(CapturePoint(_TRANSFORM_POINT, PointRef("transform")))
     return resolved
 
@@ -536,8 +326,8 @@ class _Runner:
             finally:
                 self.tap = None
 
-    def run(self, image: Any) -> tuple[dict, _Geometry]:
-        x, geometry = _model_input(self.handle, image, self.max_size)
+    def run(self, image: Any) -> tuple[dict, Geometry]:
+        x, geometry = model_input(self.handle, image, self.max_size)
         device, dtype = _device_dtype(self.handle.module)
         try:
             values = self.tap.run(x.to(device=device, dtype=dtype))
@@ -577,7 +367,7 @@ class _Drawable:
     x: np.ndarray
     reduction: str | None
     topk: int
-    tile_names: np.ndarray | None  # original channel of each grid tile, when pre-selected
+    channel_names: np.ndarray | None  # original index of each channel of x, when pre-selected
 
 
 def _drawable(x: np.ndarray, target_hw: tuple[int, int], crop: bool, opts: _Options) -> _Drawable:
@@ -625,23 +415,9 @@ def _drawable(x: np.ndarray, target_hw: tuple[int, int], crop: bool, opts: _Opti
     return _Drawable(x[picked], None, len(picked), picked.astype(np.int64))
 
 
-def _label_tiles(canvas: np.ndarray, names: np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    from featscope.render.featmap import _label_tile
-
-    rows, cols = grid
-    h, w = canvas.shape[0] // rows, canvas.shape[1] // cols
-    for i, channel in enumerate(names):
-        r, c = divmod(i, cols)
-        cell = canvas[r * h : (r + 1) * h, c * w : (c + 1) * w]
-        canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = _label_tile(
-            np.ascontiguousarray(cell), f"channel: {int(channel)}"
-        )
-    return canvas
-
-
 def _draw_group(
     levels: Mapping[str, np.ndarray],
-    geometry: _Geometry,
+    geometry: Geometry,
     opts: _Options,
     *,
     difference: bool,
@@ -687,10 +463,8 @@ def _draw_group(
             crop_to_image=True,
             shared_scale=opts.shared_scale,
             value_range=value_range,
-            tile_labels=d.tile_names is None,
+            channel_names=d.channel_names,
         )
-        if d.tile_names is not None:
-            picture = _label_tiles(picture, d.tile_names, opts.arrangement)
         drawn[name] = (
             picture,
             {
@@ -722,34 +496,7 @@ class _Names:
         self.used: set[str] = set()
 
     def take(self, stem: str, name: str) -> str:
-        base = f"{stem}_{_safe(name)}"
-        candidate, k = base, 1
-        while candidate in self.used:
-            k += 1
-            candidate = f"{base}-{k}"
-        self.used.add(candidate)
-        return candidate
-
-
-def _open_run(work_dir: str | Path | None, view: str) -> Any:
-    if work_dir is None:
-        return nullcontext(None)
-    from featscope.sinks import LocalRun
-
-    return LocalRun(work_dir, view)
-
-
-class _Stopwatch:
-    def __init__(self) -> None:
-        self.timings: dict[str, float] = {}
-
-    @contextmanager
-    def __call__(self, stage: str) -> Iterator[None]:
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.timings[stage] = self.timings.get(stage, 0.0) + time.perf_counter() - start
+        return take_unique(f"{stem}_{safe_name(name)}", self.used)
 
 
 def _points_list(points: Any, default: Sequence[str]) -> list[str]:
@@ -766,11 +513,11 @@ def _execute(
     view: str,
     handles: Sequence[Any],
     point_names: Sequence[str],
-    images: list[_Image],
+    images: list[PhotoItem],
     source: str,
     opts: _Options,
     work_dir: str | Path | None,
-    clock: _Stopwatch,
+    clock: Stopwatch,
 ) -> FeatmapRun:
     """Capture, (subtract,) draw and write, one image at a time."""
     difference = len(handles) == 2
@@ -780,7 +527,7 @@ def _execute(
     ]
     names = _Names()
     results: list[FeatureMap] = []
-    with _open_run(work_dir, view) as run:
+    with open_run(work_dir, view) as run:
         with runners[0].active(), runners[1].active() if difference else nullcontext():
             for item in images:
                 drawn_before = len(results)
@@ -981,7 +728,7 @@ def feature_maps(
     )
     from featscope.models import load_model
 
-    clock = _Stopwatch()
+    clock = Stopwatch()
     with clock("load"):
         handle = load_model(
             DEFAULT_DEMO_MODEL if model is None else model,
@@ -993,7 +740,7 @@ def feature_maps(
         )
         names = _points_list(points, DEFAULT_DEMO_POINTS if model is None else DEFAULT_POINTS)
         _capture_points(handle, names)  # unknown points fail before any image is read
-        items, source = _collect_images(images)
+        items, source = collect_images(images)
     logger.info("feature maps of %s at %s for %d image(s)", handle.spec, names, len(items))
     return _execute(
         view="featmap",
@@ -1090,7 +837,7 @@ def feature_map_difference(
     )
     from featscope.models import load_model
 
-    clock = _Stopwatch()
+    clock = Stopwatch()
     with clock("load"):
         handles = [
             load_model(m, checkpoint=c, input_size=input_size, mean=mean, std=std, device=device)
@@ -1098,7 +845,7 @@ def feature_map_difference(
         ]
         names = _points_list(points, DEFAULT_POINTS)
         resolved = [_capture_points(h, names) for h in handles]
-        items, source = _collect_images(images)
+        items, source = collect_images(images)
     logger.info(
         "feature-map difference %s vs %s at %s for %d image(s)",
         handles[0].spec,

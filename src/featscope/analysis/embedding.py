@@ -1,0 +1,777 @@
+"""Embedding maps of feature vectors: t-SNE, UMAP and PCA.
+
+Three layers, each built from the one below:
+
+* :func:`embed` -- a :class:`~featscope.results.FeatureSet` in, an
+  :class:`~featscope.results.EmbeddingResult` (map + parameters + quality metrics) out;
+* :func:`reduce` -- a numpy array in, ``(coords, effective_params)`` out, for any method;
+* :class:`TSNE` -- a scikit-learn style estimator (``fit`` / ``fit_transform`` /
+  ``embedding_``) built on openTSNE's stage objects (affinities, initialisation,
+  :class:`openTSNE.TSNEEmbedding`).
+
+The t-SNE parameters keep the names and meanings of :class:`sklearn.manifold.TSNE` as called by
+MMPretrain's ``vis_tsne.py`` (``perplexity``, ``early_exaggeration``, ``learning_rate``,
+``n_iter`` including the 250 exaggeration iterations, ``n_iter_without_progress``, ``init``), so
+numbers users pass there mean the same here. Where featscope differs on purpose:
+
+* every random choice is seeded (``random_state=0``; sklearn's default ``None`` gives a
+  different map on every run);
+* ``learning_rate="auto"`` (``max(n_samples / early_exaggeration / 4, 50)``, Belkina et al. 2019,
+  sklearn's rule) and ``init="pca"`` are the defaults, since a fixed rate of 200 converges badly
+  on large data sets;
+* features wider than ``pca_dims`` (50) are first reduced by PCA, the usual t-SNE preprocessing,
+  which is much faster and changes the neighbourhoods very little.
+
+``learning_rate`` is in scikit-learn's units; openTSNE (like bhtsne and FIt-SNE) defines the
+gradient without sklearn's factor 4, so the rate handed to openTSNE is ``4 * learning_rate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import numbers
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from featscope.errors import ParameterError
+from featscope.results import EmbeddingResult, FeatureSet
+
+__all__ = ["TSNE", "embed", "reduce"]
+
+logger = logging.getLogger(__name__)
+
+#: Iterations of the early-exaggeration phase (as in sklearn and openTSNE).
+EXAGGERATION_ITER = 250
+#: "auto" uses the FFT-interpolation gradient from this many samples *per thread* on, Barnes-Hut
+#: below. openTSNE's own rule switches at 10,000 samples whatever the threads, but its FFT
+#: gradient (1.0.4) does not get faster with more threads while Barnes-Hut does. Measured on
+#: Fashion-MNIST PCA-50 (docs/benchmarks.md): with 16 threads Barnes-Hut won at 10,000
+#: (19.5 s vs 69.1 s) and 20,000 points (40.4 s vs 93.5 s); with 2 threads FFT won at 20,000
+#: (85.5 s vs 132.1 s) and Barnes-Hut at 2,000. The 10-NN accuracy was the same.
+FFT_SAMPLES_PER_THREAD = 5_000
+#: KL divergence is checked this often for ``n_iter_without_progress`` (as in sklearn).
+_CHECK_EVERY = 50
+_INITS = ("pca", "random")
+_GRADIENT_METHODS = ("auto", "bh", "fft")
+_NEIGHBOR_METHODS = ("auto", "exact", "annoy", "pynndescent")
+_METRICS = ("euclidean", "cosine", "manhattan")
+_METHODS = ("tsne", "umap", "pca")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _bad(name: str, rule: str, value: Any, fix: str = "") -> ParameterError:
+    """Build a ParameterError in sklearn's template, plus the fix when there is more to say."""
+    tail = f" {fix}" if fix else ""
+    return ParameterError(f"The `{name}` parameter must be {rule}; got {value!r}.{tail}")
+
+
+def _effective_n_jobs(n_jobs: int) -> int:
+    """Resolve sklearn-style ``n_jobs`` (-1 = all cores) against the cores this process may use."""
+    try:
+        n_cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n_cores = os.cpu_count() or 1
+    if n_jobs < 0:
+        return max(1, n_cores + 1 + n_jobs)
+    return n_jobs
+
+
+def _check_samples(X: Any, what: str = "t-SNE", min_samples: int = 4) -> np.ndarray:
+    """Return ``X`` as a finite, non-constant float32 (N, D) array or raise ParameterError."""
+    try:
+        X = np.asarray(X, dtype=np.float32)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(
+            f"`X` must be a numeric array (n_samples, n_features); could not convert it ({exc})"
+        ) from exc
+    if X.ndim != 2:
+        raise ParameterError(
+            f"`X` must be 2-D (n_samples, n_features); got shape {X.shape}; "
+            "flatten or pool the features to one vector per sample"
+        )
+    n = X.shape[0]
+    if n < min_samples:
+        raise ParameterError(
+            f"{what} needs at least {min_samples} samples; got {n}; pass more samples"
+        )
+    if X.shape[1] == 0:
+        raise ParameterError("`X` has 0 features per sample; pass at least one feature")
+    bad_rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if bad_rows.size:
+        shown = ", ".join(str(i) for i in bad_rows[:5])
+        more = f" and {bad_rows.size - 5} more" if bad_rows.size > 5 else ""
+        raise ParameterError(
+            f"`X` contains NaN or infinite values in {bad_rows.size} row(s) (rows {shown}{more}); "
+            "remove or repair those samples before making a map"
+        )
+    if np.all(X[0] == X):
+        raise ParameterError(
+            f"all {n} rows of `X` are identical, so every pairwise distance is 0 and a map "
+            "would be meaningless; check that the features come from the intended layer and "
+            "that the inputs differ"
+        )
+    return X
+
+
+class TSNE:
+    """t-SNE with scikit-learn's parameters and openTSNE's speed.
+
+    Parameters
+    ----------
+    n_components : int, default 2
+        Dimension of the map: 2 or 3. 2-D maps may use either gradient method; 3-D maps use
+        Barnes-Hut (openTSNE's FFT method is limited to 1-2 dimensions).
+    perplexity : float, default 30.0
+        Effective number of neighbours of each point. Must be > 0; values above
+        ``(n_samples - 1) / 3`` are lowered to it with a warning (openTSNE needs
+        ``3 * perplexity`` neighbours per point).
+    early_exaggeration : float, default 12.0
+        Factor on the attractive forces during the first 250 iterations. Must be >= 1.
+    learning_rate : float or "auto", default "auto"
+        Step size in scikit-learn's units. ``"auto"`` is
+        ``max(n_samples / early_exaggeration / 4, 50)``; MMPretrain's ``vis_tsne.py`` passes 200.
+    n_iter : int, default 1000
+        Total number of iterations, including the 250 of early exaggeration. Must be > 250.
+    n_iter_without_progress : int or None, default 300
+        Stop the second phase when the KL divergence (checked every 50 iterations) has not
+        decreased for this many iterations. ``None`` never stops early.
+    init : {"pca", "random"} or ndarray of shape (n_samples, n_components), default "pca"
+        Initial positions. "pca" and "random" are scaled to a standard deviation of 1e-4
+        (as sklearn and openTSNE do); an array is used as given.
+    pca_dims : int or None, default 50
+        When the features have more columns than this, they are first reduced to ``pca_dims``
+        dimensions with a seeded PCA (float32). ``0`` or ``None`` switches this off. Only
+        applied with ``metric="euclidean"``: PCA preserves Euclidean, not angular, geometry.
+    metric : {"euclidean", "cosine", "manhattan"}, default "euclidean"
+        Distance used to find each point's neighbours.
+    random_state : int or None, default 0
+        Seed of the PCA, the neighbour index and the initialisation. ``None``: not
+        reproducible.
+    n_jobs : int, default -1
+        Threads for the neighbour search and the gradient; -1 = all cores, -2 = all but one.
+    negative_gradient_method : {"auto", "bh", "fft"}, default "auto"
+        Barnes-Hut or FFT-accelerated interpolation for the repulsive forces. "auto" uses
+        "fft" for 2-D maps of at least :data:`FFT_SAMPLES_PER_THREAD` (5,000) points per
+        thread, "bh" otherwise: Barnes-Hut gets faster with more threads, openTSNE's FFT
+        gradient does not (measurements in docs/benchmarks.md).
+    neighbors : {"auto", "exact", "annoy", "pynndescent"}, default "auto"
+        Nearest-neighbour search. "auto" (openTSNE's rule) is exact below 1,000 samples and
+        Annoy above.
+
+    Attributes
+    ----------
+    embedding_ : ndarray of shape (n_samples, n_components)
+        The map (float64).
+    kl_divergence_ : float
+        KL divergence of the final map.
+    n_iter_ : int
+        Iterations run (gradient updates, both phases), ``<= n_iter``.
+    learning_rate_ : float
+        Learning rate used (scikit-learn units; openTSNE got 4 times this).
+    perplexity_ : float
+        Perplexity used, after lowering it for small data sets.
+    params_ : dict
+        Every effective parameter ("auto" values resolved), JSON-ready.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> X, y = load_digits(return_X_y=True)
+    >>> coords = TSNE(n_iter=500).fit_transform(X)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        n_components: int = 2,
+        *,
+        perplexity: float = 30.0,
+        early_exaggeration: float = 12.0,
+        learning_rate: float | str = "auto",
+        n_iter: int = 1000,
+        n_iter_without_progress: int | None = 300,
+        init: str | np.ndarray = "pca",
+        pca_dims: int | None = 50,
+        metric: str = "euclidean",
+        random_state: int | None = 0,
+        n_jobs: int = -1,
+        negative_gradient_method: str = "auto",
+        neighbors: str = "auto",
+    ) -> None:
+        self.n_components = n_components
+        self.perplexity = perplexity
+        self.early_exaggeration = early_exaggeration
+        self.learning_rate = learning_rate
+        self.n_iter = n_iter
+        self.n_iter_without_progress = n_iter_without_progress
+        self.init = init
+        self.pca_dims = pca_dims
+        self.metric = metric
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.negative_gradient_method = negative_gradient_method
+        self.neighbors = neighbors
+
+    # -- sklearn-style helpers -------------------------------------------------------------
+
+    @classmethod
+    def _param_names(cls) -> tuple[str, ...]:
+        return (
+            "n_components",
+            "perplexity",
+            "early_exaggeration",
+            "learning_rate",
+            "n_iter",
+            "n_iter_without_progress",
+            "init",
+            "pca_dims",
+            "metric",
+            "random_state",
+            "n_jobs",
+            "negative_gradient_method",
+            "neighbors",
+        )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Return the constructor parameters (scikit-learn estimator API).
+
+        Parameters
+        ----------
+        deep : bool, default True
+            Unused; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        dict
+            Parameter name to value.
+        """
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> TSNE:
+        """Set constructor parameters (scikit-learn estimator API).
+
+        Parameters
+        ----------
+        **params
+            Parameter names and new values.
+
+        Returns
+        -------
+        TSNE
+            ``self``.
+
+        Raises
+        ------
+        ParameterError
+            A name is not a parameter of TSNE.
+        """
+        _check_known("tsne", params, self._param_names())
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        defaults = TSNE()
+        changed = [
+            f"{name}={getattr(self, name)!r}"
+            for name in self._param_names()
+            if not _same(getattr(self, name), getattr(defaults, name))
+        ]
+        return f"TSNE({', '.join(changed)})"
+
+    # -- validation ----------------------------------------------------------------------
+
+    def _validate(self, n_samples: int) -> dict[str, Any]:
+        """Check every parameter against its rule; return the resolved values."""
+        if not _is_int(self.n_components) or self.n_components not in (2, 3):
+            raise _bad("n_components", "2 or 3", self.n_components)
+        if not _is_real(self.perplexity) or not self.perplexity > 0:
+            raise _bad("perplexity", "> 0", self.perplexity)
+        if not _is_real(self.early_exaggeration) or not self.early_exaggeration >= 1:
+            raise _bad("early_exaggeration", ">= 1", self.early_exaggeration)
+        if isinstance(self.learning_rate, str):
+            if self.learning_rate != "auto":
+                raise _bad("learning_rate", '"auto" or a number > 0', self.learning_rate)
+        elif not _is_real(self.learning_rate) or not self.learning_rate > 0:
+            raise _bad("learning_rate", '"auto" or a number > 0', self.learning_rate)
+        if not _is_int(self.n_iter) or self.n_iter <= EXAGGERATION_ITER:
+            raise ParameterError(
+                f"The `n_iter` parameter must be > {EXAGGERATION_ITER} "
+                f"({EXAGGERATION_ITER} iterations are early exaggeration); got {self.n_iter!r}."
+            )
+        patience = self.n_iter_without_progress
+        if patience is not None and (not _is_int(patience) or patience < 1):
+            raise _bad("n_iter_without_progress", "an integer >= 1 or None", patience)
+        if isinstance(self.init, str):
+            if self.init not in _INITS:
+                raise _bad(
+                    "init", '"pca", "random" or an array (n_samples, n_components)', self.init
+                )
+        else:
+            init = np.asarray(self.init)
+            if init.shape != (n_samples, self.n_components):
+                raise ParameterError(
+                    f"The `init` array must have shape (n_samples, n_components) = "
+                    f"({n_samples}, {self.n_components}); got {init.shape}."
+                )
+            if not np.isfinite(init).all():
+                raise ParameterError("The `init` array contains NaN or infinite values.")
+        pca_dims = self.pca_dims
+        if (pca_dims is not None and pca_dims != 0) and (
+            not _is_int(pca_dims) or pca_dims < self.n_components
+        ):
+            raise _bad(
+                "pca_dims",
+                f"0, None or an integer >= n_components ({self.n_components})",
+                pca_dims,
+            )
+        if self.metric not in _METRICS:
+            raise _bad("metric", f"one of {', '.join(map(repr, _METRICS))}", self.metric)
+        if self.random_state is not None and not _is_int(self.random_state):
+            raise _bad("random_state", "an integer or None", self.random_state)
+        if not _is_int(self.n_jobs) or self.n_jobs == 0:
+            raise _bad("n_jobs", "a non-zero integer (-1 = all cores)", self.n_jobs)
+        method = self.negative_gradient_method
+        if method not in _GRADIENT_METHODS:
+            raise _bad(
+                "negative_gradient_method",
+                f"one of {', '.join(map(repr, _GRADIENT_METHODS))}",
+                method,
+            )
+        if method == "fft" and self.n_components != 2:
+            raise ParameterError(
+                f'The `negative_gradient_method` "fft" supports 2-D maps only; got '
+                f'n_components={self.n_components}; use "bh" or "auto" for 3-D maps.'
+            )
+        if self.neighbors not in _NEIGHBOR_METHODS:
+            raise _bad(
+                "neighbors", f"one of {', '.join(map(repr, _NEIGHBOR_METHODS))}", self.neighbors
+            )
+
+        # Resolve the "auto" values and clamps.
+        perplexity = float(self.perplexity)
+        limit = (n_samples - 1) / 3
+        if perplexity > limit:
+            warnings.warn(
+                f"`perplexity` {perplexity:g} is too large for {n_samples} samples: it must be at "
+                f"most (n_samples - 1) / 3 = {limit:.4g}, because each point needs 3 x "
+                f"perplexity neighbours; using perplexity {limit:.4g}",
+                UserWarning,
+                stacklevel=3,
+            )
+            perplexity = limit
+        exaggeration = float(self.early_exaggeration)
+        if self.learning_rate == "auto":
+            learning_rate = max(n_samples / exaggeration / 4, 50.0)
+        else:
+            learning_rate = float(self.learning_rate)
+        n_jobs = _effective_n_jobs(self.n_jobs)
+        if method == "auto":
+            fft = self.n_components == 2 and n_samples >= FFT_SAMPLES_PER_THREAD * n_jobs
+            method = "fft" if fft else "bh"
+        return {
+            "perplexity": perplexity,
+            "learning_rate": learning_rate,
+            "negative_gradient_method": method,
+            "n_jobs": n_jobs,
+        }
+
+    # -- fitting -------------------------------------------------------------------------
+
+    def fit(self, X: Any, y: Any = None) -> TSNE:
+        """Compute the map of ``X``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Feature vectors, one row per sample (at least 4 rows, finite, not all identical).
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        TSNE
+            ``self``, with ``embedding_`` and the other fitted attributes set.
+
+        Raises
+        ------
+        ParameterError
+            A parameter breaks its rule, or ``X`` is not a usable (n_samples, n_features) array.
+        """
+        from openTSNE import TSNEEmbedding, affinity, initialization
+
+        X = _check_samples(X)
+        n_samples, n_features = X.shape
+        resolved = self._validate(n_samples)
+        n_jobs = resolved["n_jobs"]
+        method = resolved["negative_gradient_method"]
+
+        pca_dims = None
+        if self.pca_dims and self.metric == "euclidean" and n_features > self.pca_dims:
+            pca_dims = min(int(self.pca_dims), n_samples)
+            X = _pca(X, pca_dims, self.random_state)
+            logger.info("PCA %d -> %d dimensions before t-SNE", n_features, pca_dims)
+
+        perplexity = resolved["perplexity"]
+        # openTSNE's own rule (3 x perplexity neighbours), kept >= 1 for tiny perplexities.
+        k_neighbors = min(n_samples - 1, max(1, int(3 * perplexity)))
+        affinities = affinity.PerplexityBasedNN(
+            X,
+            perplexity=perplexity,
+            method=self.neighbors,
+            metric=self.metric,
+            n_jobs=n_jobs,
+            random_state=self.random_state,
+            k_neighbors=k_neighbors,
+        )
+
+        if isinstance(self.init, str) and self.init == "pca":
+            start = initialization.pca(
+                X, n_components=self.n_components, random_state=self.random_state
+            )
+        elif isinstance(self.init, str):
+            start = initialization.random(
+                n_samples, n_components=self.n_components, random_state=self.random_state
+            )
+        else:
+            start = np.array(self.init, dtype=np.float64)
+
+        # openTSNE's gradient lacks sklearn's factor 4 (see the module docstring).
+        step = 4.0 * resolved["learning_rate"]
+        embedding = TSNEEmbedding(
+            start,
+            affinities,
+            negative_gradient_method=method,
+            n_jobs=n_jobs,
+            random_state=self.random_state,
+        )
+        exaggeration = float(self.early_exaggeration)
+        logger.info(
+            "t-SNE: %d points, early exaggeration %g for %d iterations",
+            n_samples,
+            exaggeration,
+            EXAGGERATION_ITER,
+        )
+        embedding = embedding.optimize(
+            n_iter=EXAGGERATION_ITER,
+            exaggeration=exaggeration,
+            momentum=0.5,
+            learning_rate=step,
+            negative_gradient_method=method,
+            n_jobs=n_jobs,
+            inplace=True,
+        )
+        monitor = _ProgressMonitor(self.n_iter_without_progress, offset=EXAGGERATION_ITER)
+        n_normal = self.n_iter - EXAGGERATION_ITER
+        embedding = embedding.optimize(
+            n_iter=n_normal,
+            exaggeration=1.0,
+            momentum=0.8,
+            learning_rate=step,
+            negative_gradient_method=method,
+            n_jobs=n_jobs,
+            callbacks=[monitor],
+            callbacks_every_iters=_CHECK_EVERY,
+            inplace=True,
+        )
+
+        self.embedding_ = np.array(embedding, dtype=np.float64)
+        self.kl_divergence_ = float(embedding.kl_divergence)
+        # A callback that stops at check i does so before the i-th update of the phase.
+        self.n_iter_ = EXAGGERATION_ITER + (
+            monitor.stopped_at - 1 if monitor.stopped_at is not None else n_normal
+        )
+        self.learning_rate_ = resolved["learning_rate"]
+        self.perplexity_ = perplexity
+        self.kl_divergence_history_ = list(monitor.history)
+        if monitor.stopped_at is not None:
+            logger.info(
+                "t-SNE stopped after %d iterations: no KL progress for %d iterations",
+                self.n_iter_,
+                self.n_iter_without_progress,
+            )
+        self.params_ = {
+            "n_components": int(self.n_components),
+            "perplexity": perplexity,
+            "early_exaggeration": exaggeration,
+            "early_exaggeration_iter": EXAGGERATION_ITER,
+            "learning_rate": self.learning_rate_,
+            "n_iter": int(self.n_iter),
+            "n_iter_without_progress": self.n_iter_without_progress,
+            "init": self.init if isinstance(self.init, str) else "array",
+            "pca_dims": pca_dims,
+            "metric": self.metric,
+            "random_state": self.random_state,
+            "n_jobs": n_jobs,
+            "negative_gradient_method": method,
+            "neighbors": self.neighbors,
+            "backend": "openTSNE",
+        }
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
+        """Compute the map of ``X`` and return it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Feature vectors, one row per sample.
+        y : None
+            Ignored; present for scikit-learn compatibility.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_components)
+            The map, same as ``embedding_`` after the call.
+
+        Raises
+        ------
+        ParameterError
+            See :meth:`fit`.
+        """
+        return self.fit(X).embedding_
+
+
+class _ProgressMonitor:
+    """openTSNE callback: stop when the KL divergence has not decreased for ``patience`` steps.
+
+    openTSNE calls it every ``_CHECK_EVERY`` iterations with ``(iteration, kl, embedding)``;
+    returning True interrupts the optimisation (before that iteration's update).
+    """
+
+    def __init__(self, patience: int | None, offset: int) -> None:
+        self.patience = patience
+        self.offset = offset
+        self.best = math.inf
+        self.best_iteration = 0
+        self.stopped_at: int | None = None
+        self.history: list[tuple[int, float]] = []
+
+    def __call__(self, iteration: int, error: float, embedding: Any) -> bool:
+        self.history.append((self.offset + iteration, float(error)))
+        logger.debug("t-SNE iteration %d: KL divergence %.4f", self.offset + iteration, error)
+        if error < self.best:
+            self.best, self.best_iteration = error, iteration
+            return False
+        if self.patience is not None and iteration - self.best_iteration >= self.patience:
+            self.stopped_at = iteration
+            return True
+        return False
+
+
+def _pca(X: np.ndarray, n_components: int, random_state: int | None) -> np.ndarray:
+    """Seeded float32 PCA (sklearn picks the solver: randomized for large, wide inputs)."""
+    from sklearn.decomposition import PCA
+
+    pca = PCA(n_components=n_components, svd_solver="auto", random_state=random_state)
+    return np.ascontiguousarray(pca.fit_transform(X), dtype=np.float32)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return a is b
+    return bool(a == b) and type(a) is type(b)
+
+
+def _check_known(method: str, params: dict[str, Any], valid: tuple[str, ...]) -> None:
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        raise ParameterError(
+            f"unknown parameter(s) for method {method!r}: {', '.join(unknown)}; "
+            f"valid ones are: {', '.join(sorted(valid))}"
+        )
+
+
+_UMAP_DEFAULTS: dict[str, Any] = {
+    "n_neighbors": 15,
+    "min_dist": 0.1,
+    "metric": "euclidean",
+    "spread": 1.0,
+    "n_epochs": None,
+    "init": "spectral",
+}
+_PCA_DEFAULTS: dict[str, Any] = {"whiten": False, "svd_solver": "auto"}
+
+
+def reduce(
+    X: Any,
+    method: str = "tsne",
+    n_components: int = 2,
+    random_state: int | None = 0,
+    **params: Any,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """Map feature vectors to 2 or 3 dimensions with t-SNE, UMAP or PCA.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+        Feature vectors, one row per sample.
+    method : {"tsne", "umap", "pca"}, default "tsne"
+        The reducer: :class:`TSNE`, ``umap.UMAP`` (extra ``umap``) or
+        :class:`sklearn.decomposition.PCA`.
+    n_components : int, default 2
+        Map dimension (2 or 3).
+    random_state : int or None, default 0
+        Seed of every random choice.
+    **params
+        Method parameters. tsne: those of :class:`TSNE`. umap: ``n_neighbors`` (15, lowered to
+        ``n_samples - 1`` on tiny inputs), ``min_dist`` (0.1), ``metric``, ``spread``,
+        ``n_epochs``, ``init``. pca: ``whiten``, ``svd_solver``.
+
+    Returns
+    -------
+    coords : ndarray of shape (n_samples, n_components)
+        The map (float64).
+    params : dict
+        The parameters the reducer actually used ("auto" values resolved).
+
+    Raises
+    ------
+    ParameterError
+        Unknown method, a parameter unknown to the method, or a bad value.
+    MissingExtraError
+        ``method="umap"`` without umap-learn installed.
+    """
+    if method not in _METHODS:
+        raise ParameterError(
+            f"unknown embedding method {method!r}; choose one of: {', '.join(_METHODS)}"
+        )
+    if not _is_int(n_components) or n_components not in (2, 3):
+        raise _bad("n_components", "2 or 3", n_components)
+    if method == "tsne":
+        valid = tuple(n for n in TSNE._param_names() if n not in ("n_components", "random_state"))
+        _check_known(method, params, valid)
+        tsne = TSNE(n_components=n_components, random_state=random_state, **params).fit(X)
+        return tsne.embedding_, dict(tsne.params_)
+    if method == "umap":
+        _check_known(method, params, tuple(_UMAP_DEFAULTS))
+        return _umap(X, n_components, random_state, {**_UMAP_DEFAULTS, **params})
+    _check_known(method, params, tuple(_PCA_DEFAULTS))
+    return _pca_map(X, n_components, random_state, {**_PCA_DEFAULTS, **params})
+
+
+def _umap(
+    X: Any, n_components: int, random_state: int | None, params: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from featscope._optional import require
+
+    umap = require("umap", extra="umap", purpose="UMAP maps")
+    X = _check_samples(X, what="UMAP")
+    n_samples = len(X)
+    n_neighbors = params["n_neighbors"]
+    if not _is_int(n_neighbors) or n_neighbors < 2:
+        raise _bad("n_neighbors", "an integer >= 2", n_neighbors)
+    if n_neighbors > n_samples - 1:
+        warnings.warn(
+            f"`n_neighbors` {n_neighbors} is too large for {n_samples} samples; "
+            f"using {n_samples - 1}",
+            UserWarning,
+            stacklevel=3,
+        )
+        n_neighbors = n_samples - 1
+    if not _is_real(params["min_dist"]) or params["min_dist"] < 0:
+        raise _bad("min_dist", ">= 0", params["min_dist"])
+    used = {**params, "n_neighbors": n_neighbors}
+    # A seeded UMAP runs single-threaded; saying so avoids umap's warning about it.
+    reducer = umap.UMAP(n_components=n_components, random_state=random_state, n_jobs=1, **used)
+    coords = np.asarray(reducer.fit_transform(X), dtype=np.float64)
+    used.update(n_components=n_components, random_state=random_state)
+    return coords, used
+
+
+def _pca_map(
+    X: Any, n_components: int, random_state: int | None, params: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any]]:
+    from sklearn.decomposition import PCA
+
+    X = _check_samples(X, what="PCA", min_samples=n_components)
+    if X.shape[1] < n_components:
+        raise ParameterError(
+            f"PCA to {n_components} components needs at least {n_components} features; "
+            f"got {X.shape[1]}; use fewer components"
+        )
+    pca = PCA(n_components=n_components, random_state=random_state, **params)
+    coords = np.asarray(pca.fit_transform(X), dtype=np.float64)
+    used = {
+        **params,
+        "n_components": n_components,
+        "random_state": random_state,
+        "explained_variance_ratio": [float(v) for v in pca.explained_variance_ratio_],
+    }
+    return coords, used
+
+
+def embed(
+    features: FeatureSet,
+    method: str = "tsne",
+    *,
+    n_components: int = 2,
+    random_state: int | None = None,
+    k: int = 10,
+    **params: Any,
+) -> EmbeddingResult:
+    """Make a map of a feature set and measure how well it keeps the classes apart.
+
+    Parameters
+    ----------
+    features : FeatureSet
+        Feature vectors with labels, ids and provenance.
+    method : {"tsne", "umap", "pca"}, default "tsne"
+        The reducer (see :func:`reduce`).
+    n_components : int, default 2
+        Map dimension (2 or 3).
+    random_state : int or None, default None
+        Seed; ``None`` uses the seed recorded in ``features.provenance``.
+    k : int, default 10
+        Neighbourhood size of the quality metrics (see
+        :func:`featscope.analysis.embedding_metrics`).
+    **params
+        Parameters of the method (see :func:`reduce`).
+
+    Returns
+    -------
+    EmbeddingResult
+        Coordinates, effective parameters, metrics and the feature set's labels, ids and
+        provenance.
+
+    Raises
+    ------
+    ParameterError
+        Bad method, parameter or features (see :func:`reduce`).
+    MissingExtraError
+        ``method="umap"`` without umap-learn installed.
+    """
+    from featscope.analysis.metrics import embedding_metrics
+
+    if not isinstance(features, FeatureSet):
+        raise ParameterError(
+            f"`features` must be a featscope.results.FeatureSet; got {type(features).__name__}; "
+            "use reduce() for plain arrays"
+        )
+    seed = features.provenance.seed if random_state is None else random_state
+    coords, used = reduce(
+        features.features, method, n_components=n_components, random_state=seed, **params
+    )
+    metrics = embedding_metrics(features.features, coords, features.labels, k=k, random_state=seed)
+    return EmbeddingResult(
+        coords=coords,
+        labels=features.labels,
+        class_names=features.class_names,
+        ids=features.ids,
+        point=features.point,
+        method=method,
+        params=used,
+        metrics=metrics,
+        pooling=features.pooling,
+        provenance=features.provenance,
+    )
