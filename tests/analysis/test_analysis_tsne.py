@@ -97,7 +97,7 @@ def test_auto_learning_rate_and_effective_params(monkeypatch, small):
 def test_auto_gradient_method_depends_on_points_per_thread(monkeypatch, n_jobs, expected):
     from featscope.analysis import embedding
 
-    assert FFT_SAMPLES_PER_THREAD == 5_000  # the measured default
+    assert FFT_SAMPLES_PER_THREAD == 8_000  # the measured default
     monkeypatch.setattr(embedding, "FFT_SAMPLES_PER_THREAD", 50)  # same rule, smaller data
     fake = _FakeOptimize().install(monkeypatch)
     X = np.random.default_rng(0).normal(size=(80, 3))  # >= 50 x 1 thread, < 50 x 2 threads
@@ -197,6 +197,19 @@ def test_invalid_data_rejected():
         TSNE().fit(np.ones((10, 3)))
     with pytest.raises(ParameterError, match=r"`X` must be 2-D \(n_samples, n_features\)"):
         TSNE().fit(X[:, 0])
+
+
+def test_auto_learning_rate_follows_opentsne_schedule(monkeypatch):
+    fake = _FakeOptimize().install(monkeypatch)
+    X = np.random.default_rng(0).normal(size=(1200, 8))
+    tsne = TSNE(n_jobs=1, negative_gradient_method="bh").fit(X)
+    # exaggeration phase: max(1200 / 12 / 4, 50) = 50; after it: max(1200 / 4, 50) = 300
+    assert tsne.learning_rate_exaggeration_ == 50.0
+    assert tsne.learning_rate_ == 300.0
+    early, normal = fake.calls
+    assert (early["learning_rate"], normal["learning_rate"]) == (200.0, 1200.0)
+    assert early["n_iter"] + normal["n_iter"] == 750  # openTSNE's default count
+    assert tsne.params_["learning_rate_exaggeration"] == 50.0
 
 
 def test_sklearn_style_params_api():

@@ -276,19 +276,58 @@ def test_torchscript_module_point_is_refused_before_reading_images(tmp_path, cap
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten())
     torch.jit.trace(net, torch.zeros(1, 3, 16, 16)).save(str(tmp_path / "m.pt"))
     _expect_user_error(
-        ["tsne", "--model", f"ts:{tmp_path / 'm.pt'}", "--vis-stage", "0",
-         "--work-dir", str(tmp_path / "w"), *FAST],
-        capsys, "cannot be hooked", tmp_path / "w",
+        [
+            "tsne",
+            "--model",
+            f"ts:{tmp_path / 'm.pt'}",
+            "--vis-stage",
+            "0",
+            "--work-dir",
+            str(tmp_path / "w"),
+            *FAST,
+        ],
+        capsys,
+        "cannot be hooked",
+        tmp_path / "w",
     )
     # the model's own output works
-    assert main(["tsne", "--model", f"ts:{tmp_path / 'm.pt'}", "--vis-stage", "logits",
-                 "--input-size", "16", "--max-num-samples", "20", "--perplexity", "5",
-                 "--work-dir", str(tmp_path / "w"), *FAST]) == 0
+    assert (
+        main(
+            [
+                "tsne",
+                "--model",
+                f"ts:{tmp_path / 'm.pt'}",
+                "--vis-stage",
+                "logits",
+                "--input-size",
+                "16",
+                "--max-num-samples",
+                "20",
+                "--perplexity",
+                "5",
+                "--work-dir",
+                str(tmp_path / "w"),
+                *FAST,
+            ]
+        )
+        == 0
+    )
 
 
 def test_checkpoint_that_does_not_fit_names_the_keys(tmp_path, capsys):
     import torch
 
     torch.save({"state_dict": {"conv9.weight": torch.zeros(3)}}, tmp_path / "bad.pth")
-    _expect_user_error(["tsne", "--checkpoint", str(tmp_path / "bad.pth"), "--work-dir",
-                        str(tmp_path / "w"), *FAST], capsys, "conv9.weight", tmp_path / "w")
+    _expect_user_error(
+        [
+            "tsne",
+            "--checkpoint",
+            str(tmp_path / "bad.pth"),
+            "--work-dir",
+            str(tmp_path / "w"),
+            *FAST,
+        ],
+        capsys,
+        "conv9.weight",
+        tmp_path / "w",
+    )

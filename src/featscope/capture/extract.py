@@ -305,8 +305,9 @@ def extract_features(
     skip_bad_images : bool, default False
         Record unreadable images in ``skipped`` and go on, instead of failing.
     channels_last : bool or None, default None
-        Run in channels-last memory format; ``None`` means on for CUDA with models holding
-        ``Conv2d`` layers.
+        Run in channels-last memory format; ``None`` means on for CPU and CUDA with models
+        holding ``Conv2d`` layers (ResNet-18 at 224 px on 2 CPU cores: 28 s instead of 49 s
+        for 1,000 images, benchmarks/tsne_job.py).
     amp : bool or {"bf16", "fp16"}, default False
         Autocast the forward pass to half precision on CUDA (``True`` picks bf16 where
         supported). Ignored with a warning on other devices. Features are pooled in float32.
@@ -351,7 +352,7 @@ def extract_features(
         )
     module = handle.module
     if channels_last is None:
-        channels_last = dev.type == "cuda" and _has_conv2d(module)
+        channels_last = dev.type in ("cpu", "cuda") and _has_conv2d(module)
     workers = _default_num_workers(len(samples)) if num_workers is None else num_workers
     loader = torch.utils.data.DataLoader(
         _SampleDataset(samples, handle.preprocess),

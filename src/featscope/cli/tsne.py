@@ -57,7 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     emb.add_argument("--perplexity", type=float, default=30.0)
     emb.add_argument("--early-exaggeration", type=float, default=12.0)
     emb.add_argument("--learning-rate", type=_learning_rate, default="auto")
-    emb.add_argument("--n-iter", type=int, default=1000, help="iterations, incl. 250 exaggerated")
+    emb.add_argument(
+        "--n-iter",
+        type=int,
+        default=750,
+        help="iterations, incl. 250 exaggerated (reference: 1000)",
+    )
     emb.add_argument("--n-iter-without-progress", type=int, default=300)
     emb.add_argument("--init", choices=["pca", "random"], default="pca")
     emb.add_argument("--pca-dims", type=int, default=50, help="PCA first to this width (0: off)")

@@ -114,8 +114,10 @@ def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> tor
     """
     import torch
 
-    array = np.asarray(resize_and_crop(image, preprocessing), dtype=np.float32)
-    mean = np.asarray(preprocessing.mean, dtype=np.float32) * 255.0
-    inv_std = 1.0 / (np.asarray(preprocessing.std, dtype=np.float32) * 255.0)
-    array = (array - mean) * inv_std
-    return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
+    pixels = np.asarray(resize_and_crop(image, preprocessing), dtype=np.uint8)
+    # torch converts and normalises in one fast pass; the same arithmetic in numpy float32
+    # took ~6 ms per 224 px image, more than the resize, and showed in extraction time.
+    mean = torch.tensor(preprocessing.mean, dtype=torch.float32).mul_(255.0).view(3, 1, 1)
+    inv_std = torch.tensor(preprocessing.std, dtype=torch.float32).mul_(255.0).reciprocal_()
+    tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).to(torch.float32)
+    return tensor.sub_(mean).mul_(inv_std.view(3, 1, 1)).contiguous()

@@ -89,7 +89,7 @@ def tsne(
     perplexity: float = 30.0,
     early_exaggeration: float = 12.0,
     learning_rate: float | str = "auto",
-    n_iter: int = 1000,
+    n_iter: int = 750,
     n_iter_without_progress: int = 300,
     init: str = "pca",
     pca_dims: int = 50,
