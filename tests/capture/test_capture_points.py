@@ -50,6 +50,26 @@ def test_alias_the_family_lacks_names_the_available_aliases(net):
         resolve_points(handle, ["neck"])
 
 
+def test_missing_alias_points_to_a_nested_module_of_that_name():
+    from torch import nn
+
+    from featscope.models import load_model
+
+    class Wrapped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.architecture = nn.Module()
+            self.architecture.backbone = nn.Conv2d(3, 4, 3)
+            self.architecture.neck = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.architecture.neck(self.architecture.backbone(x)).flatten(1)
+
+    handle = load_model(Wrapped())
+    with pytest.raises(CaptureError, match=r"modules named like it: architecture\.neck"):
+        resolve_points(handle, ["neck"])
+
+
 def test_alias_element_name_selects_from_the_alias(net):
     handle = make_handle(net, aliases={"neck": PointRef("features")})
     (point,) = resolve_points(handle, ["neck.1"])

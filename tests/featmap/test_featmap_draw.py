@@ -153,6 +153,21 @@ def test_nan_raise_and_mask():
     np.testing.assert_array_equal(draw_featmap(x, nan_policy="mask"), draw_featmap(filled))
 
 
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+def test_inf_raise_and_mask(bad):
+    # the reference let one inf flatten the whole colour scale into a single colour
+    x = X8.copy()
+    x[5, 0, 2] = bad
+    x[1, 3, 3] = np.nan
+    with pytest.raises(ParameterError, match=r"`featmap` has 2 non-finite values \(NaN or inf\)"):
+        draw_featmap(x, None, "squeeze_mean")
+    filled = x.copy()
+    filled[5, 0, 2] = filled[1, 3, 3] = x[np.isfinite(x)].min()  # the smallest finite value
+    masked = draw_featmap(x, None, "squeeze_mean", nan_policy="mask")
+    np.testing.assert_array_equal(masked, draw_featmap(filled, None, "squeeze_mean"))
+    assert len(np.unique(masked.reshape(-1, 3), axis=0)) > 2  # the scale is not flattened
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

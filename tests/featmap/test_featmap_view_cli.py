@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from featmap_view_helpers import save_photo
 
@@ -72,3 +74,49 @@ def test_featmap_diff_needs_two_models_and_matching_checkpoints():
         _run(diff_cli, ["--model", TINY])
     with pytest.raises(ParameterError, match=r"`--checkpoint` must be given once per model"):
         _run(diff_cli, ["--model", TINY, "--model", TINY, "--checkpoint", "a.pth"])
+
+
+def test_help_states_each_default_once_and_truly():
+    featmap_help = " ".join(featmap_cli.build_parser().format_help().split())
+    diff_help = " ".join(diff_cli.build_parser().format_help().split())
+    for text in (featmap_help, diff_help):
+        assert "(default: None)" not in text  # flags without a default say nothing false
+        assert "(default: pixel_wise_max)" in text
+        assert "heat-map weight in the blend (default: 0.5)" in text
+        assert "at least min(channels, topk) cells (default: [4, 5])" in text
+        assert "perplexity" not in text  # the shared --cfg-options example was t-SNE's
+    assert "(default: on for the built-in demo, off otherwise)" in featmap_help
+    # featmap-diff never overlays by default, whatever the images
+    assert "draw over the photo (default: off)" in diff_help
+
+
+def test_cfg_options_example_of_the_help_parses():
+    from featscope.cli.config import apply_cfg_options
+
+    argv = ["--cfg-options", "channel_reduction=none", "topk=6", "arrangement=[2,3]"]
+    opts = featmap_cli.drawing_options(apply_cfg_options(featmap_cli.build_parser(), argv))
+    assert (opts["channel_reduction"], opts["topk"], opts["arrangement"]) == (None, 6, (2, 3))
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--point", "layer9"], r"error: capture point 'layer9' is not in this model .*nearest: "),
+        (["--alpha", "1.5"], r"error: `alpha` 1\.5 is outside \[0, 1\]; it is the weight"),
+        (
+            ["--arrangement", "1", "2", "--channel-reduction", "none", "--topk", "3"],
+            r"error: `arrangement` 1x2 has 2 cells but 3 tiles",
+        ),
+    ],
+)
+def test_command_line_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, message):
+    from featscope.cli import main
+
+    img = save_photo(tmp_path / "p.png", size=(40, 40))
+    argv = ["featmap", str(img), "--model", TINY, "--input-size", "32", "--quiet"]
+    status = main([*argv, "--work-dir", str(tmp_path / "wd"), *extra])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert status == 2
+    assert len(err) == 1
+    assert re.match(message, err[0])
+    assert not list((tmp_path / "wd").glob("*/manifest.json"))  # no finished run

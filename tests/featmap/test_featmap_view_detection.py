@@ -8,6 +8,7 @@ import torch
 import torchvision
 from featmap_view_helpers import photo
 
+from featscope.render.featmap import draw_featmap
 from featscope.views.featmap import feature_maps
 
 
@@ -37,8 +38,11 @@ def test_fpn_levels_are_drawn_per_level_cropped_to_the_photo(detector, tmp_path)
         _, fh, fw = item.values.shape  # raw maps keep the padding
         kept = item.params["padding_cropped_to"]
         assert kept == [round(fh * rh / ph), round(fw * rw / pw)]
-        # drawn over the whole photo, at the photo's size, nothing else on it
+        # drawn over the whole photo, at the photo's size, nothing else on it (no boxes, no
+        # labels): exactly draw_featmap of the map without its padding over the photo
         assert item.drawn.shape == (48, 80, 3)
+        unpadded = item.values[:, : kept[0], : kept[1]]
+        np.testing.assert_array_equal(item.drawn, draw_featmap(unpadded, np.asarray(picture)))
         assert (tmp_path / run.run_dir.name / f"street_{item.name}.png").exists()
     assert run.maps[0].values.shape == (256, ph // 4, pw // 4)
 

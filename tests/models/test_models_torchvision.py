@@ -36,6 +36,23 @@ def test_tv_preprocessing_from_weights_metadata() -> None:
     assert handle.preprocess.crop_pct == pytest.approx(224 / 232)
 
 
+def test_tv_detection_and_segmentation_preprocessing_and_no_download() -> None:
+    from featscope.models.torchvision_adapter import torchvision_preprocessing
+
+    # detectors resize and normalise inside the model: featscope only scales to [0, 1]
+    detection = torchvision_preprocessing("fasterrcnn_resnet50_fpn")
+    assert detection.mean == (0.0, 0.0, 0.0)
+    assert detection.std == (1.0, 1.0, 1.0)
+    # segmentation weights normalise with ImageNet statistics at their resize size
+    segmentation = torchvision_preprocessing("deeplabv3_resnet50")
+    assert segmentation.mean == pytest.approx((0.485, 0.456, 0.406))
+    assert segmentation.input_size == (520, 520)
+    assert segmentation.crop_pct == 1.0
+    # weights_backbone=None: building it must not try to download ImageNet weights
+    handle = load_model("tv:deeplabv3_resnet50")
+    assert handle.family == "torchvision"
+
+
 def test_tv_mobilenet_features_and_classifier() -> None:
     handle = load_model("tv:mobilenet_v3_small")
     assert handle.aliases["backbone"] == PointRef("features")

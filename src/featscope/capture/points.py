@@ -81,10 +81,13 @@ def _unknown_point_error(handle: ModelHandle, name: str, candidates: list[str]) 
 
 def _missing_alias_error(handle: ModelHandle, name: str) -> CaptureError:
     have = ", ".join(handle.aliases) or "none"
+    # "neck is not in the model": wrapped models keep it one level down (architecture.neck)
+    nested = [path for path in module_table(handle.module) if path.endswith(f".{name}")]
+    hint = f"; modules named like it: {', '.join(nested[:5])}" if nested else ""
     return CaptureError(
         f"capture point {name!r} is an alias this model ({handle.spec}, family "
-        f"{handle.family!r}) does not provide; aliases this model has: {have}; pass one of "
-        f"them or a module path (list all with `featscope points --model {handle.spec}`)"
+        f"{handle.family!r}) does not provide; aliases this model has: {have}{hint}; pass one "
+        f"of them or a module path (list all with `featscope points --model {handle.spec}`)"
     )
 
 

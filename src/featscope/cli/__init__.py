@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = module.build_parser()
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
+    package_logger = logging.getLogger("featscope")
+    logger_state = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
     try:
         from featscope.cli.config import apply_cfg_options
 
@@ -75,7 +77,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted; no result was written", file=sys.stderr)
         return 130
     finally:
+        # main() may run inside a larger program (or a test suite): leave logging as it was
         warnings.showwarning = show_warning
+        handlers, level, propagate = logger_state
+        package_logger.handlers[:] = handlers
+        package_logger.setLevel(level)
+        package_logger.propagate = propagate
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 __all__ = [
+    "HelpFormatter",
     "add_config_flags",
     "add_drawing_flags",
     "add_images_argument",
@@ -19,12 +20,26 @@ __all__ = [
 _REDUCTIONS = ["pixel_wise_max", "squeeze_mean", "select_max", "none"]
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show each flag's default, except where there is none or its help already states it.
+
+    ``ArgumentDefaultsHelpFormatter`` appends ``(default: None)`` to every flag without a default,
+    even after a help text that says what happens then ("default: the built-in demo model").
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default is None or "default:" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def new_parser(command: str, description: str) -> argparse.ArgumentParser:
     """Return the parser of ``featscope <command>`` with ``--config``/``--cfg-options``."""
     parser = argparse.ArgumentParser(
         prog=f"featscope {command}",
         description=description,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_config_flags(parser)
     return parser

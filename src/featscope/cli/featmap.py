@@ -17,7 +17,34 @@ from featscope.cli.common import (
 )
 
 # add_drawing_flags and drawing_options moved to cli.common; still importable from here
-__all__ = ["add_drawing_flags", "build_parser", "drawing_options", "run", "summarize"]
+__all__ = [
+    "add_drawing_flags",
+    "build_parser",
+    "describe_flags",
+    "drawing_options",
+    "run",
+    "summarize",
+]
+
+
+def describe_flags(parser: argparse.ArgumentParser, *, overlaid: str) -> None:
+    """Give the shared flags the help texts of the feature-map commands.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The parser of ``featmap`` or ``featmap-diff``, with its flags added.
+    overlaid : str
+        Help of ``--overlaid``, which states the command's own default.
+    """
+    texts = {
+        "cfg_options": "override options, e.g. channel_reduction=none topk=6 arrangement=[2,3]",
+        "arrangement": "rows and columns of the --topk grid; at least min(channels, topk) cells",
+        "overlaid": overlaid,
+    }
+    for action in parser._actions:  # argparse has no public way to reach a flag's help
+        if action.dest in texts:
+            action.help = texts[action.dest]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
         "blocks.1 blocks.3 blocks.6)",
     )
     add_drawing_flags(parser, shared_scale_default=False)
+    describe_flags(
+        parser, overlaid="draw over the photo (default: on for the built-in demo, off otherwise)"
+    )
     add_output_flags(parser, figures=False)
     return parser
 

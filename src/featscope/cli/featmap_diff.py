@@ -14,7 +14,7 @@ from featscope.cli.common import (
     input_size,
     new_parser,
 )
-from featscope.cli.featmap import summarize
+from featscope.cli.featmap import describe_flags, summarize
 
 __all__ = ["build_parser", "run"]
 
@@ -46,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_preprocessing_flags(group)
     add_points_flag(parser, "capture points present in both models (default: backbone)")
     add_drawing_flags(parser, shared_scale_default=True)
+    # unlike featmap's built-in default, a difference is drawn alone unless asked
+    describe_flags(parser, overlaid="draw over the photo (default: off)")
     add_output_flags(parser, figures=False)
     return parser
 

@@ -61,9 +61,10 @@ def load_torchvision(
         )
         raise ModelSpecError(f"model spec 'tv:{name}': torchvision has no model {name!r}; {hint}")
     kwargs: dict[str, Any] = {"weights": "DEFAULT" if pretrained else None}
-    if not pretrained and "weights_backbone" in inspect.signature(
-        models.get_model_builder(name)
-    ).parameters:
+    if (
+        not pretrained
+        and "weights_backbone" in inspect.signature(models.get_model_builder(name)).parameters
+    ):
         # detection/segmentation builders default to downloading an ImageNet backbone
         kwargs["weights_backbone"] = None
     try:
@@ -109,6 +110,15 @@ def torchvision_preprocessing(name: str) -> Preprocessing:
         logger.info("no weights metadata for torchvision model %r (%s); using ImageNet", name, exc)
         return Preprocessing()
     if not hasattr(transform, "crop_size"):
+        if hasattr(transform, "mean") and hasattr(transform, "resize_size"):
+            # segmentation weights (SemanticSegmentation): resize and normalise, no crop margin
+            size = _first(transform.resize_size)
+            return Preprocessing(
+                input_size=(size, size),
+                mean=tuple(float(v) for v in transform.mean),
+                std=tuple(float(v) for v in transform.std),
+                crop_pct=1.0,
+            )
         # detection weights (ObjectDetection) only scale to [0, 1]: the model resizes and
         # normalises inside its own transform
         logger.info("torchvision model %r preprocesses inside the model; scaling to [0, 1]", name)
