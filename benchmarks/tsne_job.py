@@ -20,7 +20,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -32,6 +31,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from embedding import read_idx  # the idx reader of benchmarks/embedding.py
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data" / "fashion-mnist"
@@ -47,14 +47,6 @@ CLASSES = [
     "bag",
     "boot",
 ]
-
-
-def read_idx(path: Path) -> np.ndarray:
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    shape = np.frombuffer(data, ">i4", count=ndim, offset=4)
-    return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
 def make_folder(root: Path, per_class: int = 100) -> Path:

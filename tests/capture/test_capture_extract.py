@@ -142,7 +142,7 @@ def test_model_state_is_left_as_it_was(net):
     [
         ({"batch_size": 0}, "`batch_size` must be a positive integer; got 0"),
         ({"num_workers": -1}, "`num_workers` must be an integer >= 0"),
-        ({"device": "cuda"}, "'cuda' was requested but CUDA is not available.*--device cpu"),
+        ({"device": "cuda"}, "'cuda' was requested but no CUDA device is available.*--device cpu"),
         ({"device": "gpu0"}, "`device` 'gpu0' is not a torch device"),
         ({"amp": "fp8"}, "`amp` must be True, False, 'bf16' or 'fp16'; got 'fp8'"),
     ],

@@ -62,7 +62,9 @@ def test_invalid_overrides(kwargs: dict, message: str) -> None:
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error on a machine without CUDA")
 def test_cuda_unavailable_is_a_parameter_error() -> None:
-    with pytest.raises(ParameterError, match="no CUDA device is available; pass cpu"):
+    with pytest.raises(
+        ParameterError, match="no CUDA device is available on this machine; pass --device cpu"
+    ):
         load_model(nn.Linear(2, 2), device="cuda")
 
 

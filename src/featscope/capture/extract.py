@@ -26,6 +26,7 @@ from featscope.capture.points import CapturePoint
 from featscope.capture.pooling import flatten_outputs, pool
 from featscope.data.samples import ImageSamples
 from featscope.errors import CaptureError, DataError, FeatscopeError, ParameterError
+from featscope.models import resolve_device
 from featscope.models.handle import ModelHandle
 
 __all__ = ["ExtractionResult", "extract_features"]
@@ -100,31 +101,6 @@ def _collate(
     positions = torch.tensor([i for i, _ in good], dtype=torch.int64)
     images = torch.stack([t for _, t in good]) if good else None
     return positions, images, bad
-
-
-def _resolve_device(device: str | torch.device) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ParameterError(
-            f"`device` {device!r} is not a torch device ({exc}); pass 'cpu', 'cuda' or 'cuda:0'"
-        ) from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ParameterError(
-                f"`device` {device!r} was requested but CUDA is not available on this machine; "
-                "pass --device cpu"
-            )
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ParameterError(
-                f"`device` {device!r} does not exist: this machine has "
-                f"{torch.cuda.device_count()} CUDA device(s); pass an index below that"
-            )
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ParameterError(
-            f"`device` {device!r} was requested but MPS is not available; pass --device cpu"
-        )
-    return dev
 
 
 def _default_num_workers(n_samples: int) -> int:
@@ -343,7 +319,7 @@ def extract_features(
         )
     # points first: a typo must fail before a single image is read (hooks come later, in `with`)
     tap = capture(handle, points)
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     autocast_dtype = _amp_dtype(amp, dev)
     if len(samples) == 0:
         raise DataError(

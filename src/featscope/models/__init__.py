@@ -35,6 +35,7 @@ __all__ = [
     "load_checkpoint",
     "load_model",
     "parse_spec",
+    "resolve_device",
 ]
 
 
@@ -91,7 +92,7 @@ def load_model(
     std_ = _channels("std", std)
     if std_ is not None and min(std_) <= 0:
         raise ParameterError(f"`std` must be positive per channel; got {std_}; pass e.g. 0.5")
-    torch_device = _device(device)
+    torch_device = resolve_device(device)
 
     handle, built_here = _build(model, pretrained=pretrained)
     if checkpoint is not None:
@@ -227,8 +228,24 @@ def _channels(
     )
 
 
-def _device(device: str) -> Any:
-    """Parse and check a device string before any model is built."""
+def resolve_device(device: Any) -> Any:
+    """Parse and check a device before any model is built or any image is read.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"cpu"``, ``"cuda"``, ``"cuda:<index>"`` or ``"mps"``.
+
+    Returns
+    -------
+    torch.device
+        The parsed device.
+
+    Raises
+    ------
+    ParameterError
+        When the string is not a device, or the device is not on this machine.
+    """
     import torch
 
     try:
@@ -241,12 +258,15 @@ def _device(device: str) -> Any:
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
             raise ParameterError(
-                f"`device` {device!r} asks for CUDA but no CUDA device is available; pass cpu"
+                f"`device` {device!r} was requested but no CUDA device is available on this "
+                "machine; pass --device cpu"
             )
         if parsed.index is not None and parsed.index >= count:
             raise ParameterError(
                 f"`device` {device!r} is out of range: {count} CUDA device(s) (0-{count - 1})"
             )
     if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise ParameterError(f"`device` {device!r} asks for MPS but it is not available; pass cpu")
+        raise ParameterError(
+            f"`device` {device!r} was requested but MPS is not available; pass --device cpu"
+        )
     return parsed
