@@ -27,7 +27,8 @@ _USAGE = "usage: featscope <command> [options]    (featscope <command> --help fo
 
 def _usage() -> str:
     lines = [_USAGE, "", "commands:"]
-    lines += [f"  {name:<10} {text}" for name, (_, text) in COMMANDS.items()]
+    width = max(map(len, COMMANDS)) + 2
+    lines += [f"  {name:<{width}}{text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 
@@ -49,7 +50,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
-        print(_usage())
+        print(_usage(), file=sys.stdout if argv else sys.stderr)
         return 0 if argv else 2
     if argv[0] == "--version":
         print(f"featscope {__version__}")
