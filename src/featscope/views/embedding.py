@@ -246,8 +246,7 @@ def tsne(
                 device=device,
             )
 
-    run_context = open_run(work_dir, "tsne")
-    with run_context as run:
+    with open_run(work_dir, "tsne") as run:
         if extract is not None:
             with clock("extract"):
                 feature_sets, skipped = extract(
@@ -259,9 +258,6 @@ def tsne(
             logger.info(
                 "extracted %s from %d samples", ", ".join(feature_points), len(feature_sets[0])
             )
-        for sample_id, reason in skipped:
-            logger.warning("skipped %s: %s", sample_id, reason)
-
         from featscope.analysis import embed
 
         results = []
@@ -274,10 +270,9 @@ def tsne(
                 fs.point,
                 method,
                 len(fs),
-                {k: v for k, v in result.metrics.items()},
+                dict(result.metrics),
             )
 
-        figures = []
         with clock("render"):
             figures = _draw(results, legend=legend, annotate=annotate, point_size=point_size)
         if run is not None:
@@ -427,14 +422,7 @@ def _draw(results, *, legend, annotate, point_size):
     figures = []
     for result in results:
         ax = plot_embedding(result, legend=legend, annotate=annotate, point_size=point_size)
-        figures.append(
-            (
-                f"tsne_{_safe(result.point)}"
-                if result.method == "tsne"
-                else f"{result.method}_{_safe(result.point)}",
-                ax.figure,
-            )
-        )
+        figures.append((f"{result.method}_{_safe(result.point)}", ax.figure))
     if len(results) > 1:
         figures.append(("overview", plot_embeddings(results, legend=legend, point_size=point_size)))
     return figures
