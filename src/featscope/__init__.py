@@ -35,6 +35,16 @@ _LAZY = {
     "LocalRun": "featscope.sinks",
     "FeatureSet": "featscope.results",
     "EmbeddingResult": "featscope.results",
+    # issue 4: shape bias
+    "shape_bias": "featscope.views.shape_bias",
+    "shape_bias_from_csv": "featscope.views.shape_bias",
+    # issue 5: reconstructions of masked-image models
+    "reconstruct": "featscope.views.recon",
+    # issue 6: the interactive page, other runs side by side, logging during training
+    "compare": "featscope.views.compare",
+    "Monitor": "featscope.views.monitor",
+    # issue 7: dataset browser
+    "browse": "featscope.views.browse",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

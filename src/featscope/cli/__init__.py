@@ -20,6 +20,10 @@ COMMANDS = {
     "featmap": ("featscope.cli.featmap", "feature maps of a model at capture points"),
     "featmap-diff": ("featscope.cli.featmap_diff", "where two models' feature maps differ"),
     "points": ("featscope.cli.points", "list the capture points of a model"),
+    "compare": ("featscope.cli.compare", "several embedding runs side by side in one page"),
+    "recon": ("featscope.cli.recon", "what a masked-image model (MAE, SimMIM, MaskFeat) fills in"),
+    "shape-bias": ("featscope.cli.shape_bias", "shape vs texture decisions on cue-conflict images"),
+    "browse": ("featscope.cli.browse", "a dataset's images after each transform step"),
 }
 
 _USAGE = "usage: featscope <command> [options]    (featscope <command> --help for its options)"

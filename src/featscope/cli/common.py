@@ -130,6 +130,14 @@ def add_output_flags(parser: argparse.ArgumentParser, *, figures: bool = True) -
     """
     group = parser.add_argument_group("output")
     group.add_argument("--work-dir", default="work_dirs", help="parent folder of the run folder")
+    group.add_argument(
+        "--backend",
+        nargs="+",
+        action="extend",
+        choices=["local", "tensorboard", "wandb"],
+        metavar="NAME",
+        help="also log to tensorboard and/or wandb (local, the run folder, is always on)",
+    )
     if not figures:
         group.add_argument("--quiet", action="store_true", help="warnings only")
         return

@@ -84,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         overlaid=args.overlaid,
         device=args.device,
         work_dir=args.work_dir,
+        backends=args.backend,
         **drawing_options(args),
     )
     print(summarize(result))

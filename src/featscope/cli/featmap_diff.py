@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         overlaid=bool(args.overlaid),
         device=args.device,
         work_dir=args.work_dir,
+        backends=args.backend,
         **drawing_options(args),
     )
     print(summarize(result).replace("feature maps", "feature-map differences", 1))

@@ -108,6 +108,7 @@ def run(args: argparse.Namespace) -> int:
         num_workers=args.num_workers,
         skip_bad_images=args.skip_bad_images,
         work_dir=args.work_dir,
+        backends=args.backend,
         formats=tuple(args.format),
         dpi=args.dpi,
         legend=args.legend,

@@ -4,14 +4,53 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
-__all__ = ["Stopwatch", "open_run"]
+from featscope.errors import ParameterError
+
+__all__ = ["BACKENDS", "Stopwatch", "check_backends", "open_run"]
+
+BACKENDS = ("local", "tensorboard", "wandb")
 
 
-def open_run(work_dir: str | os.PathLike[str] | None, view: str) -> Any:
+def check_backends(backends: Sequence[str] | None) -> list[str]:
+    """Return the backends besides ``"local"``, in order and without repeats.
+
+    Parameters
+    ----------
+    backends : sequence of str or None
+        Backend names; ``None`` means the run folder only.
+
+    Returns
+    -------
+    list of str
+        The names other than ``"local"``.
+
+    Raises
+    ------
+    ParameterError
+        For a name that is not a backend.
+    """
+    if backends is None:
+        return []
+    if isinstance(backends, str):
+        backends = [backends]
+    extra: list[str] = []
+    for name in backends:
+        if name not in BACKENDS:
+            raise ParameterError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
+        if name != "local" and name not in extra:
+            extra.append(name)
+    return extra
+
+
+def open_run(
+    work_dir: str | os.PathLike[str] | None,
+    view: str,
+    backends: Sequence[str] | None = None,
+) -> Any:
     """Return the run folder of a view as a context manager.
 
     Parameters
@@ -20,14 +59,25 @@ def open_run(work_dir: str | os.PathLike[str] | None, view: str) -> Any:
         Parent folder of the run folder; None writes nothing.
     view : str
         Name of the view, the start of the folder name.
+    backends : sequence of str, optional
+        Where else the run is logged: ``"tensorboard"``, ``"wandb"``. ``"local"`` (the run
+        folder) is always on and may be named.
 
     Returns
     -------
     LocalRun or contextlib.nullcontext
         A :class:`featscope.sinks.LocalRun`, or a context that gives ``None`` for no folder.
     """
+    extra = check_backends(backends)
     if work_dir is None:
+        if extra:
+            raise ParameterError(
+                f"backends {extra} log beside the run folder, but work_dir is None; pass a work_dir"
+            )
         return nullcontext(None)
+    if extra:
+        # Filled in by issue 6 (sinks/tensorboard.py, sinks/wandb.py).
+        raise ParameterError(f"backends {extra} are not available in this build")
     from featscope.sinks import LocalRun  # lazily: sinks import numpy and the writers
 
     return LocalRun(work_dir, view)

@@ -98,6 +98,7 @@ def tsne(
     num_workers: int | None = None,
     skip_bad_images: bool = False,
     work_dir: str | Path | None = "work_dirs",
+    backends: Sequence[str] | None = None,
     formats: Sequence[str] = ("png",),
     dpi: int = 150,
     legend: bool = False,
@@ -164,6 +165,8 @@ def tsne(
         instead of stopping.
     work_dir : str or Path or None, default="work_dirs"
         Where the run folder ``tsne_<timestamp>/`` is made; ``None`` writes nothing.
+    backends : sequence of str, optional
+        Also log to ``"tensorboard"`` and/or ``"wandb"``; the run folder is always written.
     formats : sequence of str, default=("png",)
         Figure formats: ``png``, ``pdf``, ``svg``, ``jpg``.
     dpi : int, default=150
@@ -246,7 +249,7 @@ def tsne(
                 device=device,
             )
 
-    with open_run(work_dir, "tsne") as run:
+    with open_run(work_dir, "tsne", backends) as run:
         if extract is not None:
             with clock("extract"):
                 feature_sets, skipped = extract(

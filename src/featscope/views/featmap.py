@@ -517,6 +517,7 @@ def _execute(
     source: str,
     opts: _Options,
     work_dir: str | Path | None,
+    backends: Sequence[str] | None,
     clock: Stopwatch,
 ) -> FeatmapRun:
     """Capture, (subtract,) draw and write, one image at a time."""
@@ -527,7 +528,7 @@ def _execute(
     ]
     names = _Names()
     results: list[FeatureMap] = []
-    with open_run(work_dir, view) as run:
+    with open_run(work_dir, view, backends) as run:
         with runners[0].active(), runners[1].active() if difference else nullcontext():
             for item in images:
                 drawn_before = len(results)
@@ -640,6 +641,7 @@ def feature_maps(
     max_size: int | None = DEFAULT_MAX_SIZE,
     device: str = "cpu",
     work_dir: str | os.PathLike[str] | None = "work_dirs",
+    backends: Sequence[str] | None = None,
 ) -> FeatmapRun:
     """Draw the feature maps of a model at one or more capture points, one file per map.
 
@@ -694,6 +696,8 @@ def feature_maps(
     work_dir : path or None, default "work_dirs"
         Where the run folder ``featmap_<timestamp>/`` is made (the ``.png`` and raw ``.npy``
         of every map and ``manifest.json``); ``None`` writes nothing.
+    backends : sequence of str, optional
+        Also log to ``"tensorboard"`` and/or ``"wandb"``; the run folder is always written.
 
     Returns
     -------
@@ -750,6 +754,7 @@ def feature_maps(
         source=source,
         opts=opts,
         work_dir=work_dir,
+        backends=backends,
         clock=clock,
     )
 
@@ -775,6 +780,7 @@ def feature_map_difference(
     max_size: int | None = DEFAULT_MAX_SIZE,
     device: str = "cpu",
     work_dir: str | os.PathLike[str] | None = "work_dirs",
+    backends: Sequence[str] | None = None,
 ) -> FeatmapRun:
     """Draw where two models' feature maps differ: ``|F_a - F_b|`` per point and level.
 
@@ -796,7 +802,7 @@ def feature_map_difference(
         One colour scale, starting at 0, for all levels and tiles of one image and point;
         per-map min-max (False, the reference) hides where the difference is large.
     input_size, mean, std, channel_reduction, topk, arrangement, resize_shape, alpha, overlaid,
-    use_norm, nan_policy, max_size, device, work_dir
+    use_norm, nan_policy, max_size, device, work_dir, backends
         As in :func:`feature_maps` (``use_norm`` standardises the difference, like MMRazor).
         The run folder is ``featmap_diff_<timestamp>/``.
 
@@ -861,5 +867,6 @@ def feature_map_difference(
         source=source,
         opts=opts,
         work_dir=work_dir,
+        backends=backends,
         clock=clock,
     )
