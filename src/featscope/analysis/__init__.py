@@ -29,7 +29,7 @@ __all__ = [
 ]
 
 # Other analysis modules whose public names are reachable from here on first use.
-_LAZY_MODULES = ("featscope.analysis.channels",)
+_LAZY_MODULES = ("featscope.analysis.channels", "featscope.analysis.shape_bias")
 
 
 def __getattr__(name: str) -> Any:
