@@ -1,0 +1,200 @@
+"""featscope.browse: modes, file names, data sources, multi-view rows, masks and errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from browse_helpers import TwoViews, class_folder, mask_pipeline, tiny_pipeline, write_image
+from PIL import Image
+
+from featscope.errors import DataError, ParameterError
+from featscope.views.browse import browse
+
+
+def _png_size(path):
+    with Image.open(path) as image:
+        return image.size  # (width, height)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    return class_folder(tmp_path / "train")
+
+
+def test_modes_columns_sizes_and_file_names(folder, tmp_path):
+    widths = {}
+    for mode, columns in [
+        ("original", ("original",)),
+        ("transformed", ("transformed",)),
+        ("concat", ("original", "transformed")),
+        (
+            "pipeline",
+            (
+                "Original",
+                "RandomResizedCrop(32)",
+                "RandomHorizontalFlip(p=0.5)",
+                "ColorJitter(b=0.4, c=0.4, s=0.4)",
+                "ToTensor",
+                "Normalize(ImageNet)",
+            ),
+        ),
+    ]:
+        result = browse(
+            folder, tiny_pipeline(), mode=mode, dpi=50, work_dir=None, out_dir=tmp_path / mode
+        )
+        assert [s.file for s in result] == ["000_cat_a", "001_cat_b", "002_dog_a"]
+        assert [f.name for f in result.files] == ["000_cat_a.png", "001_cat_b.png", "002_dog_a.png"]
+        sample = result.samples[0]
+        assert sample.columns == columns
+        expected = {"original": (48, 64), "transformed": (32, 32), "Original": (48, 64)}
+        assert sample.sizes == tuple(expected.get(c, (32, 32)) for c in columns)
+        assert (sample.label, sample.class_name, sample.id) == (0, "cat", "cat/a.png")
+        widths[mode] = _png_size(result.files[0])[0]
+    # every column is one cell wide
+    assert widths["concat"] / widths["original"] == pytest.approx(2, rel=0.12)
+    assert widths["pipeline"] / widths["original"] == pytest.approx(6, rel=0.12)
+    assert widths["transformed"] == pytest.approx(widths["original"], rel=0.12)
+
+
+def test_same_name_files_in_two_class_folders_are_both_written(folder, tmp_path):
+    result = browse(folder, tiny_pipeline(), mode="original", dpi=50, work_dir=tmp_path / "runs")
+    written = sorted(p.name for p in result.run_dir.glob("*.png"))
+    assert written == ["000_cat_a.png", "001_cat_b.png", "002_dog_a.png"]
+    cat, dog = result.samples[0].images[0][0], result.samples[2].images[0][0]
+    assert (cat == 30).all()
+    assert (dog == 220).all()
+    index = json.loads((result.run_dir / "browse.json").read_text())
+    assert [s["file"] for s in index["samples"]] == ["000_cat_a", "001_cat_b", "002_dog_a"]
+    assert (result.run_dir / "manifest.json").is_file()
+
+
+def test_multi_view_outputs_are_rows(folder, tmp_path):
+    single = browse(
+        folder,
+        tiny_pipeline(),
+        mode="transformed",
+        n=1,
+        dpi=50,
+        work_dir=None,
+        out_dir=tmp_path / "a",
+    )
+    views = browse(
+        folder, TwoViews(), mode="transformed", n=1, dpi=50, work_dir=None, out_dir=tmp_path / "b"
+    )
+    assert len(views.samples[0].images[0]) == 2
+    assert views.samples[0].sizes == ((24, 24),)
+    height_one = _png_size(single.files[0])[1]
+    height_two = _png_size(views.files[0])[1]
+    assert height_two / height_one == pytest.approx(2, rel=0.15)
+
+
+def test_mask_is_overlaid(tmp_path):
+    write_image(tmp_path / "data" / "x" / "flat.png", size=(40, 40), value=200)
+    result = browse(tmp_path / "data", mask_pipeline, mode="transformed", work_dir=None)
+    picture = result.samples[0].images[0][0]
+    assert picture.shape == (32, 32, 3)
+    assert (picture[:, :16] == 40).all()  # left half masked: black at alpha 0.8
+    assert (picture[:, 16:] == 200).all()
+
+
+def test_selection_is_seeded(folder):
+    first = browse(folder, tiny_pipeline(), mode="original", n=2, seed=3, work_dir=None)
+    again = browse(folder, tiny_pipeline(), mode="original", n=2, seed=3, work_dir=None)
+    assert len(first) == 2
+    assert [s.id for s in first] == [s.id for s in again]
+    pipeline = browse(folder, tiny_pipeline(), n=None, seed=1, work_dir=None)
+    repeat = browse(folder, tiny_pipeline(), n=None, seed=1, work_dir=None)
+    np.testing.assert_array_equal(
+        pipeline.samples[1].images[-1][0], repeat.samples[1].images[-1][0]
+    )
+
+
+def test_file_list_loose_folder_and_single_image(folder, tmp_path):
+    listing = tmp_path / "list.csv"
+    listing.write_text("path,label\ntrain/dog/a.png,dog\ntrain/cat/a.png,cat\n")
+    result = browse(listing, tiny_pipeline(), mode="original", work_dir=None)
+    assert [(s.id, s.class_name) for s in result] == [
+        ("train/dog/a.png", "dog"),
+        ("train/cat/a.png", "cat"),
+    ]
+    loose = tmp_path / "loose"
+    write_image(loose / "p.png")
+    write_image(loose / "q.jpg")
+    unlabelled = browse(loose, tiny_pipeline(), mode="original", work_dir=None)
+    assert [s.file for s in unlabelled] == ["000_p", "001_q"]
+    assert unlabelled.samples[0].label is None
+    one = browse(loose / "q.jpg", tiny_pipeline(), mode="original", work_dir=None)
+    assert [s.id for s in one] == ["q.jpg"]
+
+
+def test_empty_folder_and_bad_options(tmp_path, folder):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"data folder '.*empty' is empty"):
+        browse(tmp_path / "empty", tiny_pipeline(), work_dir=None)
+    with pytest.raises(DataError, match="neither a folder"):
+        browse(tmp_path / "missing", tiny_pipeline(), work_dir=None)
+    with pytest.raises(ParameterError, match="`mode` 'grid' is not one of"):
+        browse(folder, tiny_pipeline(), mode="grid", work_dir=None)
+    with pytest.raises(ParameterError, match="`n` must be a positive"):
+        browse(folder, tiny_pipeline(), n=0, work_dir=None)
+
+
+def test_non_image_step_is_named_and_nothing_is_left(folder, tmp_path):
+    def to_label(image):
+        return {"label": 1}
+
+    from torchvision import transforms as T
+
+    with pytest.raises(
+        ParameterError, match=r"step 2 'to_label' returned a dict for image 'cat/a.png'"
+    ):
+        browse(folder, T.Compose([T.CenterCrop(20), to_label]), work_dir=tmp_path / "runs")
+    assert not list((tmp_path / "runs").glob("browse_*"))
+
+
+def test_show_without_display_warns(folder, tmp_path):
+    with pytest.warns(
+        UserWarning, match="(?i)cannot show the images: matplotlib backend 'agg' is non-interactive"
+    ):
+        result = browse(
+            folder, tiny_pipeline(), n=1, show=True, dpi=50, work_dir=None, out_dir=tmp_path
+        )
+    assert len(result.files) == 1
+
+
+def test_built_in_default(tmp_path):
+    result = browse(work_dir=tmp_path, dpi=40)
+    assert [s.file for s in result] == ["000_coffee", "001_chelsea", "002_astronaut"]
+    assert result.mode == "pipeline"
+    assert result.transform == "demo:efficientnet-lite0 (train)"
+    assert result.steps[0] == "RandomResizedCropAndInterpolation(224)"
+    assert result.samples[0].columns[1:] == result.steps
+    assert result.samples[0].sizes[-1] == (224, 224)
+    assert all(path.is_file() for path in result.files)
+
+
+def test_show_opens_a_window_per_image_where_there_is_a_display(folder, tmp_path, monkeypatch):
+    import featscope.render.figures
+    import featscope.views.browse as view
+
+    shown = []
+    monkeypatch.setattr(view, "display_problem", lambda: None)
+    monkeypatch.setattr(featscope.render.figures, "show", lambda fig, block: shown.append(block))
+    result = browse(folder, tiny_pipeline(), mode="original", show=True, dpi=30, work_dir=None)
+    assert shown == [True] * len(result)
+
+
+def test_display_problem_without_display(monkeypatch):
+    import matplotlib
+
+    from featscope.views.browse import display_problem
+
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "TkAgg")
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    assert display_problem() == "there is no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    monkeypatch.setenv("DISPLAY", ":0")
+    assert display_problem() is None
