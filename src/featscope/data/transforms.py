@@ -25,7 +25,6 @@ renderer never needs torch. torch and timm are imported only by the functions th
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import numbers
 import random
@@ -220,21 +219,9 @@ def _from_spec(spec: str, phase: str) -> tuple[Any, str]:
 
 def _import_callable(spec: Any) -> Any:
     """Import a py: target; call it when it is a zero-argument factory, else use it as is."""
-    module_name, attribute = spec.factory_path()
-    try:
-        target: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelSpecError(
-            f"transform spec {spec.raw!r}: cannot import module {module_name!r} ({exc}); put its "
-            "folder on PYTHONPATH or install its package"
-        ) from exc
-    for part in attribute.split("."):
-        if not hasattr(target, part):
-            raise ModelSpecError(
-                f"transform spec {spec.raw!r}: {getattr(target, '__name__', module_name)!r} has no "
-                f"attribute {part!r}; check the name"
-            )
-        target = getattr(target, part)
+    from featscope.models.factory_adapter import import_attribute
+
+    target = import_attribute(spec, "transform")
     if not callable(target):
         raise ParameterError(
             f"transform spec {spec.raw!r} names a {type(target).__name__}, not a callable; name a "

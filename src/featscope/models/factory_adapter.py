@@ -25,6 +25,47 @@ from featscope.models.spec import ModelSpec
 __all__ = ["from_callable", "load_factory", "wrap_module"]
 
 
+def import_attribute(spec: ModelSpec, what: str = "model") -> Any:
+    """Import ``package.module`` of a ``py:`` spec and return the attribute it names.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        A parsed ``py:`` spec (``py:package.module:name``, ``name`` may be dotted).
+    what : str, default "model"
+        What the spec names, for the error messages (``"model"``, ``"transform"``).
+
+    Returns
+    -------
+    object
+        The attribute, not called.
+
+    Raises
+    ------
+    ModelSpecError
+        When the module cannot be imported or has no such attribute (with close names).
+    """
+    module_name, attribute = spec.factory_path()
+    try:
+        target: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ModelSpecError(
+            f"{what} spec {spec.raw!r}: cannot import module {module_name!r} ({exc}); put its "
+            "folder on PYTHONPATH or install its package"
+        ) from exc
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            names = [n for n in dir(target) if not n.startswith("_")]
+            close = difflib.get_close_matches(part, names, n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "check the name"
+            raise ModelSpecError(
+                f"{what} spec {spec.raw!r}: {getattr(target, '__name__', module_name)!r} has no "
+                f"attribute {part!r}; {hint}"
+            )
+        target = getattr(target, part)
+    return target
+
+
 def load_factory(spec: ModelSpec) -> ModelHandle:
     """Import ``package.module``, call ``factory()`` and wrap what it returns.
 
@@ -44,26 +85,7 @@ def load_factory(spec: ModelSpec) -> ModelHandle:
         When the module cannot be imported, has no such attribute, the attribute is not a
         zero-argument callable, or it returns neither an ``nn.Module`` nor a ``ModelHandle``.
     """
-    module_name, attribute = spec.factory_path()
-    try:
-        namespace: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ModelSpecError(
-            f"model spec {spec.raw!r}: cannot import module {module_name!r} ({exc}); put its "
-            "folder on PYTHONPATH or install its package"
-        ) from exc
-    factory: Any = namespace
-    for part in attribute.split("."):
-        if not hasattr(factory, part):
-            names = [n for n in dir(factory) if not n.startswith("_")]
-            close = difflib.get_close_matches(part, names, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else "check the name"
-            raise ModelSpecError(
-                f"model spec {spec.raw!r}: {getattr(factory, '__name__', module_name)!r} has no "
-                f"attribute {part!r}; {hint}"
-            )
-        factory = getattr(factory, part)
-    return from_callable(factory, spec=spec.raw)
+    return from_callable(import_attribute(spec), spec=spec.raw)
 
 
 def from_callable(factory: Callable[[], Any], *, spec: str | None = None) -> ModelHandle:
