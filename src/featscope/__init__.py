@@ -43,6 +43,7 @@ _LAZY = {
     # issue 6: the interactive page, other runs side by side, logging during training
     "compare": "featscope.views.compare",
     "Monitor": "featscope.views.monitor",
+    "FeatscopeCallback": "featscope.views.monitor",
     # issue 7: dataset browser
     "browse": "featscope.views.browse",
 }

@@ -7,6 +7,12 @@ interrupted or failed never leaves one (the reference tool created its output fo
 left it behind, half written, on every failure). This follows torchcam's ``save``: refuse to
 overwrite, artifacts first, manifest last (``schema_version``, sorted keys, no NaN), roll back on
 failure.
+
+A run can also be *mirrored* to other backends (TensorBoard, Weights & Biases): pass
+:class:`Mirror` objects as ``mirrors``. Every figure and ``.png`` written to the folder is then
+also logged there as an image, every result's metrics and every :meth:`LocalRun.log_metrics` call
+as scalars, and :meth:`LocalRun.log_embedding` as an embedding projector entry. The folder stays
+the record: a mirror that fails is reported with a warning, dropped, and the run goes on.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -35,17 +42,27 @@ from featscope.errors import OutputError, ParameterError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
-    from featscope.results import EmbeddingResult
+    from featscope.results import EmbeddingResult, FeatureSet
 
-__all__ = ["MANIFEST_NAME", "SCHEMA_VERSION", "LocalRun"]
+__all__ = [
+    "MANIFEST_NAME",
+    "SCALARS_NAME",
+    "SCHEMA_VERSION",
+    "LocalRun",
+    "Mirror",
+    "escape_field",
+    "png_to_rgb",
+]
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 LOG_NAME = "run.log"
+#: Scalars logged with :meth:`LocalRun.log_metrics`: one JSON object per line, ``step`` included.
+SCALARS_NAME = "scalars.jsonl"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-_RESERVED = frozenset({MANIFEST_NAME, LOG_NAME})
+_RESERVED = frozenset({MANIFEST_NAME, LOG_NAME, SCALARS_NAME})
 # errno values that mean the disk (or the user's quota) is full.
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 # How many `_1`, `_2`, ... suffixes to try before giving up on a folder name.
@@ -110,6 +127,237 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _figure_rgb(fig: Figure, dpi: float) -> np.ndarray:
+    """Render a figure to an RGB array through PNG (what the ``png`` file would hold)."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=dpi)
+    return png_to_rgb(buffer.getvalue())
+
+
+def _full_thumbnails(
+    thumbnails: Any, indices: Any, n: int
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Return ``(N, s, s, 3)`` thumbnails and which rows are real (None: all), or raise."""
+    if thumbnails is None:
+        if indices is not None:
+            raise ParameterError("`thumbnail_indices` was given without `thumbnails`; pass both")
+        return None, None
+    thumbnails = np.asarray(thumbnails)
+    count = n if indices is None else len(indices)
+    if (
+        thumbnails.dtype != np.uint8
+        or thumbnails.ndim != 4
+        or thumbnails.shape[-1] != 3
+        or thumbnails.shape[0] != count
+    ):
+        raise ParameterError(
+            f"`thumbnails` must be a ({count}, size, size, 3) uint8 array, one per "
+            f"{'sample' if indices is None else 'thumbnail index'}; got {thumbnails.dtype} "
+            f"{thumbnails.shape}; make them with featscope.data.thumbnails.make_thumbnails"
+        )
+    if indices is None:
+        return thumbnails, None
+    positions = np.asarray(indices)
+    if positions.size and (
+        not np.issubdtype(positions.dtype, np.integer)
+        or positions.min() < 0
+        or positions.max() >= n
+    ):
+        raise ParameterError(
+            f"`thumbnail_indices` must be sample positions in 0..{n - 1}; got values from "
+            f"{positions.min()} to {positions.max()}"
+        )
+    full = np.zeros((n, *thumbnails.shape[1:]), dtype=np.uint8)
+    full[positions] = thumbnails
+    present = np.zeros(n, dtype=bool)
+    present[positions] = True
+    return full, present
+
+
+def _as_rgb(image: Any, tag: str) -> np.ndarray:
+    """Return ``image`` as ``(H, W, 3)`` uint8, or raise naming the tag."""
+    arr = np.asarray(image)
+    if arr.dtype == np.uint8 and arr.ndim == 2:
+        return np.repeat(arr[:, :, None], 3, axis=2)
+    if arr.dtype == np.uint8 and arr.ndim == 3 and arr.shape[2] in (3, 4):
+        return np.ascontiguousarray(arr[:, :, :3])
+    raise ParameterError(
+        f"image {tag!r} must be a uint8 array of shape (H, W), (H, W, 3) or (H, W, 4); got "
+        f"{arr.dtype} {arr.shape}; convert with (x * 255).clip(0, 255).astype('uint8')"
+    )
+
+
+class Mirror:
+    """A backend that receives a copy of what a :class:`LocalRun` logs (base class).
+
+    Subclasses (:class:`featscope.sinks.tensorboard.TensorBoardMirror`,
+    :class:`featscope.sinks.wandb.WandbMirror`) override the ``log_*`` methods they support; the
+    defaults do nothing. The run calls :meth:`start` when it opens, then the ``log_*`` methods,
+    then :meth:`close` once. Any exception a mirror raises is turned by the run into a warning,
+    and the mirror is dropped for the rest of the run.
+
+    Attributes
+    ----------
+    name : str
+        The backend name (``"tensorboard"``, ``"wandb"``).
+    """
+
+    name = "mirror"
+
+    def start(self, run: LocalRun) -> None:
+        """Begin logging for ``run`` (its :attr:`LocalRun.run_name` and ``view`` are set).
+
+        Parameters
+        ----------
+        run : LocalRun
+            The open run.
+        """
+
+    def location(self) -> dict[str, Any]:
+        """Return where this mirror writes, recorded in the manifest under ``backends``.
+
+        Returns
+        -------
+        dict
+            JSON-ready description (a folder, a run id).
+        """
+        return {}
+
+    def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
+        """Log an RGB ``(H, W, 3)`` uint8 image under ``tag``.
+
+        Parameters
+        ----------
+        tag : str
+            Image name; the same tag at later steps makes a series.
+        image : numpy.ndarray
+            ``(H, W, 3)`` uint8 RGB.
+        step : int
+            Step (epoch) of the value.
+        """
+
+    def log_scalars(self, scalars: Mapping[str, float], step: int) -> None:
+        """Log scalar values.
+
+        Parameters
+        ----------
+        scalars : Mapping of str to float
+            Finite values by tag (``"pre_logits/knn_accuracy_map"``).
+        step : int
+            Step (epoch) of the values.
+        """
+
+    def log_embedding(
+        self,
+        tag: str,
+        features: FeatureSet | None,
+        result: EmbeddingResult | None,
+        thumbnails: np.ndarray | None,
+        step: int,
+        present: np.ndarray | None = None,
+    ) -> None:
+        """Log feature vectors and/or their map with labels, class names, ids and thumbnails.
+
+        Parameters
+        ----------
+        tag : str
+            Name of the embedding (usually the capture point).
+        features : FeatureSet or None
+            The feature vectors.
+        result : EmbeddingResult or None
+            Their 2-D/3-D map.
+        thumbnails : numpy.ndarray or None
+            ``(N, s, s, 3)`` uint8, one per sample, or ``None``.
+        step : int
+            Step (epoch).
+        present : numpy.ndarray or None
+            ``(N,)`` bool: which rows of ``thumbnails`` are real images (black tiles stand in for
+            the others); ``None``: all.
+        """
+
+    def log_config(self, config: Mapping[str, Any]) -> None:
+        """Record run parameters (the manifest's ``metadata`` entries).
+
+        Parameters
+        ----------
+        config : Mapping
+            JSON-ready values by key.
+        """
+
+    def close(self, success: bool) -> None:
+        """Flush and close; called once, at the end of the run.
+
+        Parameters
+        ----------
+        success : bool
+            Whether the run finished (False when it failed).
+        """
+
+
+def escape_field(value: Any) -> str:
+    r"""Return ``value`` as one field of a tab-separated line: ``\``, tab, newline escaped.
+
+    Backslashes are doubled and tabs, newlines and carriage returns written as ``\t``, ``\n``
+    and ``\r``, so a class name or file name can neither split a field nor a row and the
+    original text can be recovered.
+
+    Parameters
+    ----------
+    value : Any
+        Converted with ``str``.
+
+    Returns
+    -------
+    str
+        The escaped text.
+    """
+    text = str(value)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def png_to_rgb(data: bytes) -> np.ndarray:
+    """Decode PNG bytes into an ``(H, W, 3)`` uint8 RGB array (alpha composited on white).
+
+    Parameters
+    ----------
+    data : bytes
+        A PNG file's content.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(H, W, 3)`` uint8.
+    """
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        if image.mode in ("RGBA", "LA", "P"):
+            rgba = image.convert("RGBA")
+            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return np.asarray(Image.alpha_composite(background, rgba).convert("RGB"))
+        return np.asarray(image.convert("RGB"))
+
+
+#: Entries of a result's metrics that describe it rather than measure it: not charted.
+COUNT_KEYS = frozenset({"n_samples", "n_classes", "k"})
+
+
+def _finite_scalars(
+    values: Mapping[str, Any], prefix: str = "", skip: frozenset[str] = frozenset()
+) -> dict[str, float]:
+    """Keep the real, finite numbers of ``values`` (bools and NaN dropped), keys prefixed."""
+    out = {}
+    for key, value in values.items():
+        if key in skip:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            continue
+        value = float(value)
+        if math.isfinite(value):
+            out[f"{prefix}{key}"] = value
+    return out
+
+
 class LocalRun:
     """One run folder, written atomically with a manifest last.
 
@@ -139,6 +387,14 @@ class LocalRun:
     log_level : int, default logging.INFO
         Lowest level written to ``run.log``. While the run is open the ``"featscope"`` logger's
         level is lowered to it if needed (and restored afterwards).
+    mirrors : sequence of Mirror, optional
+        Backends that receive a copy of the figures, images, metrics and embeddings (see
+        :func:`featscope.views._run.open_run`, which builds them from backend names).
+
+    Attributes
+    ----------
+    step : int or None
+        Step (epoch) given to the mirrors with every image and scalar; ``None`` logs at step 0.
 
     Raises
     ------
@@ -163,6 +419,7 @@ class LocalRun:
         name: str | None = None,
         keep_failed: bool = False,
         log_level: int = logging.INFO,
+        mirrors: Sequence[Mirror] = (),
     ) -> None:
         self.work_dir = Path(work_dir)
         self.view = _check_name(view, "`view`")
@@ -178,6 +435,9 @@ class LocalRun:
         self._metadata: dict[str, Any] = {}
         self._handler: logging.Handler | None = None
         self._logger_level: int | None = None
+        self._mirrors: list[Mirror] = list(mirrors)
+        self._scalar_rows: list[dict[str, Any]] = []
+        self.step: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -245,6 +505,7 @@ class LocalRun:
             self.abort()
             raise
         logger.info("run folder %s (written as %s)", self._final_name, partial)
+        self._start_mirrors()
         return self
 
     def finish(self) -> Path:
@@ -264,6 +525,15 @@ class LocalRun:
             folder is removed then.
         """
         self._require_open()
+        self._close_mirrors(success=True)
+        if self._scalar_rows:
+            lines = "".join(
+                json.dumps(_jsonable(row), sort_keys=True, allow_nan=False) + "\n"
+                for row in self._scalar_rows
+            )
+            self._atomic_write(
+                SCALARS_NAME, lambda fh: fh.write(lines.encode("utf-8")), internal=True
+            )
         self._stop_log()
         try:
             manifest = self._manifest()
@@ -292,6 +562,7 @@ class LocalRun:
         """
         if self._state != "open":
             return
+        self._close_mirrors(success=False)
         if exc is not None and self._handler is not None:
             # Straight to the file: the caller reports the error to the user already.
             self._handler.handle(
@@ -326,6 +597,18 @@ class LocalRun:
         return self._partial
 
     @property
+    def run_name(self) -> str:
+        """The run's folder name (``tsne_20250101_120000``); set when the run opens."""
+        if self._final_name is None:
+            raise RuntimeError("the run has a name only once it is open")
+        return self._final_name
+
+    @property
+    def mirrors(self) -> tuple[str, ...]:
+        """Names of the backends still receiving this run (a failed one is dropped)."""
+        return tuple(m.name for m in self._mirrors)
+
+    @property
     def final_path(self) -> Path:
         """The finished run folder; valid after :meth:`finish`."""
         if self._state != "finished" or self._final is None:
@@ -335,14 +618,24 @@ class LocalRun:
         return self._final
 
     @property
+    def state(self) -> str:
+        """``"new"``, ``"open"``, ``"finished"`` or ``"failed"``."""
+        return self._state
+
+    @property
     def finished(self) -> bool:
         """Whether the run folder was completed and renamed to its final name."""
         return self._state == "finished"
 
     # ------------------------------------------------------------------ writers
 
-    def write_bytes(self, name: str, data: bytes) -> Path:
+    def write_bytes(
+        self, name: str, data: bytes, *, tag: str | None = None, mirror: bool = True
+    ) -> Path:
         """Write raw bytes to ``name``.
+
+        With mirrors attached, a ``.png`` file is also logged to them as an image at
+        :attr:`step`.
 
         Parameters
         ----------
@@ -350,6 +643,11 @@ class LocalRun:
             Plain file name.
         data : bytes
             Content.
+        tag : str, optional
+            Name of a ``.png`` in the mirrors (default: the file name without ``.png``).
+        mirror : bool, default True
+            Send a ``.png`` to the mirrors; False keeps it in the folder only (e.g. sprites or
+            thumbnails that are not pictures of the run on their own).
 
         Returns
         -------
@@ -363,7 +661,10 @@ class LocalRun:
         OutputError
             If the file cannot be written.
         """
-        return self._atomic_write(name, lambda fh: fh.write(data))
+        path = self._atomic_write(name, lambda fh: fh.write(data))
+        if mirror and self._mirrors and name.lower().endswith(".png"):
+            self._mirror_image(tag or name[:-4], lambda: png_to_rgb(data))
+        return path
 
     def write_text(self, name: str, text: str) -> Path:
         """Write UTF-8 text to ``name``.
@@ -490,8 +791,12 @@ class LocalRun:
         stem: str,
         formats: str | Iterable[str] = ("png",),
         dpi: float = 150,
+        *,
+        tag: str | None = None,
     ) -> list[Path]:
         """Write a figure in one or more formats (see :func:`featscope.render.save_figure`).
+
+        With mirrors attached, the figure is also logged to them as an image at :attr:`step`.
 
         Parameters
         ----------
@@ -503,6 +808,9 @@ class LocalRun:
             Any of ``png``, ``pdf``, ``svg``, ``jpg``.
         dpi : float, default 150
             Resolution of raster formats.
+        tag : str, optional
+            Name of the image in the mirrors (default ``stem``); give the same tag at every step
+            to get one image series (e.g. ``"tsne/pre_logits"`` for ``tsne_pre_logits_e0003``).
 
         Returns
         -------
@@ -535,6 +843,14 @@ class LocalRun:
             target = self.path / _check_name(f"{stem}{temp.suffix}")
             self._replace(temp, target)
             written.append(target)
+        if self._mirrors:
+            pngs = [p for p in written if p.suffix.lower() == ".png"]
+            self._mirror_image(
+                tag or stem,
+                (lambda: png_to_rgb(pngs[0].read_bytes()))
+                if pngs
+                else (lambda: _figure_rgb(fig, dpi)),
+            )
         return written
 
     def write_embedding(self, result: EmbeddingResult, stem: str) -> Path:
@@ -618,6 +934,11 @@ class LocalRun:
         if provenance is not None and hasattr(provenance, "to_dict"):
             entry["provenance"] = provenance.to_dict()
         self._results[key] = _jsonable(entry)
+        metrics = getattr(result, "metrics", None)
+        if self._mirrors and isinstance(metrics, Mapping):
+            scalars = _finite_scalars(metrics, f"{key}/", skip=COUNT_KEYS)
+            if scalars:
+                self._mirror_call("log_scalars", scalars, self._step())
 
     def add_metadata(self, key: str, value: Any) -> None:
         """Record a JSON-ready value under ``metadata`` in the manifest (e.g. the run's options).
@@ -637,6 +958,131 @@ class LocalRun:
         converted = _jsonable(value)
         self._dumps(converted, f"manifest metadata {key!r}")
         self._metadata[str(key)] = converted
+        if self._mirrors and self._state == "open":
+            self._mirror_call("log_config", {str(key): converted})
+
+    # ------------------------------------------------------------------ mirrored logging
+
+    def log_metrics(
+        self, metrics: Mapping[str, Any], step: int | None = None, *, prefix: str = ""
+    ) -> dict[str, float]:
+        """Log scalars: a line in ``scalars.jsonl`` and a point in every mirror's charts.
+
+        Parameters
+        ----------
+        metrics : Mapping of str to number
+            Values by name (``{"pre_logits/knn_accuracy_map": 0.93}``). Values that are not
+            finite real numbers (NaN, None, strings, bools) are left out.
+        step : int, optional
+            Step (epoch) of the values; default :attr:`step` (or 0).
+        prefix : str, optional
+            Prepended to every name (``"pre_logits/"``).
+
+        Returns
+        -------
+        dict of str to float
+            The values logged.
+
+        Raises
+        ------
+        ParameterError
+            If ``metrics`` is not a mapping or ``step`` is not a non-negative integer.
+        """
+        self._require_open()
+        if not isinstance(metrics, Mapping):
+            raise ParameterError(
+                f"`metrics` must be a mapping of names to numbers; got {type(metrics).__name__}"
+            )
+        at = self._step(step)
+        scalars = _finite_scalars(metrics, prefix)
+        if scalars:
+            self._scalar_rows.append({"step": at, **scalars})
+            self._mirror_call("log_scalars", scalars, at)
+        return scalars
+
+    def log_image(self, tag: str, image: Any, step: int | None = None) -> None:
+        """Log an image to the backends only (the folder gets files from :meth:`write_bytes`).
+
+        Parameters
+        ----------
+        tag : str
+            Image name; the same tag at later steps makes a series.
+        image : array-like
+            ``(H, W)`` grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA uint8 (alpha dropped).
+        step : int, optional
+            Step (epoch); default :attr:`step` (or 0).
+
+        Raises
+        ------
+        ParameterError
+            If ``tag`` is empty or the image is not one of those shapes and uint8.
+        """
+        self._require_open()
+        if not isinstance(tag, str) or not tag:
+            raise ParameterError(f"image tag {tag!r} must be a non-empty string, e.g. 'tsne/neck'")
+        rgb = _as_rgb(image, tag)
+        at = self._step(step)
+        self._mirror_call("log_image", tag, rgb, at)
+
+    def log_embedding(
+        self,
+        features: FeatureSet | None,
+        result: EmbeddingResult | None = None,
+        thumbnails: Any = None,
+        *,
+        thumbnail_indices: Any = None,
+        tag: str | None = None,
+        step: int | None = None,
+    ) -> None:
+        """Log feature vectors and/or their map to the mirrors' embedding views.
+
+        TensorBoard gets projector entries (the features and the map, with a metadata table of
+        label, class name and id, and a sprite of the thumbnails); W&B gets a Table of the map
+        coordinates with id, class and thumbnail. The run folder already holds the same data
+        (``feat_*.npy``, ``coords_*.csv``), so nothing is written to it.
+
+        Parameters
+        ----------
+        features : FeatureSet or None
+            Feature vectors with labels, class names and ids.
+        result : EmbeddingResult, optional
+            Their map (same samples, same order).
+        thumbnails : numpy.ndarray, optional
+            ``(N, s, s, 3)`` uint8, one per sample in order (see
+            :func:`featscope.data.thumbnails.make_thumbnails`), or ``(M, s, s, 3)`` for the
+            samples at ``thumbnail_indices``.
+        thumbnail_indices : array-like of int, optional
+            Positions of the samples the ``M`` thumbnails belong to (when only some samples have
+            one, e.g. under a ``--thumbnails`` cap): the others get a black sprite tile and no
+            W&B image.
+        tag : str, optional
+            Name of the embedding; default the capture point.
+        step : int, optional
+            Step (epoch); default :attr:`step` (or 0).
+
+        Raises
+        ------
+        ParameterError
+            If both ``features`` and ``result`` are None, or their lengths (or the thumbnails')
+            differ.
+        """
+        self._require_open()
+        if features is None and result is None:
+            raise ParameterError("log_embedding needs `features`, `result` or both; got neither")
+        n = len(features.labels) if features is not None else len(result.labels)  # type: ignore[union-attr]
+        if result is not None and len(result.labels) != n:
+            raise ParameterError(
+                f"`result` has {len(result.labels)} samples but `features` has {n}; pass the map "
+                "of these features"
+            )
+        thumbnails, present = _full_thumbnails(thumbnails, thumbnail_indices, n)
+        if tag is None:
+            tag = features.point if features is not None else result.point  # type: ignore[union-attr]
+        if not isinstance(tag, str) or not tag:
+            raise ParameterError(f"embedding tag {tag!r} must be a non-empty string, e.g. 'neck'")
+        self._mirror_call(
+            "log_embedding", tag, features, result, thumbnails, self._step(step), present
+        )
 
     def _check_key(self, key: Any) -> None:
         if not isinstance(key, str) or not key:
@@ -671,6 +1117,63 @@ class LocalRun:
         }
 
     # ------------------------------------------------------------------ internals
+
+    def _step(self, step: int | None = None) -> int:
+        value = self.step if step is None else step
+        if value is None:
+            return 0
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ParameterError(f"`step` must be an integer >= 0 (e.g. the epoch); got {value!r}")
+        return int(value)
+
+    def _start_mirrors(self) -> None:
+        started: dict[str, Any] = {}
+        for mirror in list(self._mirrors):
+            if self._mirror_guard(mirror, "start", lambda m=mirror: m.start(self)):
+                started[mirror.name] = self._mirror_value(mirror, "location", {})
+        if started:
+            self._metadata["backends"] = _jsonable(started)
+
+    def _close_mirrors(self, success: bool) -> None:
+        mirrors, self._mirrors = self._mirrors, []
+        for mirror in mirrors:
+            self._mirror_guard(mirror, "close", lambda m=mirror: m.close(success))
+
+    def _mirror_call(self, method: str, *args: Any) -> None:
+        for mirror in list(self._mirrors):
+            self._mirror_guard(mirror, method, lambda m=mirror: getattr(m, method)(*args))
+
+    def _mirror_value(self, mirror: Mirror, method: str, default: Any) -> Any:
+        try:
+            return getattr(mirror, method)()
+        except Exception:  # a description is not worth losing the mirror for
+            return default
+
+    def _mirror_guard(self, mirror: Mirror, what: str, call: Callable[[], Any]) -> bool:
+        """Run ``call``; on failure warn, drop the mirror and return False (the folder goes on)."""
+        try:
+            call()
+        except Exception as exc:
+            if mirror in self._mirrors:
+                self._mirrors.remove(mirror)
+            message = (
+                f"the {mirror.name} backend failed in {what} ({type(exc).__name__}: {exc}); it is "
+                "switched off for the rest of this run, the run folder is still written"
+            )
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            return False
+        return True
+
+    def _mirror_image(self, tag: str, decode: Callable[[], np.ndarray]) -> None:
+        try:
+            image = decode()
+        except Exception as exc:
+            message = f"could not read image {tag!r} for the backends ({exc}); not mirrored"
+            logger.warning(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=4)
+            return
+        self._mirror_call("log_image", tag, image, self._step())
 
     def _require_open(self) -> None:
         if self._state != "open":
@@ -727,6 +1230,7 @@ class LocalRun:
             # Nothing more can be written: free the space now rather than when the with-block
             # unwinds (which may never happen if the caller catches the error).
             self._stop_log()
+            self._close_mirrors(success=False)
             self._state = "failed"
             if folder is not None:
                 shutil.rmtree(folder, ignore_errors=True)

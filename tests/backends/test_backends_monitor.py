@@ -1,0 +1,204 @@
+"""Monitor and the Lightning callback: maps, metrics and feature maps logged while training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from backends_helpers import ProjectorClient, tb_events, tiny_net
+
+import featscope
+from featscope.errors import CaptureError, ParameterError
+from featscope.views.monitor import Monitor
+
+# 8x8 digits shown to the tiny net at 16x16; ~40 samples keep each step well under a second.
+MONITOR = {
+    "data": "demo:digits",
+    "points": ["5"],
+    "input_size": 16,
+    "mean": (0.5,) * 3,
+    "std": (0.5,) * 3,
+    "max_samples": 40,
+    "thumbnails": 8,
+    "dpi": 30,
+}
+
+
+def _train_epoch(net, opt, seed):
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(8, 3, 16, 16, generator=gen)
+    y = torch.randint(0, 10, (8,), generator=gen)
+    loss = torch.nn.functional.cross_entropy(net(x), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
+    net = tiny_net()
+    net.train()
+    net[0].eval()  # a mixed state, to check it is restored exactly
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = featscope.Monitor(
+        net, every=2, backends=["tensorboard"], work_dir=tmp_path, featmaps=["0"], **MONITOR
+    )
+    logged = []
+    for epoch in range(4):
+        _train_epoch(net, opt, epoch)
+        rng_before = torch.get_rng_state()
+        step = monitor.step(epoch)
+        assert torch.equal(torch.get_rng_state(), rng_before)  # training's randomness untouched
+        assert net.training
+        assert not net[0].training
+        assert net[2].training
+        logged.append(None if step is None else step.epoch)
+    run_dir = monitor.close()
+    assert logged == [None, 1, None, 3]
+    assert [s.epoch for s in monitor.history] == [1, 3]
+    metrics = monitor.history[-1].metrics["5"]
+    assert 0.0 <= metrics["knn_accuracy_map"] <= 1.0
+
+    assert run_dir.name.startswith("monitor_")
+    assert (run_dir / "manifest.json").is_file()
+    assert sorted(p.name for p in run_dir.glob("pca_*.png")) == [
+        "pca_5_e0001.png",
+        "pca_5_e0003.png",
+    ]
+    assert len(list(run_dir.glob("featmap_*_e0003.png"))) == 2  # two images, point "0"
+    rows = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 3]
+    assert rows[1]["5/knn_accuracy_map"] == pytest.approx(metrics["knn_accuracy_map"])
+
+    log_dir = tmp_path / "tensorboard" / run_dir.name
+    events = tb_events(log_dir)
+    assert [s.step for s in events.Scalars("5/knn_accuracy_map")] == [1, 3]
+    assert [i.step for i in events.Images("pca/5")] == [1, 3]
+    featmap_tags = [t for t in events.Tags()["images"] if t.startswith("featmap/")]
+    assert len(featmap_tags) == 2
+    assert all(len(events.Images(t)) == 2 for t in featmap_tags)
+    info = ProjectorClient(tmp_path / "tensorboard").info(run_dir.name)
+    names = [e["tensorName"] for e in info["embeddings"]]
+    assert names == ["5/features@1", "5/pca@1", "5/features@3", "5/pca@3"]
+    assert info["embeddings"][0]["tensorShape"] == [40, 6]
+    assert info["embeddings"][0]["sprite"]["singleImageDim"] == [8, 8]
+
+
+def test_monitor_without_work_dir_only_computes(tmp_path):
+    net = tiny_net()
+    with Monitor(net, backends=None, work_dir=None, embeddings=False, **MONITOR) as monitor:
+        first = monitor(force=True)
+        assert monitor() is not None  # every=1; epoch counts calls
+    assert first.epoch == 0
+    assert monitor.history[-1].epoch == 1
+    assert monitor.run_dir is None
+    with pytest.raises(ParameterError, match="Monitor is closed"):
+        monitor.step(5)
+
+
+def test_monitor_rejects_bad_requests_before_training(tmp_path):
+    net = tiny_net()
+    with pytest.raises(ParameterError, match="`every` must be a positive integer"):
+        Monitor(net, every=0, work_dir=tmp_path, **MONITOR)
+    with pytest.raises(ParameterError, match="`method` must be one of"):
+        Monitor(net, method="lda", work_dir=tmp_path, **MONITOR)
+    with pytest.raises(CaptureError, match="nope"):
+        Monitor(net, work_dir=tmp_path, **{**MONITOR, "points": ["nope"]})
+    with pytest.raises(ParameterError, match="work_dir is None"):
+        Monitor(net, backends=["tensorboard"], work_dir=None, **MONITOR)
+    assert not any(tmp_path.iterdir())
+
+
+def test_lightning_callback_logs_each_epoch(tmp_path):
+    pl = pytest.importorskip("lightning.pytorch")  # the `lightning` test extra
+    from featscope.views.monitor import FeatscopeCallback
+
+    class Module(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = tiny_net()
+
+        def forward(self, x):
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return torch.nn.functional.cross_entropy(self(x), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    gen = torch.Generator().manual_seed(0)
+    data = torch.utils.data.TensorDataset(
+        torch.randn(16, 3, 16, 16, generator=gen), torch.randint(0, 10, (16,), generator=gen)
+    )
+    callback = FeatscopeCallback(
+        points=["net.5"],
+        backends=["tensorboard"],
+        work_dir=tmp_path,
+        **{k: v for k, v in MONITOR.items() if k != "points"},
+    )
+    assert isinstance(callback, pl.Callback)
+    trainer = pl.Trainer(
+        max_epochs=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path / "pl",
+        callbacks=[callback],
+    )
+    trainer.fit(Module(), torch.utils.data.DataLoader(data, batch_size=8))
+    monitor = callback.monitor
+    assert [s.epoch for s in monitor.history] == [0, 1]
+    run_dir = monitor.run_dir
+    assert run_dir.name.startswith("monitor_")
+    assert (run_dir / "manifest.json").is_file()
+    events = tb_events(tmp_path / "tensorboard" / run_dir.name)
+    assert [s.step for s in events.Scalars("net.5/knn_accuracy_map")] == [0, 1]
+    assert [i.step for i in events.Images("pca/net.5")] == [0, 1]
+
+
+def test_lightning_callback_checks_its_arguments():
+    pytest.importorskip("lightning.pytorch")
+    from featscope.views.monitor import FeatscopeCallback
+
+    with pytest.raises(ParameterError, match="`on` must be 'train' or 'validation'"):
+        FeatscopeCallback(on="test")
+    with pytest.raises(ParameterError, match="`every` must be a positive integer"):
+        FeatscopeCallback(every=0)
+
+
+def test_module_has_no_other_lazy_names():
+    import featscope.views.monitor as monitor_module
+
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        monitor_module.Nope  # noqa: B018
+
+
+def test_callback_without_lightning_names_the_extra(monkeypatch):
+    import sys
+
+    from featscope.errors import MissingExtraError
+    from featscope.views import monitor as monitor_module
+
+    monitor_module._callback_class.cache_clear()
+    for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
+        monkeypatch.setitem(sys.modules, name, None)
+    try:
+        with pytest.raises(MissingExtraError, match=r"pip install 'featscope\[lightning\]'"):
+            monitor_module.FeatscopeCallback  # noqa: B018
+    finally:
+        monitor_module._callback_class.cache_clear()
+
+
+def test_callback_pickles_by_reference():
+    import pickle
+
+    pytest.importorskip("lightning.pytorch")
+    from featscope.views.monitor import FeatscopeCallback
+
+    callback = pickle.loads(pickle.dumps(FeatscopeCallback(points=["net.5"], every=3)))
+    assert callback.every == 3
+    assert callback.points == ["net.5"]
