@@ -11,6 +11,8 @@ from __future__ import annotations
 from featscope.render.colors import class_color, class_colors
 from featscope.render.embedding import embedding_title, plot_embedding, plot_embeddings
 from featscope.render.figures import FIGURE_FORMATS, save_figure, show
+from featscope.render.recon import plot_reconstruction, plot_reconstruction_grid
+from featscope.render.shape_bias import plot_shape_bias
 
 __all__ = [
     "FIGURE_FORMATS",
@@ -19,6 +21,9 @@ __all__ = [
     "embedding_title",
     "plot_embedding",
     "plot_embeddings",
+    "plot_reconstruction",
+    "plot_reconstruction_grid",
+    "plot_shape_bias",
     "save_figure",
     "show",
 ]
