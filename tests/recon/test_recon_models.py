@@ -139,6 +139,15 @@ def test_maskfeat_mmselfsup_checkpoint_loads_and_predicts_hog(tmp_path):
     assert item.error > 0
 
 
+def test_maskfeat_checkpoint_without_its_hog_head_is_refused(tmp_path):
+    state = MaskFeat(TINY_MASKFEAT).state_dict()
+    backbone = {k: v for k, v in state.items() if k.startswith("backbone.")}
+    path = tmp_path / "maskfeat_backbone.pth"
+    torch.save({"state_dict": backbone}, path)
+    with pytest.raises(CheckpointError, match=r"has no MaskFeat HOG head .*'neck\.fc\.weight'"):
+        reconstruct(MaskFeat(TINY_MASKFEAT), checkpoint=path, work_dir=None)
+
+
 def test_maskfeat_architectures_are_named():
     with torch.device("meta"):
         model = build_maskfeat("b")

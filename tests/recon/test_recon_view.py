@@ -135,3 +135,75 @@ def test_mask_colours():
 def test_bad_options_are_refused(kwargs, match):
     with pytest.raises(ParameterError, match=match):
         reconstruct(_oracle(False), _images(1), work_dir=None, **kwargs)
+
+
+def _files(tmp_path, count: int = 2):
+    from PIL import Image
+
+    paths = []
+    for name, array in _images(count):
+        path = tmp_path / f"{name}.png"
+        Image.fromarray(array).save(path)
+        paths.append(path)
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    return paths, bad
+
+
+def test_unreadable_images_stop_the_run_or_are_skipped(tmp_path):
+    from featscope.errors import DataError
+
+    (good0, good1), bad = _files(tmp_path)
+    with pytest.raises(DataError, match=r"cannot read image .*bad\.png"):
+        reconstruct(_oracle(False), [good0, bad], work_dir=None)
+    both = reconstruct(_oracle(False), [good0, good1], seed=3, work_dir=None)
+    with pytest.warns(UserWarning, match=r"skipped image .*bad\.png.*: cannot read image"):
+        result = reconstruct(
+            _oracle(False), [bad, good1], seed=3, work_dir=None, skip_bad_images=True
+        )
+    assert [item.image_id for item in result] == [str(good1)]
+    assert [name for name, _ in result.skipped] == [str(bad)]
+    assert "--skip-bad-images" not in result.skipped[0][1]
+    # the image keeps the mask of its position (1), as without the bad image before it
+    np.testing.assert_array_equal(result[0].patch_mask, both[1].patch_mask)
+    with (
+        pytest.warns(UserWarning, match="skipped image"),
+        pytest.raises(DataError, match="none of the 1 image"),
+    ):
+        reconstruct(_oracle(False), [bad], work_dir=None, skip_bad_images=True)
+
+
+def test_cli_lists_skipped_images(tmp_path, capsys):
+    from featscope.cli import main
+
+    (good0, _), bad = _files(tmp_path)
+    args = ["recon", str(bad), str(good0), "--work-dir", str(tmp_path / "wd"), "--dpi", "30"]
+    assert main(args) == 2
+    assert "cannot read image" in capsys.readouterr().err
+    assert main([*args, "--skip-bad-images", "--out-file", str(tmp_path / "o.png")]) == 0
+    captured = capsys.readouterr()
+    assert "warning: skipped image" in captured.err
+    printed = captured.out
+    assert "reconstructed 1 image(s)" in printed
+    assert "skipped 1 unreadable image(s): " in printed
+    assert (tmp_path / "o.png").is_file()  # one image: not numbered
+
+
+def test_a_failed_out_file_leaves_no_finished_looking_figure(tmp_path, monkeypatch):
+    from featscope.errors import OutputError
+    from featscope.render import figures
+
+    real = figures.save_figure
+    calls = []
+
+    def failing_second(fig, stem, **kwargs):
+        calls.append(stem)
+        if len(calls) == 2:
+            raise OutputError("disk full")
+        return real(fig, stem, **kwargs)
+
+    monkeypatch.setattr(figures, "save_figure", failing_second)
+    with pytest.raises(OutputError, match="disk full"):
+        reconstruct(_oracle(False), _images(3), work_dir=None, dpi=20, out_file=tmp_path / "f.png")
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     group.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    group.add_argument(
+        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
+    )
     masking = parser.add_argument_group("masking")
     masking.add_argument(
         "--mask-ratio",
@@ -93,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         dpi=args.dpi,
         out_file=args.out_file,
         show=args.show,
+        skip_bad_images=args.skip_bad_images,
     )
     print(summarize(result))
     return 0
@@ -103,6 +107,9 @@ def summarize(result: Any) -> str:
     what = "HOG MSE" if result.params.get("error") == "mse_hog" else "MSE (0-1 pixels)"
     where = f"; written to {result.run_dir}/" if result.run_dir is not None else ""
     extra = f"; also {', '.join(str(p) for p in result.files)}" if result.files else ""
+    if result.skipped:
+        names = ", ".join(name for name, _ in result.skipped)
+        extra += f"; skipped {len(result.skipped)} unreadable image(s): {names}"
     return (
         f"reconstructed {len(result)} image(s) with {result.model} ({result.family}, "
         f"mask ratio {result.params['mask_ratio']}, seed {result.params['seed']}): masked-patch "

@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -136,6 +137,8 @@ class ReconstructionResult:
         Figures written outside the run folder (``out_file``).
     timings : dict of str to float
         Seconds per stage (``load``, ``predict``, ``draw``, ``write``).
+    skipped : tuple of (str, str)
+        ``(image, reason)`` of unreadable images skipped with ``skip_bad_images=True``.
     """
 
     images: tuple[ReconstructedImage, ...]
@@ -145,6 +148,7 @@ class ReconstructionResult:
     params: Mapping[str, Any] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.images)
@@ -254,6 +258,7 @@ def reconstruct(
     out_file: str | os.PathLike[str] | None = None,
     show: bool = False,
     strict: bool = False,
+    skip_bad_images: bool = False,
 ) -> ReconstructionResult:
     """Mask images, let a masked-image model fill them in, and draw the result.
 
@@ -304,6 +309,9 @@ def reconstruct(
         Open each figure in a window.
     strict : bool, default False
         Raise when checkpoint keys do not all match.
+    skip_bad_images : bool, default False
+        Skip unreadable images (with a warning; listed in ``result.skipped``) instead of
+        stopping. The other images keep the masks of their positions.
 
     Returns
     -------
@@ -318,7 +326,7 @@ def reconstruct(
         For an invalid ratio, mask patch size, colour, batch size, input size, or ``norm_pix``
         on a model that is not an MAE.
     DataError
-        When an image cannot be read.
+        When an image cannot be read (unless ``skip_bad_images``), or none can.
     CheckpointError
         When the checkpoint does not load (or an MAE checkpoint has no decoder).
     """
@@ -345,21 +353,26 @@ def reconstruct(
 
         images = demo_mae_samples()
     items, source = collect_images(images)
-    out_paths = out_paths(len(items))
     with open_run(work_dir, "recon", backends) as run:
         recons: list[ReconstructedImage] = []
+        skipped: list[tuple[str, str]] | None = [] if skip_bad_images else None
         with clock("predict"):
             for start in range(0, len(items), batch_size):
                 batch = items[start : start + batch_size]
-                recons.extend(_reconstruct_batch(mim, batch, start, seed, opts))
-        recons = [_with_file(r, item.stem) for r, item in zip(recons, items, strict=True)]
+                recons.extend(_reconstruct_batch(mim, batch, start, seed, opts, skipped))
+        if not recons:
+            raise DataError(
+                f"none of the {len(items)} image(s) could be read (all skipped); pass readable "
+                "image files"
+            )
+        targets = out_paths(len(recons))
         figures = []
         with clock("draw"):
             from featscope.render.recon import plot_reconstruction
 
             label = "masked-patch HOG MSE" if mim.target == "hog" else "masked-patch MSE"
             # nothing to draw when the figures go nowhere
-            wanted = run is not None or bool(out_paths) or show
+            wanted = run is not None or bool(targets) or show
             for recon in recons if wanted else ():
                 figures.append(plot_reconstruction(recon, error_label=label))
             overview = None
@@ -371,9 +384,11 @@ def reconstruct(
         with clock("write"):
             if run is not None:
                 _write_run(run, mim, recons, figures, opts, source, formats, dpi)
+                if skipped:
+                    run.add_metadata("skipped", [list(pair) for pair in skipped])
                 if overview is not None:
                     run.write_figure(overview, "overview", formats=formats, dpi=dpi)
-            written = _write_out_files(figures, out_paths, dpi)
+            written = _write_out_files(figures, targets, dpi)
     run_dir = None if run is None else run.final_path
     for recon in recons:
         logger.info("%s: masked-patch error %.5f", recon.image_id, recon.error)
@@ -390,6 +405,7 @@ def reconstruct(
         params=opts,
         files=tuple(written),
         timings=timings,
+        skipped=tuple(skipped or ()),
     )
 
 
@@ -467,9 +483,18 @@ def _pair(value: Any) -> tuple[int, int]:
 
 
 def _reconstruct_batch(
-    mim: Any, batch: Sequence[Any], start: int, seed: int, opts: dict[str, Any]
+    mim: Any,
+    batch: Sequence[Any],
+    start: int,
+    seed: int,
+    opts: dict[str, Any],
+    skipped: list[tuple[str, str]] | None = None,
 ) -> list[ReconstructedImage]:
-    """Preprocess, mask, predict and assemble the panels of one batch."""
+    """Preprocess, mask, predict and assemble the panels of one batch.
+
+    With ``skipped`` a list, unreadable images are appended to it (with a warning) and left out;
+    otherwise their :class:`DataError` propagates.
+    """
     import torch
 
     from featscope.models.mim import (
@@ -480,22 +505,38 @@ def _reconstruct_batch(
         unpatchify,
     )
 
-    pictures = []
-    for item in batch:
+    pictures, kept, positions = [], [], []
+    for k, item in enumerate(batch):
         try:
-            pictures.append(mim.preprocess(item.load()))
-        except DataError:
-            raise
-        except OSError as exc:
-            raise DataError(
-                f"image {item.id!r} cannot be read ({exc}); pass an image file"
-            ) from exc
+            try:
+                pictures.append(mim.preprocess(item.load()))
+            except OSError as exc:
+                raise DataError(
+                    f"image {item.id!r} cannot be read ({exc}); pass an image file"
+                ) from exc
+        except DataError as exc:
+            if skipped is None:
+                raise
+            # the reader's hint to pass --skip-bad-images is moot here: it was passed
+            reason = str(exc).split("; remove it or pass --skip-bad-images")[0]
+            warnings.warn(f"skipped image {item.id!r}: {reason}", stacklevel=3)
+            skipped.append((item.id, reason))
+            continue
+        kept.append(item)
+        positions.append(start + k)
+    if not kept:
+        return []
+    batch = kept
     device = next(iter(mim.module.parameters())).device
     x = torch.stack(pictures).to(device)
     patch, grid = mim.patch_size, mim.grid
     unit = opts["mask_patch_size"] // patch
-    patch_masks = random_masks(
-        len(batch), grid, opts["mask_ratio"], unit=unit, seed=seed, start=start
+    # each image's mask depends on its position in the whole input (skipped ones included)
+    patch_masks = np.concatenate(
+        [
+            random_masks(1, grid, opts["mask_ratio"], unit=unit, seed=seed, start=p)
+            for p in positions
+        ]
     )
     mask = torch.from_numpy(patch_masks.reshape(len(batch), -1)).to(device)
     pred = mim.predict(x, mask).float()
@@ -534,6 +575,7 @@ def _reconstruct_batch(
             "patch_mask": patch_masks[k],
             "masked": _uint8(masked[k]),
             "error": float(errors[k]),
+            "file": f"recon_{item.stem}",
         }
         if hog_parts:
             fields.update(_hog_pictures(hog_parts, k, mim.hog.pool))
@@ -562,12 +604,6 @@ def _uint8(image: Any) -> np.ndarray:
     """``(3, H, W)`` tensor on the 0-1 scale -> ``(H, W, 3)`` uint8."""
     array = image.detach().cpu().permute(1, 2, 0).numpy()
     return np.clip(np.rint(array * 255.0), 0, 255).astype(np.uint8)
-
-
-def _with_file(recon: ReconstructedImage, stem: str) -> ReconstructedImage:
-    from dataclasses import replace
-
-    return replace(recon, file=f"recon_{stem}")
 
 
 # --------------------------------------------------------------------------- writing
@@ -641,7 +677,21 @@ def _write_out_files(
 ) -> list[Path]:
     from featscope.render.figures import save_figure
 
+    # each file is written under a hidden temporary name and renamed when complete; if one fails,
+    # the ones already written by this call are removed too, so a failed run leaves no figure
+    # that looks finished
     written: list[Path] = []
-    for figure, (stem, fmt) in zip(figures, targets, strict=False):
-        written.extend(save_figure(figure, stem, formats=[fmt], dpi=dpi))
+    try:
+        for figure, (stem, fmt) in zip(figures, targets, strict=False):
+            final = Path(f"{stem}.{fmt}")
+            temp = stem.with_name(f".{stem.name}.partial")
+            (path,) = save_figure(figure, temp, formats=[fmt], dpi=dpi)
+            os.replace(path, final)
+            written.append(final)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        for stem, fmt in targets:
+            stem.with_name(f".{stem.name}.partial.{fmt}").unlink(missing_ok=True)
+        raise
     return written

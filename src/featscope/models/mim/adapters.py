@@ -245,7 +245,7 @@ def _load_weights(mim: MIMModel, checkpoint: Any, *, strict: bool, load: Callabl
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = load(mim.module, checkpoint, strict=strict)
-    if mim.family == "mae" and isinstance(mim.module, MaskedAutoencoderViT):
+    if isinstance(mim.module, MaskedAutoencoderViT):
         missing = [k for k in report.missing if k.startswith(("decoder", "mask_token"))]
         if missing:
             raise CheckpointError(
@@ -253,6 +253,16 @@ def _load_weights(mim: MIMModel, checkpoint: Any, *, strict: bool, load: Callabl
                 f"weights missing, e.g. {missing[0]!r}): an encoder-only checkpoint (such as "
                 "mae_pretrain_vit_*.pth) cannot reconstruct; use one that keeps the decoder, "
                 "e.g. mae_visualize_vit_large.pth"
+            )
+    if isinstance(mim.module, MaskFeat):
+        # without its HOG head (a backbone-only or fine-tuned checkpoint) the prediction is noise
+        missing = [k for k in report.missing if k.startswith(("neck.", "backbone.mask_token"))]
+        if missing:
+            raise CheckpointError(
+                f"checkpoint {str(checkpoint)!r} has no MaskFeat HOG head ({len(missing)} "
+                f"weights missing, e.g. {missing[0]!r}): a backbone-only or fine-tuned checkpoint "
+                "cannot predict hidden patches; use the MMSelfSup pre-training checkpoint, which "
+                "keeps neck.fc and backbone.mask_token"
             )
     for item in caught:
         warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
