@@ -109,3 +109,20 @@ def test_cli_user_errors_exit_2(tmp_path, capsys):
     assert main(["browse", "-n", "-3", "--work-dir", str(tmp_path)]) == 2
     assert "`-n` -3 must be >= 0" in capsys.readouterr().err
     assert not list(tmp_path.glob("browse_*"))
+
+
+def test_cli_corrupt_image_fails_in_one_line_or_is_skipped(tmp_path, capsys):
+    from browse_helpers import class_folder
+
+    data = class_folder(tmp_path / "data")
+    (data / "dog" / "zz.png").write_bytes(b"not a png")
+    out = tmp_path / "out"
+    args = ["browse", str(data), "-m", "original", "--dpi", "30", "-o", str(out), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read image"), err
+    assert "Traceback" not in err
+    assert not out.exists()
+    assert main([*args, "--skip-bad-images"]) == 0
+    assert "3 image(s)" in capsys.readouterr().out
+    assert len(list(out.glob("*.png"))) == 3

@@ -198,3 +198,35 @@ def test_display_problem_without_display(monkeypatch):
     assert display_problem() == "there is no display (DISPLAY and WAYLAND_DISPLAY are not set)"
     monkeypatch.setenv("DISPLAY", ":0")
     assert display_problem() is None
+
+
+def test_failed_run_leaves_nothing_in_out_dir(folder, tmp_path):
+    (folder / "dog" / "zz.png").write_bytes(b"not a png")  # drawn last, after two good images
+    out = tmp_path / "new"
+    with pytest.raises(DataError, match=r"cannot read image .*zz.png"):
+        browse(folder, tiny_pipeline(), mode="original", dpi=30, work_dir=None, out_dir=out)
+    assert not out.exists()  # made by this run, so removed with its pictures
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("not featscope's")
+    with pytest.raises(DataError, match="cannot read image"):
+        browse(folder, tiny_pipeline(), mode="original", dpi=30, work_dir=None, out_dir=kept)
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]
+
+
+def test_skip_bad_images(folder, tmp_path):
+    (folder / "dog" / "zz.png").write_bytes(b"not a png")
+    with pytest.warns(UserWarning, match=r"skipped an unreadable image: .*zz.png"):
+        result = browse(
+            folder,
+            tiny_pipeline(),
+            mode="original",
+            dpi=30,
+            skip_bad_images=True,
+            work_dir=None,
+            out_dir=tmp_path / "out",
+        )
+    assert [s.id for s in result] == ["cat/a.png", "cat/b.png", "dog/a.png"]
+    index = json.loads((tmp_path / "out" / "browse.json").read_text())
+    assert [s["id"] for s in index["samples"]] == ["cat/a.png", "cat/b.png", "dog/a.png"]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 3

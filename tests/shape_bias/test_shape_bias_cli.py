@@ -123,6 +123,8 @@ def test_cli_errors(stimuli, tmp_path, capsys):
     assert "needs --csv-dir" in capsys.readouterr().err
     assert main(["shape-bias", "plot", "--csv-dir", str(CSV_DIR), "--model", "tv:resnet18"]) == 2
     assert "--model evaluate a model" in capsys.readouterr().err
+    assert main(["shape-bias", "plot", "--csv-dir", str(CSV_DIR), "--skip-bad-images"]) == 2
+    assert "--skip-bad-images evaluate a model" in capsys.readouterr().err
     assert main(["shape-bias", "--csv-dir", str(CSV_DIR)]) == 2
     assert "add `plot`" in capsys.readouterr().err
     args = ["shape-bias", "--model", "py:sb_cli_factory:build_ten", "--data", str(stimuli)]
@@ -133,3 +135,17 @@ def test_cli_errors(stimuli, tmp_path, capsys):
     assert not (tmp_path / "runs").exists() or not any(
         p.name.startswith("shape_bias") for p in (tmp_path / "runs").iterdir()
     )
+
+
+def test_cli_unreadable_stimulus(stimuli, tmp_path, capsys):
+    (stimuli / "bicycle" / "bicycle1-airplane2.png").write_bytes(b"not a png")
+    args = ["shape-bias", "--model", "py:sb_cli_factory:build", "--data", str(stimuli)]
+    args += ["--work-dir", str(tmp_path / "runs"), "--format", "png", "--quiet"]
+    assert main(args) == 2
+    assert "error: cannot read image" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+    assert main([*args, "--skip-bad-images"]) == 0
+    assert "warning: skipped 1 unreadable image" in capsys.readouterr().err
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    rows = (run_dir / "cue-conflict_build_session-1.csv").read_text().splitlines()
+    assert rows[1:] == ["build,1,1,NaN,bicycle,airplane,NaN,airplane1-bicycle2.png"]

@@ -232,3 +232,44 @@ def test_figure_styles_pair_with_the_given_order():
     assert tuple(handles[0].get_facecolor()[0]) == to_rgba(HUMAN_COLOR)
     with pytest.raises(ParameterError, match="marker 'bogus'"):
         plot_shape_bias([model], markers=["bogus"])
+
+
+def test_unreadable_stimulus_fails_or_is_skipped(stimuli, tmp_path):
+    (stimuli / "bicycle" / "bicycle1-airplane2.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"cannot read image .*bicycle1-airplane2.png"):
+        featscope.shape_bias(Constant(1000, 404), stimuli, work_dir=None, progress=False)
+    with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
+        run = featscope.shape_bias(
+            Constant(1000, 404),
+            stimuli,
+            model_name="always_airplane",
+            skip_bad_images=True,
+            work_dir=tmp_path / "runs",
+            formats=("png",),
+            progress=False,
+        )
+    stats = run["always_airplane"]  # the texture decision on the unreadable image is gone
+    assert (stats.n_shape, stats.n_texture, stats.n_other, stats.n_excluded) == (2, 0, 1, 2)
+    assert "bicycle1-airplane2.png" not in run.decisions.imagename
+    table = read_decisions(run.run_dir / "cue-conflict_always-airplane_session-1.csv")
+    assert len(table) == 5
+    assert table.trial == tuple(str(i) for i in range(1, 6))
+
+
+def test_out_dir_json_is_written_after_the_figures(tmp_path, monkeypatch):
+    import featscope.render
+    from featscope.errors import OutputError
+
+    out = tmp_path / "figs"
+    out.mkdir()
+    (out / "shape_bias.json").write_text("{}")  # from an earlier run
+
+    def fail(*args, **kwargs):
+        raise OutputError("disk full")
+
+    monkeypatch.setattr(featscope.render, "save_figure", fail)
+    with pytest.raises(OutputError, match="disk full"):
+        featscope.shape_bias_from_csv(
+            CSV_DIR / "cue-conflict_resnet50_session-1.csv", out_dir=out, formats=("png",)
+        )
+    assert list(out.iterdir()) == []  # no json that looks like this run's finished result

@@ -68,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument(
         "--seed", type=int, default=0, help="seed of the image choice and augmentations"
     )
+    shown.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        help="leave unreadable images out (with a warning) instead of failing",
+    )
     add_output_flags(parser)
     output = next(g for g in parser._action_groups if g.title == "output")
     output.add_argument(
@@ -96,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         n=args.n or None,
         seed=args.seed,
         phase=args.phase,
+        skip_bad_images=args.skip_bad_images,
         work_dir=args.work_dir,
         out_dir=args.out_dir,
         backends=args.backend,

@@ -21,7 +21,7 @@ from featscope.errors import ParameterError
 __all__ = ["build_parser", "run"]
 
 # flags of one form that mean nothing in the other: given there, they are an error, not ignored
-_EVALUATE_ONLY = ("model", "checkpoint", "data", "model_name", "mapping")
+_EVALUATE_ONLY = ("model", "checkpoint", "data", "model_name", "mapping", "skip_bad_images")
 _PLOT_ONLY = ("csv_dir", "csv", "models", "colors", "markers", "plotting_names", "out_dir")
 
 
@@ -57,6 +57,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--num-workers", type=int, help="DataLoader workers (default: auto)")
+    evaluate.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        default=None,  # None when absent, so that `plot` can tell it was given
+        help="leave unreadable stimuli out (with a warning) instead of failing",
+    )
     plot = parser.add_argument_group("plot (featscope shape-bias plot ...)")
     plot.add_argument("--csv-dir", nargs="+", help="folder(s) of decision csvs")
     plot.add_argument("--csv", nargs="+", help="decision csv file(s), besides or instead of dirs")
@@ -107,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         device=args.device,
+        skip_bad_images=bool(args.skip_bad_images),
         work_dir=args.work_dir,
         backends=args.backend,
         formats=tuple(args.format),

@@ -26,6 +26,7 @@ Where featscope differs from that tool on purpose:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -148,6 +149,7 @@ def browse(
     n: int | None = DEFAULT_N,
     seed: int = 0,
     phase: str = "train",
+    skip_bad_images: bool = False,
     work_dir: str | os.PathLike[str] | None = "work_dirs",
     out_dir: str | os.PathLike[str] | None = None,
     backends: Sequence[str] | None = None,
@@ -181,11 +183,14 @@ def browse(
         Seed of the sample choice and of the random augmentations (seeded per sample).
     phase : {"train", "eval"}, default "train"
         For a model-spec transform: its training augmentation or its evaluation transform.
+    skip_bad_images : bool, default False
+        Leave unreadable images out (with a warning) instead of failing.
     work_dir : path or None, default "work_dirs"
         Parent of the run folder ``browse_<time>`` the images go to; None writes nothing.
     out_dir : path, optional
         Write the images straight into this folder (created if missing) instead of a run
-        folder; files of the same name there are replaced.
+        folder; files of the same name there are replaced. When the run fails, the files it
+        wrote there are removed again.
     backends : sequence of str, optional
         Extra logging backends (see :func:`featscope.views._run.open_run`).
     formats : str or sequence of str, default ("png",)
@@ -242,23 +247,47 @@ def browse(
             )
             show = False
     target = Path(out_dir) if out_dir is not None else None
+    made = target is not None and not target.exists()
     if target is not None:
         _make_folder(target)
     run_context = open_run(None if target is not None else work_dir, "browse", backends)
     drawn: list[BrowsedSample] = []
-    with run_context as run:
-        stems = _file_stems(samples, positions)
-        output = _Output(run=run, folder=target, formats=formats, dpi=dpi, show=show)
-        for position, stem in zip(positions, stems, strict=True):
-            drawn.append(
-                _browse_one(samples, int(position), stem, pipeline, mode, seed, clock, output)
-            )
-        if run is not None:
-            run.write_json("browse", _index(drawn, pipeline, samples.source, params))
-            run.add_metadata("browse", params)
-            run.add_metadata("timings", clock.timings)
-    if target is not None:
-        _write_index(target, _index(drawn, pipeline, samples.source, params))
+    output = None
+    try:
+        with run_context as run:
+            stems = _file_stems(samples, positions)
+            output = _Output(run=run, folder=target, formats=formats, dpi=dpi, show=show)
+            for position, stem in zip(positions, stems, strict=True):
+                sample = _browse_one(
+                    samples,
+                    int(position),
+                    stem,
+                    pipeline,
+                    mode,
+                    seed,
+                    clock,
+                    output,
+                    skip_bad_images,
+                )
+                if sample is not None:
+                    drawn.append(sample)
+            if not drawn:
+                raise DataError(
+                    f"none of the {len(positions)} images chosen from {samples.source!r} could "
+                    "be read; check the files"
+                )
+            if run is not None:
+                run.write_json("browse", _index(drawn, pipeline, samples.source, params))
+                run.add_metadata("browse", params)
+                run.add_metadata("timings", clock.timings)
+        if target is not None:
+            _write_index(target, _index(drawn, pipeline, samples.source, params))
+    except BaseException:
+        # a run folder is discarded by open_run; a plain out_dir must not keep the pictures of a
+        # failed run either, or they would look like a finished (shorter) one
+        if target is not None:
+            _discard(output.written if output is not None else [], target if made else None)
+        raise
     run_dir = run.final_path if run is not None else None
     if run_dir is not None:
         # write_figure returned paths inside the hidden .partial folder, renamed since
@@ -291,14 +320,17 @@ class _Output:
     formats: Any
     dpi: float
     show: bool
+    written: list[Path] = field(default_factory=list)  # files put in `folder` so far
 
     def write(self, fig: Any, stem: str) -> tuple[Path, ...]:
         files: tuple[Path, ...] = ()
         if self.run is not None:
             files = tuple(self.run.write_figure(fig, stem, formats=self.formats, dpi=self.dpi))
         elif self.folder is not None:
-            from featscope.render.figures import save_figure
+            from featscope.render.figures import _formats, save_figure
 
+            # recorded before saving: a format that fails half-way still leaves its name here
+            self.written.extend(self.folder / f"{stem}.{fmt}" for fmt in _formats(self.formats))
             files = tuple(save_figure(fig, self.folder / stem, formats=self.formats, dpi=self.dpi))
         if self.show:
             from featscope.render.figures import show
@@ -316,7 +348,8 @@ def _browse_one(
     seed: int,
     clock: Stopwatch,
     output: _Output,
-) -> BrowsedSample:
+    skip_bad_images: bool = False,
+) -> BrowsedSample | None:
     from featscope.data.transforms import trace
     from featscope.render.browse import draw_browse, label_text
 
@@ -324,7 +357,13 @@ def _browse_one(
     label = int(samples.labels[position]) if samples.labels[position] >= 0 else None
     class_name = samples.class_names[label] if label is not None else None
     with clock("load"):
-        image = samples.load(position)
+        try:
+            image = samples.load(position)
+        except DataError as exc:
+            if not skip_bad_images:
+                raise
+            warnings.warn(f"skipped an unreadable image: {exc}", UserWarning, stacklevel=3)
+            return None
     with clock("transform"):
         if mode == "original":
             from featscope.data.transforms import Pipeline
@@ -483,6 +522,15 @@ def _file_stems(samples: ImageSamples, positions: np.ndarray) -> list[str]:
         parts.append(stem)
         stems.append(take_unique(safe_name("_".join(parts)), used))
     return stems
+
+
+def _discard(files: Sequence[Path], folder: Path | None) -> None:
+    """Remove the files of a failed run, and ``folder`` when this run made it."""
+    for path in files:
+        path.unlink(missing_ok=True)
+    if folder is not None:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty: anything else there is not ours
 
 
 def _make_folder(folder: Path) -> None:

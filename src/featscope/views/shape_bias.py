@@ -24,6 +24,7 @@ import logging
 import math
 import os
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,8 +42,8 @@ logger = logging.getLogger(__name__)
 #: The model of ``featscope shape-bias`` with no arguments (real ImageNet weights).
 DEFAULT_MODEL = "demo:efficientnet-lite0"
 _FIGURE_STEM = "shape_bias"
-_FORMATS = ("png", "pdf", "svg", "jpg")
 _NAME_OK = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_PROBE = 8  # images run before the run folder is made, to check the model's output width
 
 
 @dataclass(frozen=True)
@@ -146,14 +147,11 @@ def _default_model_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9.+]+", "_", body).strip("_.") or "model"
 
 
-def _check_formats(formats: Sequence[str]) -> tuple[str, ...]:
-    items = (formats,) if isinstance(formats, str) else tuple(formats)
-    if not items:
-        raise ParameterError(f"`formats` is empty; pass one or more of {', '.join(_FORMATS)}")
-    for fmt in items:
-        if fmt not in _FORMATS:
-            raise ParameterError(f"figure format {fmt!r} is not one of {', '.join(_FORMATS)}")
-    return items
+def _check_formats(formats: Sequence[str]) -> list[str]:
+    # checked before the model runs; the same rule (and aliases) as save_figure
+    from featscope.render.figures import _formats
+
+    return _formats(formats)
 
 
 def _resolve_mapping(mapping: Any) -> Any:
@@ -186,6 +184,7 @@ def shape_bias(
     batch_size: int = 32,
     num_workers: int | None = None,
     device: str = "cpu",
+    skip_bad_images: bool = False,
     work_dir: str | os.PathLike[str] | None = "work_dirs",
     backends: Sequence[str] | None = None,
     formats: Sequence[str] = ("png", "pdf"),
@@ -222,6 +221,9 @@ def shape_bias(
         DataLoader workers (default: chosen from the data size and the cores).
     device : str, default="cpu"
         ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+    skip_bad_images : bool, default=False
+        Leave unreadable stimuli out (with a warning) instead of failing; the shape bias is then
+        computed on the stimuli that could be read, and the csv holds only those.
     work_dir : str or os.PathLike or None, default="work_dirs"
         Where the run folder ``shape_bias_<timestamp>/`` is made; ``None`` writes nothing.
     backends : sequence of str, optional
@@ -246,7 +248,8 @@ def shape_bias(
     ------
     featscope.errors.FeatscopeError
         For a stimuli folder not in the cue-conflict layout (:class:`DataError`), a model output
-        that is neither 1000 nor 16 classes without ``mapping`` (:class:`CaptureError`), and any
+        that is neither 1000 nor 16 classes without ``mapping`` (:class:`ParameterError`), an
+        unreadable stimulus without ``skip_bad_images`` (:class:`DataError`), and any
         other problem with the inputs.
 
     Examples
@@ -292,16 +295,28 @@ def shape_bias(
         source=str(root),
     )
     logger.info("shape bias of %s (%s) on %d stimuli in %s", name, handle.spec, len(samples), root)
-    extract_options = {"device": device, "num_workers": num_workers}
+    extract_options = {
+        "device": device,
+        "num_workers": num_workers,
+        "skip_bad_images": skip_bad_images,
+    }
     with clock("evaluate"):
-        # one image first: a model whose outputs cannot be mapped fails before the long loop
-        # and before a run folder is made
-        probe = _logits(handle, samples.subset([0]), 1, progress=False, **extract_options)
+        # a few images first: a model whose outputs cannot be mapped fails before the long loop
+        # and before a run folder is made (a few, so that one unreadable image skipped with
+        # skip_bad_images does not leave the probe empty)
+        head = samples.subset(range(min(len(samples), _PROBE)))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # skipped images are reported by the real pass
+            probe, _ = _logits(handle, head, _PROBE, progress=False, **extract_options)
         decide_from_logits(probe, category_mapping)
     with open_run(work_dir, "shape_bias", backends) as run:
         with clock("evaluate"):
-            logits = _logits(handle, samples, batch_size, progress=progress, **extract_options)
+            logits, kept = _logits(
+                handle, samples, batch_size, progress=progress, **extract_options
+            )
             responses = decide_from_logits(logits, category_mapping)
+        if len(kept) != len(samples):  # unreadable stimuli skipped: keep the rows that ran
+            samples = samples.subset(kept)
         imagenames = [sample_id.rsplit("/", 1)[-1] for sample_id in samples.ids]
         shapes = [samples.class_names[label] for label in samples.labels]
         table = DecisionTable.from_decisions(name, list(responses), shapes, imagenames)
@@ -354,8 +369,8 @@ def shape_bias(
     )
 
 
-def _logits(handle: Any, samples: Any, batch_size: int, **options: Any) -> Any:
-    """Run the model over the samples and return its ``(N, C)`` outputs."""
+def _logits(handle: Any, samples: Any, batch_size: int, **options: Any) -> tuple[Any, Any]:
+    """Run the model over the samples; return its ``(N, C)`` outputs and the positions read."""
     from featscope.capture import extract_features
 
     out = extract_features(handle, samples, "logits", batch_size=batch_size, **options)
@@ -365,9 +380,7 @@ def _logits(handle: Any, samples: Any, batch_size: int, **options: Any) -> Any:
             "one (N, classes) tensor of class scores; wrap the model to return the logits only"
         )
     (logits,) = out.features.values()
-    if len(out.kept) != len(samples):  # unreadable images stop extraction before this
-        raise DataError(f"only {len(out.kept)} of {len(samples)} stimuli could be read")
-    return logits
+    return logits, out.kept
 
 
 def _mapping_source(mapping: Any, width: int) -> str:
@@ -590,9 +603,12 @@ def _write_plain(
 ) -> tuple[Path, list[Path]]:
     from featscope.render import save_figure
 
+    json_path = out_dir / "shape_bias.json"
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        json_path = out_dir / "shape_bias.json"
+        # the figures first, the numbers last: a json never stands beside missing figures
+        json_path.unlink(missing_ok=True)
+        figures = save_figure(figure, out_dir / _FIGURE_STEM, formats, dpi)
         json_path.write_text(
             json.dumps(_json_ready(stats), indent=2, sort_keys=True, allow_nan=False) + "\n",
             encoding="utf-8",
@@ -602,4 +618,4 @@ def _write_plain(
             f"cannot write to --out-dir '{out_dir}': {exc.strerror or exc}; choose a writable "
             "folder"
         ) from exc
-    return out_dir, [json_path, *save_figure(figure, out_dir / _FIGURE_STEM, formats, dpi)]
+    return out_dir, [json_path, *figures]
