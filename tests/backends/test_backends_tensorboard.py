@@ -120,6 +120,46 @@ def test_featmap_view_logs_its_pictures_to_tensorboard(tmp_path):
         assert (image.height, image.width) == fmap.drawn.shape[:2]
 
 
+def test_tsne_view_fills_the_projector_with_features_map_and_sprite(tmp_path):
+    import featscope
+
+    done = featscope.tsne(
+        method="pca",
+        points=["pre_logits"],
+        max_num_class=3,
+        max_num_samples=5,
+        thumbnails=10,
+        work_dir=tmp_path,
+        backends=["tensorboard"],
+        progress=False,
+    )
+    name = done.run_dir.name
+    client = ProjectorClient(tmp_path / "tensorboard")
+    info = client.info(name)
+    assert [e["tensorName"] for e in info["embeddings"]] == [
+        "pre_logits/features@0",
+        "pre_logits/pca@0",
+    ]
+    fs, result = done.features[0], done.results[0]
+    np.testing.assert_allclose(
+        client.tensor(name, "pre_logits/pca@0", result.coords.shape), result.coords, rtol=1e-6
+    )
+    rows = client.metadata(name, "pre_logits/features@0")
+    assert [r[2] for r in rows[1:]] == [escape_field(i) for i in fs.ids]
+    # 15 samples, 10 with thumbnails (the run folder's own): the sprite holds 4 x 4 tiles
+    kept = np.load(done.run_dir / "thumbnail_rows.npy")
+    tiles = np.load(done.run_dir / "thumbnails.npy")
+    size = tiles.shape[1]
+    sprite = client.sprite(name, "pre_logits/features@0")
+    assert sprite.shape == (4 * size, 4 * size, 3)
+    first = int(kept.min())
+    row, col = divmod(first, 4)
+    np.testing.assert_array_equal(
+        sprite[row * size : (row + 1) * size, col * size : (col + 1) * size],
+        tiles[int(np.argmin(kept))],
+    )
+
+
 def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboard", None)
     with pytest.raises(MissingExtraError, match=r"pip install 'featscope\[tensorboard\]'"):

@@ -11,6 +11,7 @@ from featscope.cli.common import (
     input_size,
     new_parser,
 )
+from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS
 
 
 def _learning_rate(text: str) -> float | str:
@@ -71,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     fig.add_argument("--legend", action="store_true", help="legend with the class names")
     fig.add_argument("--annotate", action="store_true", help="write the class index at points")
     fig.add_argument("--point-size", type=float, help="marker size (default: from N)")
+    page = parser.add_argument_group("interactive page (embedding.html)")
+    page.add_argument(
+        "--no-html",
+        dest="html",
+        action="store_false",
+        help="do not write the interactive page embedding.html",
+    )
+    page.add_argument(
+        "--thumbnails",
+        type=int,
+        default=DEFAULT_MAX_THUMBNAILS,
+        metavar="N",
+        help="samples that get an image thumbnail on the page (0: none)",
+    )
     return parser
 
 
@@ -116,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         point_size=args.point_size,
         show=args.show,
         progress=not args.quiet,
+        html=args.html,
+        thumbnails=args.thumbnails,
     )
     for r in result.results:
         m = r.metrics

@@ -9,6 +9,7 @@ thin wrapper around it. Each stage it composes is public on its own: :func:`feat
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -16,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from featscope.errors import ParameterError
+from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS
+from featscope.errors import MissingExtraError, ParameterError
 from featscope.results import EmbeddingResult, FeatureSet, Provenance
 from featscope.views._run import Stopwatch, open_run
 
-__all__ = ["DEFAULT_DEMO_POINTS", "TsneRun", "tsne"]
+__all__ = ["DEFAULT_DEMO_POINTS", "PAGE_NAME", "TsneRun", "page_titles", "tsne"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +31,11 @@ DEFAULT_DEMO_MODEL = "demo:digits-cnn"
 DEFAULT_DEMO_POINTS = ("backbone", "neck", "pre_logits")
 #: Capture point when a model is given without ``points``: the vector the classifier reads.
 DEFAULT_POINTS = ("pre_logits",)
+
+#: The interactive page and the thumbnails it shows, in every run folder.
+PAGE_NAME = "embedding.html"
+THUMBNAILS_NAME = "thumbnails.npy"
+THUMBNAIL_ROWS_NAME = "thumbnail_rows.npy"
 
 _METHODS = ("tsne", "umap", "pca")
 _FORMATS = ("png", "pdf", "svg", "jpg")
@@ -49,7 +56,11 @@ class TsneRun:
     skipped : tuple of (str, str)
         ``(sample id, reason)`` for images skipped with ``skip_bad_images=True``.
     timings : dict of str to float
-        Seconds spent in each stage (``load``, ``extract``, ``reduce``, ``render``, ``write``).
+        Seconds spent in each stage (``load``, ``extract``, ``reduce``, ``render``, ``page``,
+        ``write``).
+    page : pathlib.Path or None
+        The interactive page ``embedding.html`` in the run folder (``None`` without a run folder
+        or with ``html=False``).
     """
 
     results: tuple[EmbeddingResult, ...]
@@ -57,6 +68,7 @@ class TsneRun:
     run_dir: Path | None
     skipped: tuple[tuple[str, str], ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    page: Path | None = None
 
     def __getitem__(self, point: str) -> EmbeddingResult:
         """Return the map of capture point ``point``."""
@@ -106,6 +118,8 @@ def tsne(
     point_size: float | None = None,
     show: bool = False,
     progress: bool = True,
+    html: bool = True,
+    thumbnails: int | None = DEFAULT_MAX_THUMBNAILS,
 ) -> TsneRun:
     """Map the features of a model (or of saved features) in 2-D or 3-D, with quality metrics.
 
@@ -179,6 +193,13 @@ def tsne(
         Open the figures in a window after writing them.
     progress : bool, default=True
         Show progress bars on a terminal.
+    html : bool, default=True
+        Write ``embedding.html`` in the run folder: one self-contained interactive page with all
+        the maps side by side and linked selection (see :func:`featscope.render.page.build_page`).
+    thumbnails : int or None, default=20000
+        How many samples get an image thumbnail on the page (a seeded random subset when there
+        are more samples; ``None``: all, ``0``: none). The thumbnails are also kept in the run
+        folder (``thumbnails.npy`` and ``thumbnail_rows.npy``) for ``featscope compare``.
 
     Returns
     -------
@@ -203,6 +224,12 @@ def tsne(
         raise ParameterError(f"`n_components` must be 2 or 3; got {n_components!r}")
     for fmt in formats:
         _check_choice("format", fmt, _FORMATS)
+    if thumbnails is not None and (
+        isinstance(thumbnails, bool) or not isinstance(thumbnails, int) or thumbnails < 0
+    ):
+        raise ParameterError(
+            f"`thumbnails` must be a count >= 0 (or None for all); got {thumbnails!r}"
+        )
     if features is not None and (model is not None or data is not None):
         raise ParameterError(
             "pass either `features` (saved features) or `model`/`data` (extract them), not both"
@@ -230,6 +257,7 @@ def tsne(
         "sample": sample,
     }
 
+    samples = None  # the images behind the maps, for thumbnails (none for saved features)
     if features is not None:
         with clock("load"):
             feature_sets, skipped = _saved_features(features, labels, class_names, selection)
@@ -252,7 +280,7 @@ def tsne(
     with open_run(work_dir, "tsne", backends) as run:
         if extract is not None:
             with clock("extract"):
-                feature_sets, skipped = extract(
+                feature_sets, skipped, samples = extract(
                     batch_size=batch_size,
                     num_workers=num_workers,
                     progress=progress,
@@ -281,6 +309,16 @@ def tsne(
         if run is not None:
             with clock("write"):
                 _write_run(run, feature_sets, results, figures, formats=formats, dpi=dpi)
+            thumbs = rows = None
+            if html or run.mirrors:
+                with clock("thumbnails"):
+                    thumbs, rows = _write_thumbnails(run, samples, thumbnails, seed=seed)
+            for fs, result in zip(feature_sets, results, strict=True):
+                # TensorBoard's projector / a W&B table; nothing happens without a backend
+                run.log_embedding(fs, result, thumbs, thumbnail_indices=rows)
+            if html:
+                with clock("page"):
+                    _write_page(run, results, thumbs, rows)
     run_dir = None if run is None else run.final_path
     if show:
         from featscope.render import show as show_figure
@@ -293,6 +331,7 @@ def tsne(
         run_dir=run_dir,
         skipped=tuple(skipped),
         timings=timings,
+        page=run_dir / PAGE_NAME if run_dir and (run_dir / PAGE_NAME).is_file() else None,
     )
 
 
@@ -350,6 +389,7 @@ def _prepare_extraction(
     )
 
     def extract(*, batch_size, num_workers, progress, skip_bad_images):
+        """Return ``(feature sets, skipped, the samples that were read)``."""
         out = extract_features(
             handle,
             samples,
@@ -375,7 +415,7 @@ def _prepare_extraction(
         ]
         if not sets or len(kept) == 0:
             raise ParameterError("no sample could be read; nothing to map")
-        return sets, list(out.skipped)
+        return sets, list(out.skipped), kept
 
     return extract, [p.name for p in capture_points]
 
@@ -445,6 +485,58 @@ def _write_run(run, feature_sets, results, figures, *, formats, dpi) -> None:
     run.write_json("metrics.json", metrics)
     for stem, figure in figures:
         run.write_figure(figure, stem, formats=formats, dpi=dpi)
+
+
+def _write_thumbnails(run, samples, max_thumbnails, *, seed):
+    """Make the thumbnails of (a seeded subset of) the samples and keep them in the run folder.
+
+    Returns ``(thumbnails, rows)`` (rows index the samples), or ``(None, None)`` for saved
+    features or ``max_thumbnails == 0``. ``featscope compare`` reuses the stored arrays.
+    """
+    from featscope.data.thumbnails import make_thumbnails, thumbnail_indices
+
+    if samples is None or max_thumbnails == 0:
+        return None, None
+    rows = thumbnail_indices(len(samples), max_thumbnails, seed=seed)
+    thumbs = make_thumbnails(samples, rows)
+    run.write_array(THUMBNAILS_NAME, thumbs)
+    run.write_array(THUMBNAIL_ROWS_NAME, rows)
+    return thumbs, rows
+
+
+def _write_page(run, results, thumbs, rows) -> None:
+    """Write ``embedding.html``: the maps side by side, with the thumbnails on hover."""
+    from featscope.render.page import build_page
+
+    try:
+        text = build_page(list(results), thumbs, rows, map_titles=page_titles(results))
+    except MissingExtraError as exc:
+        # the maps, figures and data are written; a missing page library must not lose them
+        warnings.warn(f"no {PAGE_NAME}: {exc}", UserWarning, stacklevel=3)
+        return
+    run.write_text(PAGE_NAME, text)
+    logger.info("wrote the interactive page %s (%.1f MB)", PAGE_NAME, len(text) / 1e6)
+
+
+def page_titles(results: Sequence[EmbeddingResult]) -> list[str]:
+    """Return the title of each map on the page: capture point, method, and 3-D caveat.
+
+    Parameters
+    ----------
+    results : sequence of EmbeddingResult
+        The maps.
+
+    Returns
+    -------
+    list of str
+        ``"<point> · <method>"``, with ``" (first 2 of 3 components)"`` for 3-D maps.
+    """
+    names = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+    titles = []
+    for r in results:
+        extra = f" (first 2 of {r.n_components} components)" if r.n_components > 2 else ""
+        titles.append(f"{r.point} · {names.get(r.method, r.method)}{extra}")
+    return titles
 
 
 def _safe(point: str) -> str:

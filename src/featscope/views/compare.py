@@ -1,0 +1,329 @@
+"""Several finished embedding runs side by side in one interactive page, linked by sample id.
+
+``featscope.compare(["work_dirs/tsne_a", "work_dirs/tsne_b"])`` reads the run folders that
+``featscope tsne`` wrote (coordinates, manifest, thumbnails), keeps the samples present in every
+run, and writes one self-contained page with every map side by side: selecting a cluster in one
+map shows where the same samples land in the others (another layer, checkpoint or model).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from featscope.errors import DataError, ParameterError
+from featscope.results import EmbeddingResult, Provenance
+from featscope.views._run import open_run
+
+__all__ = ["CompareRun", "compare", "read_tsne_run"]
+
+logger = logging.getLogger(__name__)
+
+_METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+COMPARE_PAGE_NAME = "compare.html"
+
+
+@dataclass(frozen=True)
+class CompareRun:
+    """What :func:`compare` produced.
+
+    Attributes
+    ----------
+    results : tuple of EmbeddingResult
+        Every map shown, restricted to the common samples, in page order.
+    titles : tuple of str
+        The title of each map (``"<run folder> · <point> · <method>"``).
+    page : pathlib.Path
+        The HTML file written.
+    run_dir : pathlib.Path or None
+        The ``compare_<timestamp>`` run folder holding the page (``None`` with ``out``).
+    n_dropped : int
+        Samples of the first run missing from another run (left out of the page).
+    """
+
+    results: tuple[EmbeddingResult, ...]
+    titles: tuple[str, ...]
+    page: Path
+    run_dir: Path | None
+    n_dropped: int = 0
+
+
+def read_tsne_run(
+    run_dir: str | os.PathLike[str],
+) -> tuple[list[EmbeddingResult], dict[str, str] | None]:
+    """Read the maps (and thumbnails) of a finished ``featscope tsne`` run folder.
+
+    Parameters
+    ----------
+    run_dir : str or os.PathLike
+        A run folder with ``manifest.json`` and one ``coords_<point>.csv`` per map.
+
+    Returns
+    -------
+    results : list of EmbeddingResult
+        One map per capture point, with the parameters, metrics and provenance of the manifest.
+    thumbnails : dict of str to str, or None
+        Sample id to thumbnail ``data:`` URI for the samples that have one, or ``None`` when the
+        run kept no thumbnails (features read from disk, ``--thumbnails 0``, ``--no-html``).
+
+    Raises
+    ------
+    DataError
+        When the folder is missing, is not a finished run (no manifest), was written by another
+        view, or its files are missing or malformed.
+    """
+    folder = Path(run_dir)
+    if not folder.is_dir():
+        raise DataError(
+            f"run folder '{folder}' does not exist; pass a folder made by featscope tsne"
+        )
+    manifest_path = folder / "manifest.json"
+    if not manifest_path.is_file():
+        raise DataError(
+            f"'{folder}' has no manifest.json, so it is not a finished featscope run (an "
+            "interrupted run leaves none); pass a folder made by featscope tsne"
+        )
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read '{manifest_path}': {exc}; the run folder is damaged") from exc
+    if manifest.get("view") != "tsne":
+        raise DataError(
+            f"'{folder}' holds a {manifest.get('view')!r} run, not an embedding map; pass "
+            "folders made by featscope tsne"
+        )
+    entries = manifest.get("results") or {}
+    if not entries:
+        raise DataError(
+            f"run folder '{folder}' records no map in its manifest; rerun featscope tsne"
+        )
+    class_names = _read_lines(folder / "class_names.txt")
+    results = []
+    for stem, entry in entries.items():
+        ids, labels, names_in_csv, coords = _read_coords(folder / f"coords_{stem}.csv")
+        names = class_names or _names_from_csv(labels, names_in_csv)
+        results.append(
+            EmbeddingResult(
+                coords=coords,
+                labels=labels,
+                class_names=names,
+                ids=ids,
+                point=str(entry.get("point", stem)),
+                method=str(entry.get("method", "tsne")),
+                params=entry.get("params") or {},
+                metrics={k: v for k, v in (entry.get("metrics") or {}).items() if v is not None},
+                pooling=str(entry.get("pooling", "none")),
+                provenance=_provenance(entry.get("provenance") or {}),
+            )
+        )
+    return results, _read_thumbnails(folder)
+
+
+def compare(
+    runs: Sequence[str | os.PathLike[str]],
+    out: str | os.PathLike[str] | None = None,
+    *,
+    points: Sequence[str] | None = None,
+    work_dir: str | os.PathLike[str] | None = "work_dirs",
+) -> CompareRun:
+    """Write one interactive page with the maps of several ``featscope tsne`` runs, linked by id.
+
+    Parameters
+    ----------
+    runs : sequence of path
+        Finished ``featscope tsne`` run folders (two layers' runs, two checkpoints, two models).
+    out : path, optional
+        The ``.html`` file to write. By default the page is ``compare.html`` in a new run folder
+        ``<work_dir>/compare_<timestamp>/``.
+    points : sequence of str, optional
+        Show only these capture points of each run (default: every map of every run).
+    work_dir : path or None, default="work_dirs"
+        Parent of the run folder when ``out`` is not given.
+
+    Returns
+    -------
+    CompareRun
+        The aligned maps, their titles and the page written.
+
+    Raises
+    ------
+    ParameterError
+        When no run is given, no run has one of ``points``, or neither ``out`` nor ``work_dir``
+        says where to write.
+    DataError
+        When a run folder cannot be read, or the runs share no sample id.
+    """
+    from featscope.render.page import build_page, write_page
+
+    if isinstance(runs, (str, os.PathLike)):
+        runs = [runs]
+    if not runs:
+        raise ParameterError("`runs` is empty; pass one or more run folders made by featscope tsne")
+    if out is None and work_dir is None:
+        raise ParameterError("pass `out` (the page file) or a `work_dir` for the run folder")
+
+    maps: list[EmbeddingResult] = []
+    titles: list[str] = []
+    thumbs: dict[str, str] = {}
+    names = _run_names([Path(r) for r in runs])
+    for run_dir, name in zip(runs, names, strict=True):
+        results, run_thumbs = read_tsne_run(run_dir)
+        if points:
+            results = [r for r in results if r.point in points]
+        for r in results:
+            maps.append(r)
+            titles.append(f"{name} · {r.point} · {_METHOD_NAMES.get(r.method, r.method)}")
+        for sample_id, uri in (run_thumbs or {}).items():
+            thumbs.setdefault(sample_id, uri)
+    if not maps:
+        raise ParameterError(
+            f"none of the runs has a map of the points {list(points or [])}; check `points`"
+        )
+    aligned, n_dropped = _align(maps)
+    ids = aligned[0].ids
+    uris = [thumbs.get(i, "") for i in ids] if thumbs else None
+    text = build_page(
+        aligned,
+        uris,
+        map_titles=titles,
+        title="featscope · compare " + " · ".join(names),
+    )
+    if out is not None:
+        page = write_page(out, text)
+        run_dir = None
+    else:
+        with open_run(work_dir, "compare") as run:
+            page = run.write_text(COMPARE_PAGE_NAME, text)
+            run.add_metadata("runs", [os.fspath(Path(r).resolve()) for r in runs])
+            run.add_metadata("n_samples", len(ids))
+            run.add_metadata("n_dropped", n_dropped)
+        run_dir = run.final_path
+        page = run_dir / COMPARE_PAGE_NAME
+    logger.info("wrote %s: %d maps of %d common samples", page, len(aligned), len(ids))
+    return CompareRun(
+        results=tuple(aligned),
+        titles=tuple(titles),
+        page=Path(page),
+        run_dir=run_dir,
+        n_dropped=n_dropped,
+    )
+
+
+# --------------------------------------------------------------------------- internals
+
+
+def _run_names(paths: list[Path]) -> list[str]:
+    """Folder names, made unique (``a/tsne_x`` and ``b/tsne_x`` -> ``a/tsne_x``, ``b/tsne_x``)."""
+    names = [p.resolve().name for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [f"{p.resolve().parent.name}/{p.resolve().name}" for p in paths]
+
+
+def _align(maps: list[EmbeddingResult]) -> tuple[list[EmbeddingResult], int]:
+    """Keep the samples present in every map, in the first map's order."""
+    common = set(maps[0].ids)
+    for m in maps[1:]:
+        common &= set(m.ids)
+    if not common:
+        raise DataError(
+            "the runs share no sample id, so their maps cannot be linked; compare runs made on "
+            "the same data (same --data, --class-idx, --max-num-samples and --seed)"
+        )
+    order = [i for i in maps[0].ids if i in common]
+    n_dropped = len(maps[0].ids) - len(order)
+    if any(len(m.ids) != len(order) for m in maps):
+        warnings.warn(
+            f"only {len(order)} samples are in every run; the page shows those and leaves out "
+            f"the others ({max(len(m.ids) for m in maps) - len(order)} in the largest run)",
+            UserWarning,
+            stacklevel=3,
+        )
+    aligned = []
+    for m in maps:
+        if m.ids == tuple(order):
+            aligned.append(m)
+            continue
+        position = {sample_id: k for k, sample_id in enumerate(m.ids)}
+        keep = np.asarray([position[i] for i in order], dtype=np.int64)
+        aligned.append(replace(m, coords=m.coords[keep], labels=m.labels[keep], ids=tuple(order)))
+    # labels and class names of the first run everywhere: one colour per sample on every map
+    first = aligned[0]
+    aligned = [replace(m, labels=first.labels, class_names=first.class_names) for m in aligned]
+    return aligned, n_dropped
+
+
+def _read_lines(path: Path) -> tuple[str, ...] | None:
+    if not path.is_file():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    while lines and lines[-1] == "":
+        lines.pop()
+    return tuple(lines)
+
+
+def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"'{path}' is missing; the run folder is incomplete: rerun featscope tsne")
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader, None)
+        if not header or header[:5] != ["id", "label", "class_name", "x", "y"]:
+            raise DataError(
+                f"'{path}' does not start with the columns id,label,class_name,x,y; it was not "
+                "written by featscope tsne"
+            )
+        ids, labels, names, coords = [], [], [], []
+        for line_no, cells in enumerate(reader, start=2):
+            try:
+                ids.append(cells[0])
+                labels.append(int(cells[1]))
+                names.append(cells[2])
+                coords.append([float(v) for v in cells[3 : len(header)]])
+            except (IndexError, ValueError) as exc:
+                raise DataError(f"line {line_no} of '{path}' is malformed ({exc})") from exc
+    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords)
+
+
+def _names_from_csv(labels: np.ndarray, names: list[str]) -> tuple[str, ...]:
+    top = int(labels.max()) + 1 if labels.size else 0
+    out = [str(i) for i in range(top)]
+    for label, name in zip(labels.tolist(), names, strict=True):
+        out[label] = name
+    return tuple(out)
+
+
+def _provenance(data: dict[str, Any]) -> Provenance:
+    known = {f.name for f in fields(Provenance)}
+    kwargs = {k: v for k, v in data.items() if k in known and v is not None}
+    return Provenance(**kwargs)
+
+
+def _read_thumbnails(folder: Path) -> dict[str, str] | None:
+    from featscope.data.thumbnails import encode_thumbnails
+    from featscope.views.embedding import THUMBNAIL_ROWS_NAME, THUMBNAILS_NAME
+
+    array_path, rows_path = folder / THUMBNAILS_NAME, folder / THUMBNAIL_ROWS_NAME
+    ids = _read_lines(folder / "ids.txt")
+    if not (array_path.is_file() and rows_path.is_file() and ids):
+        return None
+    try:
+        thumbs = np.load(array_path, allow_pickle=False)
+        rows = np.load(rows_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the thumbnails of '{folder}': {exc}") from exc
+    if len(thumbs) != len(rows) or (rows.size and int(rows.max()) >= len(ids)):
+        raise DataError(
+            f"the thumbnails of '{folder}' do not match its ids.txt; the folder is damaged"
+        )
+    uris = encode_thumbnails(thumbs)
+    return {ids[int(r)]: uri for r, uri in zip(rows.tolist(), uris, strict=True)}
