@@ -4,11 +4,24 @@ Precedence, lowest first: the subcommand's defaults, the ``--config`` file, flag
 command line, then ``--cfg-options``. Values are parsed as TOML values, so ``perplexity=50``,
 ``legend=true``, ``class_idx=[0, 3, 5]`` and ``model="timm:resnet50"`` all work; a value that is
 not valid TOML is taken as a plain string (``model=timm:resnet50``).
+
+Every value is checked against its flag exactly as the command line would check it, and a bad
+one is a :class:`~featscope.errors.ParameterError` naming the key (never a traceback later on):
+
+- on/off flags (``legend``, ``html``, ``overlaid``) take ``true`` or ``false``;
+- flags that take one value take one value (a list or a table is refused), converted by the
+  flag's own type (``dpi=abc`` is refused) and checked against its choices;
+- flags that take several values take a list; a single value is a list of one
+  (``format=pdf`` means ``format=["pdf"]``), and a fixed count (``arrangement=[2, 3]``) is checked;
+- text flags (``model``, ``work_dir``) take a string; a bare number or date written on
+  ``--cfg-options`` keeps the text as typed (``work_dir=2024``); in a config file, quote it.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -66,14 +79,34 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ParameterError(f"cannot read --config {str(path)!r}: {exc.strerror}") from exc
+        raise ParameterError(
+            f"cannot read --config {str(path)!r}: {exc.strerror or exc}; check the path"
+        ) from exc
+    except UnicodeDecodeError as exc:
+        raise ParameterError(
+            f"--config {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+            "save it as UTF-8 TOML"
+        ) from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"--config {str(path)!r} is not valid TOML: {exc}") from exc
+        raise ParameterError(
+            f"--config {str(path)!r} is not valid TOML: {_one_line(exc)}; fix the file "
+            '(e.g. perplexity = 50, model = "timm:resnet50")'
+        ) from exc
     command = parser.prog.split()[-1]
     if isinstance(table.get(command), dict):
         table = table[command]
     known = _known_keys(parser)
-    return {_resolve_key(k, known, f"--config {path}"): v for k, v in table.items()}
+    actions = _actions_by_dest(parser)
+    origin = f"--config {path}"
+    values = {}
+    for key, value in table.items():
+        dest = _resolve_key(key, known, origin)
+        values[dest] = coerce_value(actions[dest], value, key, origin)
+    return values
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
 
 
 def _parse_value(text: str) -> Any:
@@ -81,6 +114,155 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+
+
+def _actions_by_dest(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {action.dest: action for action in parser._actions}
+
+
+def _flag(action: argparse.Action, key: str) -> str:
+    return f"`{action.option_strings[-1] if action.option_strings else key}`"
+
+
+def _is_switch(action: argparse.Action) -> bool:
+    """Whether ``action`` is an on/off flag (store_true/false, --x/--no-x)."""
+    if isinstance(action, argparse.BooleanOptionalAction):
+        return True
+    return action.nargs == 0 and isinstance(action.const, bool)
+
+
+def _is_list(action: argparse.Action) -> bool:
+    if isinstance(action, (argparse._AppendAction, argparse._ExtendAction)):
+        return True
+    return action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1)
+
+
+def coerce_value(
+    action: argparse.Action, value: Any, key: str, origin: str, raw: str | None = None
+) -> Any:
+    """Check and convert a config or ``--cfg-options`` value as the command line would.
+
+    Parameters
+    ----------
+    action : argparse.Action
+        The flag the key names.
+    value : Any
+        The TOML value.
+    key : str
+        The key as written (named in errors).
+    origin : str
+        ``"--cfg-options"`` or ``"--config FILE"`` (named in errors).
+    raw : str, optional
+        The text as typed on ``--cfg-options``; a string flag given a number or a date keeps it.
+
+    Returns
+    -------
+    Any
+        The value the parsed command line would hold.
+
+    Raises
+    ------
+    ParameterError
+        When the value has the wrong kind (a table, a list for a one-value flag, a non-boolean for
+        an on/off flag), the flag's type rejects it, or it is not one of the flag's choices.
+    """
+    where = f"{_flag(action, key)} in {origin}"
+    if isinstance(value, dict):
+        raise ParameterError(
+            f"{where} is a table ({_short(value)}); give it a value such as "
+            f"{_example(action)} (a [table] in a config file is read only when it is named "
+            "after the subcommand)"
+        )
+    if _is_switch(action):
+        if not isinstance(value, bool):
+            raise ParameterError(
+                f"{where} is an on/off flag; got {_short(value)}; use true or false"
+            )
+        return value
+    if _is_list(action):
+        items = value if isinstance(value, list) else [value]
+        if action.nargs == "+" and not items:
+            raise ParameterError(
+                f"{where} needs at least one value; got []; e.g. {_example(action)}"
+            )
+        if isinstance(action.nargs, int) and len(items) != action.nargs:
+            raise ParameterError(
+                f"{where} takes {action.nargs} values; got {len(items)} ({_short(value)}); "
+                f"e.g. {_example(action)}"
+            )
+        return [_scalar(action, item, where, None) for item in items]
+    if isinstance(value, list):
+        raise ParameterError(
+            f"{where} takes one value; got the list {_short(value)}; e.g. {_example(action)}"
+        )
+    return _scalar(action, value, where, raw)
+
+
+def _scalar(action: argparse.Action, value: Any, where: str, raw: str | None) -> Any:
+    if isinstance(value, (list, dict)):
+        raise ParameterError(
+            f"{where} takes plain values; got {_short(value)} inside a list; "
+            f"e.g. {_example(action)}"
+        )
+    convert = action.type
+    if isinstance(value, (datetime.date, datetime.time)):
+        if raw is None:
+            raise ParameterError(
+                f"{where} got the TOML date/time {_short(value)}; quote it if it is text"
+            )
+        value = raw
+    if convert is None:
+        if not isinstance(value, str):
+            if isinstance(value, bool) or raw is None:
+                raise ParameterError(
+                    f'{where} takes text; got {_short(value)}; quote it ("{value}")'
+                )
+            value = raw  # work_dir=2024 on the command line: the text as typed
+    elif isinstance(value, bool):
+        raise ParameterError(f"{where} takes a {_type_name(convert)}; got {_short(value)}")
+    else:
+        text = value if isinstance(value, str) else raw if raw is not None else repr(value)
+        if isinstance(value, float) and convert is int and value.is_integer():
+            text = str(int(value))  # n_iter = 500.0 in a file
+        elif isinstance(value, float) and not math.isfinite(value) and convert is float:
+            text = str(value)  # tomllib gives nan/inf; float("nan") reads them back
+        try:
+            value = convert(text)
+        except (ValueError, TypeError, ArithmeticError, argparse.ArgumentTypeError) as exc:
+            raise ParameterError(
+                f"{where} takes a {_type_name(convert)}; got {_short(value)} ({_one_line(exc)})"
+            ) from exc
+    if action.choices is not None and value not in action.choices:
+        choices = ", ".join(str(c) for c in action.choices)
+        raise ParameterError(f"{where} must be one of {choices}; got {_short(value)}")
+    return value
+
+
+def _type_name(convert: Any) -> str:
+    names = {int: "whole number", float: "number"}
+    return names.get(convert, getattr(convert, "__name__", "value").strip("_").replace("_", " "))
+
+
+def _example(action: argparse.Action) -> str:
+    """Return a valid TOML value for ``action``, shown in errors."""
+    if action.choices is not None:
+        first = next(iter(action.choices))
+        sample = f'"{first}"' if isinstance(first, str) else str(first)
+    elif action.type is int:
+        sample = "1"
+    elif action.type is float:
+        sample = "0.5"
+    else:
+        sample = '"text"'
+    if _is_list(action):
+        count = action.nargs if isinstance(action.nargs, int) else 1
+        return "[" + ", ".join([sample] * count) + "]"
+    return sample
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def parse_cfg_options(items: Sequence[str] | None, parser: argparse.ArgumentParser) -> dict:
@@ -101,17 +283,23 @@ def parse_cfg_options(items: Sequence[str] | None, parser: argparse.ArgumentPars
     Raises
     ------
     ParameterError
-        For an item without ``=`` or an unknown key.
+        For an item without ``=``, an unknown key, or a value its flag refuses (see the module
+        docstring).
     """
     known = _known_keys(parser)
+    actions = _actions_by_dest(parser)
     values = {}
     for item in items or ():
         key, sep, text = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ParameterError(
-                f"--cfg-options takes key=value pairs; got {item!r} (e.g. perplexity=50)"
+                f"--cfg-options takes key=value pairs; got {_short(item)} (e.g. perplexity=50)"
             )
-        values[_resolve_key(key.strip(), known, "--cfg-options")] = _parse_value(text.strip())
+        dest = _resolve_key(key.strip(), known, "--cfg-options")
+        raw = text.strip()
+        values[dest] = coerce_value(
+            actions[dest], _parse_value(raw), key.strip(), "--cfg-options", raw=raw
+        )
     return values
 
 

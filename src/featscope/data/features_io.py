@@ -1,4 +1,4 @@
-"""Read features saved to disk (``.npy``/``.npz``) into a :class:`~featscope.results.FeatureSet`.
+"""Read saved features (``.npy``/``.npz``/``.csv``) into a :class:`~featscope.results.FeatureSet`.
 
 This is how featscope maps features it did not extract itself: the output of another tool
 (OpenMMLab's ``feat_<k>.npy``), a notebook, a different framework.
@@ -6,22 +6,26 @@ This is how featscope maps features it did not extract itself: the output of ano
 
 from __future__ import annotations
 
-import csv
 import logging
+import math
 import os
 import warnings
 import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from featscope.data.sources import (
+    MAX_CLASS_INDEX,
     _check_covers,
+    _csv_rows,
     _is_int,
     _labels_from_strings,
     _read_text,
+    _too_large,
     read_class_names,
 )
 from featscope.errors import DataError
@@ -33,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 LabelsArg = str | os.PathLike[str] | Sequence[Any] | np.ndarray
 _MAX_ROWS_LISTED = 5
+_NPZ_KEYS = ("features", "labels", "class_names", "ids")
 
 
 def load_features(
@@ -49,8 +54,11 @@ def load_features(
     ----------
     path : str or os.PathLike
         A ``.npy`` file holding the 2-D feature matrix, or a ``.npz`` file with the keys
-        ``features`` (required), ``labels``, ``class_names`` and ``ids`` (optional). Integer,
-        boolean and float16/float64 features are converted to float32.
+        ``features`` (required), ``labels``, ``class_names`` and ``ids`` (optional), or a
+        ``.csv``/``.tsv`` table, one row per sample: numbers only, or a header row whose columns
+        are features except one named ``label`` (the labels) and one named ``id`` or ``path``
+        (the ids). Integer, boolean and float16/float64 features are converted to float32;
+        pickled objects are never loaded.
     labels : str, os.PathLike or array-like, optional
         One label per feature row: a ``.npy`` file, a ``.txt`` file (one integer or class name
         per line), a ``.csv`` file (a single column, or a column named ``label``), or an array /
@@ -73,9 +81,11 @@ def load_features(
     Raises
     ------
     DataError
-        When a file is missing or unreadable, the features are not 2-D (the message says how to
-        pool or reshape them), not numeric, empty, or contain NaN or inf (the first rows are
-        named), a ``.npz`` has no ``features`` key (the keys present are listed), the labels or
+        When a file is missing or unreadable, its header declares more data than it holds or
+        than half the machine's memory, the features are not 2-D (the message says how to
+        pool or reshape them), not numeric (a csv cell is named by line and column), empty, or
+        contain NaN or inf (the first rows are named), a ``.npz`` has no ``features`` key (the
+        keys present are listed), the labels or
         ids do not have one entry per row, a label name is not among the class names, or an
         index has no class name.
     """
@@ -88,10 +98,13 @@ def load_features(
         raw_features, stored = _load_array(path, "features"), {}
     elif suffix == ".npz":
         raw_features, stored = _load_npz(path)
+    elif suffix in (".csv", ".tsv"):
+        raw_features, stored = _load_table(path)
     else:
         raise DataError(
             f"features file '{path}' has extension {path.suffix or '(none)'!r}; save the features "
-            "as .npy (an (N, D) array) or .npz (keys features, labels, class_names, ids)"
+            "as .npy (an (N, D) array), .npz (keys features, labels, class_names, ids) or .csv "
+            "(one row of numbers per sample)"
         )
     features = _as_matrix(raw_features, path)
     n = len(features)
@@ -140,16 +153,27 @@ def _load_array(path: Path, what: str) -> np.ndarray:
         # without this check np.load would try to unpickle any other file
         raise DataError(f"cannot read {what} file '{path}': not a .npy file (save it with np.save)")
     try:
+        with path.open("rb") as handle:
+            _check_declared_size(handle, path.stat().st_size, f"{what} file '{path}'")
         return np.load(path, allow_pickle=False)
+    except DataError:
+        raise
+    except MemoryError as exc:
+        raise DataError(f"{what} file '{path}' does not fit in memory ({_one_line(exc)})") from exc
     except ValueError as exc:
         if "allow_pickle" in str(exc):
             raise DataError(
                 f"{what} file '{path}' holds Python objects, which featscope does not unpickle; "
                 "save a numeric (or string) array with np.save"
             ) from exc
-        raise DataError(f"cannot read {what} file '{path}': not a valid .npy file ({exc})") from exc
-    except (OSError, EOFError) as exc:
-        raise DataError(f"cannot read {what} file '{path}': not a valid .npy file ({exc})") from exc
+        raise DataError(
+            f"cannot read {what} file '{path}': not a valid .npy file ({_one_line(exc)})"
+        ) from exc
+    except (OSError, EOFError, SyntaxError) as exc:
+        # SyntaxError: numpy parses the header with ast.literal_eval (a NUL byte in it)
+        raise DataError(
+            f"cannot read {what} file '{path}': not a valid .npy file ({_one_line(exc)})"
+        ) from exc
 
 
 def _load_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -159,6 +183,12 @@ def _load_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
             f"cannot read features file '{path}': not a valid .npz (save it with np.savez)"
         )
     try:
+        with zipfile.ZipFile(path) as members:
+            for info in members.infolist():
+                if info.filename.removesuffix(".npy") in _NPZ_KEYS:
+                    with members.open(info) as member:
+                        where = f"array '{info.filename}' of features file '{path}'"
+                        _check_declared_size(member, info.file_size, where)
         with np.load(path, allow_pickle=False) as archive:
             keys = list(archive.files)
             if "features" not in keys:
@@ -167,9 +197,7 @@ def _load_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
                     f"{', '.join(keys) or 'none'}); save it with np.savez(path, features=..., "
                     "labels=...)"
                 )
-            stored = {
-                k: archive[k] for k in ("features", "labels", "class_names", "ids") if k in keys
-            }
+            stored = {k: archive[k] for k in _NPZ_KEYS if k in keys}
     except DataError:
         raise
     except ValueError as exc:
@@ -178,10 +206,155 @@ def _load_npz(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
                 f"features file '{path}' holds Python objects, which featscope does not unpickle; "
                 "store class names and ids as string arrays (np.array(names, dtype=str))"
             ) from exc
-        raise DataError(f"cannot read features file '{path}': not a valid .npz ({exc})") from exc
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"cannot read features file '{path}': not a valid .npz ({exc})") from exc
+        raise DataError(
+            f"cannot read features file '{path}': not a valid .npz ({_one_line(exc)})"
+        ) from exc
+    except MemoryError as exc:
+        raise DataError(
+            f"features file '{path}' does not fit in memory ({_one_line(exc)})"
+        ) from exc
+    except (
+        OSError,
+        EOFError,
+        SyntaxError,
+        zipfile.BadZipFile,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+    ) as exc:
+        # zlib.error: a damaged compressed member; RuntimeError: an encrypted member;
+        # NotImplementedError: an unknown compression method
+        raise DataError(
+            f"cannot read features file '{path}': not a valid .npz ({_one_line(exc)})"
+        ) from exc
     return stored.pop("features"), stored
+
+
+def _load_table(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read a csv/tsv of numbers, with optional ``label`` and ``id``/``path`` header columns."""
+    where = f"features file '{path}'"
+    text = _read_text(path, "features file")
+    lines = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
+    if not lines:
+        raise DataError(f"{where} is empty; write one row of numbers per sample")
+    tab = path.suffix.lower() == ".tsv" or "\t" in lines[0][1]
+    rows = _csv_rows(lines, "\t" if tab else ",", where)
+    first_no, first = rows[0]
+    names = [cell.strip().lower() for cell in first]
+    has_header = not all(_is_number(cell) for cell in first)
+    label_col = id_col = None
+    if has_header:
+        label_col = names.index("label") if "label" in names else None
+        id_col = next((names.index(k) for k in ("id", "path") if k in names), None)
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"{where} has a header (line {first_no}) but no rows of numbers")
+    columns = [c for c in range(len(first)) if c not in (label_col, id_col)]
+    values = np.empty((len(rows), len(columns)), dtype=np.float64)
+    labels, ids = [], []
+    for k, (line_no, cells) in enumerate(rows):
+        if len(cells) != len(first):
+            raise DataError(
+                f"line {line_no} of {where} has {len(cells)} values but line {first_no} has "
+                f"{len(first)}; give every row the same columns"
+            )
+        try:
+            values[k] = [float(cells[c]) for c in columns]
+        except ValueError:
+            column = next(c for c in columns if not _is_number(cells[c]))
+            name = f" ({first[column].strip()!r})" if has_header else ""
+            raise DataError(
+                f"line {line_no}, column {column + 1}{name} of {where} is "
+                f"{_short(cells[column])}, not a number; feature cells must be numbers (name a "
+                "column of labels 'label' and one of ids 'id' in a header row)"
+            ) from None
+        if label_col is not None:
+            labels.append((line_no, cells[label_col].strip()))
+        if id_col is not None:
+            ids.append(cells[id_col].strip())
+    stored: dict[str, Any] = {}
+    if label_col is not None:
+        stored["labels"] = labels
+    if id_col is not None:
+        stored["ids"] = np.asarray(ids, dtype=str)
+    return values, stored
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _short(text: str, limit: int = 40) -> str:
+    shown = repr(text)
+    return shown if len(shown) <= limit else shown[: limit - 4] + "...'"
+
+
+def _check_declared_size(stream: BinaryIO, size: int, where: str) -> None:
+    """Refuse an array whose header promises more data than the file holds or memory fits.
+
+    ``np.load`` allocates the whole array its header declares before reading it, so a 100-byte
+    file claiming shape ``(10**12, 10)`` would fail with ``MemoryError`` (or, below the machine's
+    limit, make the operating system kill the process); a zip bomb inflates the same way.
+    """
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    except Exception as exc:  # numpy's header parser raises ValueError,
+        # SyntaxError, tokenize.TokenError, EOFError... on damaged headers; np.load parses the
+        # same header, so once this passes it cannot fail there
+        if isinstance(exc, (OSError, zlib.error, zipfile.BadZipFile)):
+            raise  # the file (or zip member) itself cannot be read: the callers say so
+        if "Header info length" in str(exc):
+            reason = "its header is longer than numpy reads safely"
+        else:
+            reason = f"not a valid .npy header ({_one_line(exc)})"
+        raise DataError(
+            f"cannot read {where}: {reason} (a damaged or crafted file); save it again with numpy"
+        ) from exc
+    if dtype.hasobject:
+        return  # refused by np.load(allow_pickle=False) with its own message
+    declared = math.prod(shape) * dtype.itemsize
+    shown = f"shape {tuple(shape)} of {dtype}"
+    present = size - stream.tell()
+    if declared > present:
+        raise DataError(
+            f"{where} is truncated: its header declares {shown} ({_bytes(declared)}) but only "
+            f"{_bytes(max(present, 0))} follow; save the array again"
+        )
+    memory = _physical_memory()
+    if memory is not None and declared > memory // 2:
+        raise DataError(
+            f"{where} holds {shown} ({_bytes(declared)}), more than half of this machine's "
+            f"memory ({_bytes(memory)}); save fewer rows (a sample) or reduce the dimension"
+        )
+
+
+def _physical_memory() -> int | None:
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):  # not on this platform (Windows)
+        return None
+
+
+def _bytes(count: float) -> str:
+    if count < 1024:
+        return f"{count:.0f} bytes"
+    for unit in ("KiB", "MiB", "GiB", "TiB"):
+        count /= 1024
+        if count < 1024 or unit == "TiB":
+            break
+    return f"{count:.1f} {unit}"
 
 
 def _as_matrix(array: np.ndarray, path: Path) -> np.ndarray:
@@ -218,7 +391,8 @@ def _as_matrix(array: np.ndarray, path: Path) -> np.ndarray:
         raise DataError(
             f"features in '{path}' have shape {shape}; expected at least one row and column"
         )
-    features = np.ascontiguousarray(array, dtype=np.float32)
+    with np.errstate(over="ignore"):  # values beyond float32 become inf: reported just below
+        features = np.ascontiguousarray(array, dtype=np.float32)
     bad = np.flatnonzero(~np.isfinite(features).all(axis=1))
     if bad.size:
         shown = ", ".join(str(i) for i in bad[:_MAX_ROWS_LISTED])
@@ -279,7 +453,7 @@ def _labels_arg(labels: LabelsArg, n: int) -> tuple[Any, str]:
 def _labels_csv(path: Path, n: int, where: str) -> list[tuple[int, str]]:
     text = _read_text(path, "labels file")
     lines = [(no, line) for no, line in enumerate(text.splitlines(), start=1) if line.strip()]
-    rows = list(zip([no for no, _ in lines], csv.reader([line for _, line in lines]), strict=True))
+    rows = _csv_rows(lines, ",", where)
     if not rows:
         raise DataError(f"{where} is empty; write one label per row")
     header = [cell.strip().lower() for cell in rows[0][1]]
@@ -331,6 +505,10 @@ def _to_indices(
             )
     elif array.dtype.kind not in "biu":
         raise DataError(f"{where} have dtype {array.dtype}; expected integers or class names")
+    if array.size and array.dtype.kind != "b" and array.max() >= MAX_CLASS_INDEX:
+        # checked before the cast: a float 1e300 or a uint64 2**63 would wrap to nonsense
+        row = int(np.argmax(array))
+        raise _too_large(array[row], f"row {row}", where)
     indices = array.astype(np.int64)
     if indices.size and indices.min() < 0:
         row = int(np.argmin(indices))

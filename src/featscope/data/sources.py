@@ -43,6 +43,9 @@ IMAGE_EXTENSIONS = frozenset(
 _LIST_EXTENSIONS = (".csv", ".tsv", ".txt")
 _DEMOS = ("demo:digits",)
 _MAX_LISTED = 5
+#: Integer labels must be below this: class names "0" .. "<max>" are made for every index up to the
+#: largest label, so a stray huge number (an image id in the label column) would exhaust memory.
+MAX_CLASS_INDEX = 1_000_000
 
 T = TypeVar("T")
 
@@ -193,8 +196,19 @@ def file_list(
     ------
     DataError
         When the list is missing or empty, a row lacks a column or has an empty path or label
-        (the line number is named), labels mix indices and names, an index is negative, or image
-        paths do not exist (the first few are listed with the count).
+        (the line number is named), a line cannot be parsed, labels mix indices and names, an
+        index is negative or not below :data:`MAX_CLASS_INDEX`, or image paths do not exist (the
+        first few are listed with the count).
+
+    Notes
+    -----
+    Paths that leave the list's folder (``../images/x.png``) and absolute paths are followed:
+    a list is trusted like the paths typed on the command line (dataset lists often point at a
+    shared image store). featscope only reads the files a list names, as images; an entry naming
+    something that is not an image (``../../etc/passwd``) fails with a :class:`DataError` when
+    it is read, like any unreadable image (or is skipped with ``--skip-bad-images``). Check a
+    list from an untrusted source before running on it: the images it names can end up as
+    thumbnails in the run folder.
     """
     path = Path(path)
     text = _read_text(path, "file list")
@@ -271,8 +285,25 @@ def _split_rows(path: Path, lines: list[tuple[int, str]]) -> list[tuple[int, lis
     if delimiter is None:
         # "img 001.jpg 3": the label is the last field, the path may contain spaces
         return [(n, line.strip().rsplit(maxsplit=1)) for n, line in lines]
-    reader = csv.reader([line for _, line in lines], delimiter=delimiter)
-    return [(n, cells) for (n, _), cells in zip(lines, reader, strict=True)]
+    return _csv_rows(lines, delimiter, f"file list '{path}'")
+
+
+def _csv_rows(
+    lines: list[tuple[int, str]], delimiter: str, where: str
+) -> list[tuple[int, list[str]]]:
+    """Split ``(line number, text)`` lines into cells, one csv row per line."""
+    rows = []
+    for n, line in lines:
+        # one reader per line: an unclosed quote must not swallow the following lines
+        try:
+            cells = next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error as exc:  # e.g. a field longer than csv's limit (128 KiB)
+            raise DataError(
+                f"line {n} of {where} cannot be read as {delimiter!r}-separated values ({exc}); "
+                "fix or remove the line"
+            ) from exc
+        rows.append((n, cells))
+    return rows
 
 
 def _is_int(text: str) -> bool:
@@ -305,7 +336,12 @@ def _labels_from_strings(
     """Turn ``(line or row number, text)`` labels into indices: all integers, or all names."""
     is_int = [_is_int(text) for _, text in raw]
     if all(is_int):
-        labels = np.asarray([int(text) for _, text in raw], dtype=np.int64)
+        values = [int(text) for _, text in raw]
+        too_large = [k for k, v in enumerate(values) if v >= MAX_CLASS_INDEX]
+        if too_large:
+            line_no, text = raw[too_large[0]]
+            raise _too_large(text, f"{unit} {line_no}", where)
+        labels = np.asarray(values, dtype=np.int64)
         if labels.size and labels.min() < 0:
             line_no, text = raw[int(np.argmin(labels))]
             raise DataError(
@@ -335,6 +371,14 @@ def _labels_from_strings(
             f"names ({_preview(names)}); fix the label or the class names"
         )
     return np.asarray([position[t] for t in texts], dtype=np.int64), names
+
+
+def _too_large(label: object, position: str, where: str) -> DataError:
+    """Return the error for an integer label at or above :data:`MAX_CLASS_INDEX`."""
+    return DataError(
+        f"{where}: label {label} ({position}) is too large: class indices must be below "
+        f"{MAX_CLASS_INDEX:,}; number the classes from 0, or use class names as labels"
+    )
 
 
 def _preview(items: Sequence[Any], limit: int = _MAX_LISTED) -> str:
