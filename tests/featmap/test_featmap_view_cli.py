@@ -9,7 +9,7 @@ from featmap_view_helpers import save_photo
 
 import featscope.cli.featmap as featmap_cli
 import featscope.cli.featmap_diff as diff_cli
-from featscope.errors import ParameterError
+from featscope.errors import DataError, ParameterError
 
 # a tiny timm model (a few thousand parameters), built without weights
 TINY = "timm:test_resnet"
@@ -120,3 +120,38 @@ def test_command_line_errors_are_one_line_and_exit_2(tmp_path, capsys, extra, me
     assert len(err) == 1
     assert re.match(message, err[0])
     assert not list((tmp_path / "wd").glob("*/manifest.json"))  # no finished run
+
+
+def test_featmap_skips_unreadable_images_only_when_asked(tmp_path, capsys):
+    import json
+
+    good = save_photo(tmp_path / "good.png", seed=1, size=(40, 40))
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    argv = [str(good), str(bad), "--model", TINY, "--point", "layer1", "--input-size", "32"]
+    argv += ["--work-dir", str(tmp_path / "wd")]
+    with pytest.raises(DataError, match=r"bad\.png.*--skip-bad-images"):
+        _run(featmap_cli, argv)
+    assert not list((tmp_path / "wd").glob("featmap_*"))  # nothing that looks finished
+
+    with pytest.warns(UserWarning, match=r"skipped image .*bad\.png"):
+        assert _run(featmap_cli, [*argv, "--skip-bad-images"]) == 0
+    out = capsys.readouterr().out
+    assert "1 feature maps of 1 image(s)" in out
+    assert "skipped 1 unreadable image(s)" in out
+    (run_dir,) = (tmp_path / "wd").glob("featmap_*")
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert [pair[0] for pair in manifest["metadata"]["skipped"]] == [str(bad)]
+
+
+def test_featmap_diff_with_only_unreadable_images_fails_clearly(tmp_path):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"")
+    argv = [str(bad), "--model", TINY, "--model", TINY, "--point", "layer1"]
+    argv += ["--input-size", "32", "--work-dir", str(tmp_path / "wd"), "--skip-bad-images"]
+    with (
+        pytest.warns(UserWarning, match="skipped image"),
+        pytest.raises(DataError, match=r"none of the 1 image\(s\) could be read"),
+    ):
+        _run(diff_cli, argv)
+    assert not list((tmp_path / "wd").glob("featmap_diff_*"))

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
         "point and level. With no images and no --model: EfficientNet-Lite0 on three photos.",
     )
     add_images_argument(parser)
+    parser.add_argument(
+        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
+    )
     add_model_flags(parser)
     add_points_flag(
         parser,
@@ -85,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         work_dir=args.work_dir,
         backends=args.backend,
+        skip_bad_images=args.skip_bad_images,
         **drawing_options(args),
     )
     print(summarize(result))
@@ -97,4 +101,6 @@ def summarize(result: Any) -> str:
     names = list(dict.fromkeys(m.name for m in result.maps))
     shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
     where = f"; written to {result.run_dir}/" if result.run_dir is not None else ""
+    if result.skipped:
+        where += f"; skipped {len(result.skipped)} unreadable image(s) (listed in run.log)"
     return f"{len(result.maps)} feature maps of {images} image(s) at {shown}{where}"

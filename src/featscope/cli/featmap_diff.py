@@ -27,6 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
         "points (paired by name), one picture per image, point and level.",
     )
     add_images_argument(parser)
+    parser.add_argument(
+        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
+    )
     group = parser.add_argument_group("models")
     group.add_argument(
         "--model",
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         device=args.device,
         work_dir=args.work_dir,
         backends=args.backend,
+        skip_bad_images=args.skip_bad_images,
         **drawing_options(args),
     )
     print(summarize(result).replace("feature maps", "feature-map differences", 1))

@@ -30,11 +30,30 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from featscope.errors import DataError
 
-__all__ = ["open_rgb"]
+__all__ = ["open_rgb", "skip_reason"]
 
 _FIX = "remove it or pass --skip-bad-images"
 _ALPHA_MODES = frozenset({"LA", "La", "RGBA", "RGBa", "PA"})
 _UINT16_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N"})
+
+
+def skip_reason(exc: BaseException) -> str:
+    """Return why an image could not be read, without the hint to skip it.
+
+    Views that were asked to skip unreadable images warn with this text: the reader's advice
+    to pass ``--skip-bad-images`` is moot there.
+
+    Parameters
+    ----------
+    exc : BaseException
+        The error raised by :func:`open_rgb` (or any reader).
+
+    Returns
+    -------
+    str
+        The message up to the hint.
+    """
+    return str(exc).split(f"; {_FIX}")[0]
 
 
 def open_rgb(path: str | os.PathLike[str]) -> Image.Image:

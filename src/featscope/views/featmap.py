@@ -39,7 +39,8 @@ from typing import Any
 
 import numpy as np
 
-from featscope.errors import CaptureError, FeatscopeError, ParameterError
+from featscope.data.images import skip_reason
+from featscope.errors import CaptureError, DataError, FeatscopeError, ParameterError
 from featscope.views._featmap_images import (
     Geometry,
     PhotoItem,
@@ -139,6 +140,8 @@ class FeatmapRun:
         The drawing options used.
     timings : dict of str to float
         Seconds spent in each stage (``load``, ``forward``, ``draw``, ``write``).
+    skipped : tuple of (str, str)
+        ``(image id, reason)`` of unreadable images skipped with ``skip_bad_images=True``.
     """
 
     maps: tuple[FeatureMap, ...]
@@ -147,6 +150,7 @@ class FeatmapRun:
     models: tuple[str, ...] = ()
     params: Mapping[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
 
     def __len__(self) -> int:
         return len(self.maps)
@@ -518,6 +522,7 @@ def _execute(
     opts: _Options,
     work_dir: str | Path | None,
     backends: Sequence[str] | None,
+    skip_bad_images: bool,
     clock: Stopwatch,
 ) -> FeatmapRun:
     """Capture, (subtract,) draw and write, one image at a time."""
@@ -528,11 +533,19 @@ def _execute(
     ]
     names = _Names()
     results: list[FeatureMap] = []
+    skipped: list[tuple[str, str]] = []
     with open_run(work_dir, view, backends) as run:
         with runners[0].active(), runners[1].active() if difference else nullcontext():
             for item in images:
                 drawn_before = len(results)
-                picture = item.load()
+                try:
+                    picture = item.load()
+                except DataError as exc:
+                    if not skip_bad_images:
+                        raise
+                    skipped.append((item.id, skip_reason(exc)))
+                    warnings.warn(f"skipped image {item.id!r}: {skipped[-1][1]}", stacklevel=3)
+                    continue
                 with clock("forward"):
                     outputs = [r.run(picture) for r in runners]
                 levels, geometry = outputs[0]
@@ -554,7 +567,13 @@ def _execute(
                         if run is not None:
                             run.add_result(stem, fmap)
                 logger.info("%s: %d maps drawn", item.id, len(results) - drawn_before)
+        if skipped and len(skipped) == len(images):
+            raise DataError(
+                f"none of the {len(images)} image(s) could be read (first: {skipped[0][0]!r}: "
+                f"{skipped[0][1]}); pass image files"
+            )
         if run is not None:
+            run.add_metadata("skipped", [list(pair) for pair in skipped])
             run.add_metadata("view", view)
             run.add_metadata("options", opts.to_dict())
             run.add_metadata(
@@ -574,6 +593,7 @@ def _execute(
         models=tuple(h.spec for h in handles),
         params=opts.to_dict(),
         timings=clock.timings,
+        skipped=tuple(skipped),
     )
 
 
@@ -642,6 +662,7 @@ def feature_maps(
     device: str = "cpu",
     work_dir: str | os.PathLike[str] | None = "work_dirs",
     backends: Sequence[str] | None = None,
+    skip_bad_images: bool = False,
 ) -> FeatmapRun:
     """Draw the feature maps of a model at one or more capture points, one file per map.
 
@@ -698,6 +719,9 @@ def feature_maps(
         of every map and ``manifest.json``); ``None`` writes nothing.
     backends : sequence of str, optional
         Also log to ``"tensorboard"`` and/or ``"wandb"``; the run folder is always written.
+    skip_bad_images : bool, default False
+        Skip images that cannot be read (with a warning; listed in ``skipped`` and the
+        manifest) instead of stopping at the first.
 
     Returns
     -------
@@ -755,6 +779,7 @@ def feature_maps(
         opts=opts,
         work_dir=work_dir,
         backends=backends,
+        skip_bad_images=skip_bad_images,
         clock=clock,
     )
 
@@ -781,6 +806,7 @@ def feature_map_difference(
     device: str = "cpu",
     work_dir: str | os.PathLike[str] | None = "work_dirs",
     backends: Sequence[str] | None = None,
+    skip_bad_images: bool = False,
 ) -> FeatmapRun:
     """Draw where two models' feature maps differ: ``|F_a - F_b|`` per point and level.
 
@@ -802,7 +828,7 @@ def feature_map_difference(
         One colour scale, starting at 0, for all levels and tiles of one image and point;
         per-map min-max (False, the reference) hides where the difference is large.
     input_size, mean, std, channel_reduction, topk, arrangement, resize_shape, alpha, overlaid,
-    use_norm, nan_policy, max_size, device, work_dir, backends
+    use_norm, nan_policy, max_size, device, work_dir, backends, skip_bad_images
         As in :func:`feature_maps` (``use_norm`` standardises the difference, like MMRazor).
         The run folder is ``featmap_diff_<timestamp>/``.
 
@@ -868,5 +894,6 @@ def feature_map_difference(
         opts=opts,
         work_dir=work_dir,
         backends=backends,
+        skip_bad_images=skip_bad_images,
         clock=clock,
     )

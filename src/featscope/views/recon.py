@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 
+from featscope.data.images import skip_reason
 from featscope.errors import DataError, OutputError, ParameterError
 from featscope.views._run import Stopwatch, open_run
 
@@ -517,8 +518,7 @@ def _reconstruct_batch(
         except DataError as exc:
             if skipped is None:
                 raise
-            # the reader's hint to pass --skip-bad-images is moot here: it was passed
-            reason = str(exc).split("; remove it or pass --skip-bad-images")[0]
+            reason = skip_reason(exc)
             warnings.warn(f"skipped image {item.id!r}: {reason}", stacklevel=3)
             skipped.append((item.id, reason))
             continue
