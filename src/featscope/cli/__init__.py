@@ -2,17 +2,53 @@
 
 ``main(argv)`` returns the exit status: 0 on success, 2 for a user error (printed as one line,
 ``error: <message>``), so a traceback always means a bug in featscope.
+
+Interruptions end a run cleanly: Ctrl-C (SIGINT), SIGTERM (``kill``, a batch scheduler's time
+limit) and SIGHUP (the terminal closed) unwind the run like an error, so the hidden ``.partial``
+run folder is removed, no ``manifest.json`` is written, one line is printed and the exit status
+is ``128 + signal number`` (130, 143, 129). ``kill -9`` cannot be caught: it leaves the hidden
+``.partial`` folder, which the next run in the same work dir removes once its process is gone.
+
+Every subcommand that takes ``--checkpoint`` also takes ``--trust-checkpoint``; the command runs
+inside :func:`featscope.models.checkpoint.trusted_checkpoints` when it is given.
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
 import logging
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-__all__ = ["main"]
+__all__ = ["Interrupted", "main"]
+
+#: Signals that end a run like Ctrl-C does (SIGHUP only where it exists).
+_STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread when a stop signal (SIGTERM, SIGHUP) arrives.
+
+    A ``KeyboardInterrupt`` subclass, so that everything that cleans up after Ctrl-C (the run
+    folder's ``with`` block, progress bars) cleans up after ``kill`` too.
+
+    Parameters
+    ----------
+    signum : int
+        The signal received.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = int(signum)
+
 
 #: subcommand -> (module, one-line description)
 COMMANDS = {
@@ -63,24 +99,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command not in COMMANDS:
         print(f"error: unknown command {command!r}\n{_usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(COMMANDS[command][0])
-    parser = module.build_parser()
     show_warning = warnings.showwarning
     warnings.showwarning = _show_warning
     package_logger = logging.getLogger("featscope")
     logger_state = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
     try:
-        from featscope.cli.config import apply_cfg_options
+        with _signals_interrupt():
+            module = importlib.import_module(COMMANDS[command][0])
+            parser = module.build_parser()
+            _add_trust_flag(parser)
+            args = _parse(parser, rest)
+            _setup_logging(quiet=getattr(args, "quiet", False))
+            from featscope.models.checkpoint import trusted_checkpoints
 
-        args = apply_cfg_options(parser, rest)
-        _setup_logging(quiet=getattr(args, "quiet", False))
-        return int(module.run(args) or 0)
+            with trusted_checkpoints(bool(getattr(args, "trust_checkpoint", False))):
+                return int(module.run(args) or 0)
     except FeatscopeError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted; no result was written", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        name = signal.Signals(signum).name
+        print(
+            f"interrupted ({name}); the unfinished run was discarded, no result was written",
+            file=sys.stderr,
+        )
+        return 128 + int(signum)
     finally:
         # main() may run inside a larger program (or a test suite): leave logging as it was
         warnings.showwarning = show_warning
@@ -88,6 +132,53 @@ def main(argv: Sequence[str] | None = None) -> int:
         package_logger.handlers[:] = handlers
         package_logger.setLevel(level)
         package_logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def _signals_interrupt() -> Iterator[None]:
+    """Turn SIGTERM/SIGHUP into :class:`Interrupted` while the command runs, then restore."""
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signum)
+
+    previous = {}
+    for signum in _STOP_SIGNALS:
+        with contextlib.suppress(OSError, ValueError):
+            previous[signum] = signal.signal(signum, handler)
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(signum, old)
+
+
+def _add_trust_flag(parser: argparse.ArgumentParser) -> None:
+    """Give ``--trust-checkpoint`` to a subcommand that reads checkpoints but lacks it."""
+    from featscope.cli.common import add_trust_checkpoint_flag
+
+    options = parser._option_string_actions  # argparse has no public listing
+    if "--checkpoint" in options and "--trust-checkpoint" not in options:
+        add_trust_checkpoint_flag(parser)
+
+
+def _parse(parser: argparse.ArgumentParser, rest: list[str]) -> argparse.Namespace:
+    """Parse with config and ``--cfg-options``; ``--trust-checkpoint`` from argv only."""
+    from featscope.cli.config import apply_cfg_options
+    from featscope.errors import ParameterError
+
+    # A config file may come from someone else: it must not be able to make featscope run code.
+    on_command_line = bool(getattr(parser.parse_args(rest), "trust_checkpoint", False))
+    args = apply_cfg_options(parser, rest)
+    if getattr(args, "trust_checkpoint", False) and not on_command_line:
+        raise ParameterError(
+            "`trust_checkpoint` was set by --config or --cfg-options, but it lets a checkpoint "
+            "run code, so it is only accepted on the command line: pass --trust-checkpoint"
+        )
+    return args
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

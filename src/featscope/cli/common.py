@@ -13,6 +13,7 @@ __all__ = [
     "add_output_flags",
     "add_points_flag",
     "add_preprocessing_flags",
+    "add_trust_checkpoint_flag",
     "drawing_options",
     "new_parser",
 ]
@@ -65,7 +66,22 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
         "(default: the built-in demo model)",
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
+    add_trust_checkpoint_flag(group)
     add_preprocessing_flags(group)
+
+
+def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:
+    """Add ``--trust-checkpoint``: allow checkpoints whose unpickling runs code from the file.
+
+    ``featscope.cli.main`` adds it to every subcommand that has ``--checkpoint`` and reads it
+    from the command line only (a ``--config`` file cannot turn it on).
+    """
+    group.add_argument(
+        "--trust-checkpoint",
+        action="store_true",
+        help="load a checkpoint the safe reader (torch.load weights_only=True) refuses with the "
+        "full unpickler, which RUNS CODE FROM THE FILE; only for files you trust as a script",
+    )
 
 
 def add_preprocessing_flags(group: argparse._ActionsContainer) -> None:

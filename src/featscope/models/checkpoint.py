@@ -4,6 +4,13 @@ Checkpoints are read with ``torch.load(..., weights_only=True)`` (or the ``safet
 for ``.safetensors`` files), so a checkpoint can never run code: a pickle that needs arbitrary
 classes is refused with :class:`~featscope.errors.CheckpointError`.
 
+A user who trusts a file (their own training run that pickled extra objects) can allow the full
+unpickler, which *runs code from the file*: ``featscope <command> --trust-checkpoint`` or, from
+Python, ``with featscope.models.checkpoint.trusted_checkpoints(): ...``. Even then the safe reader
+is tried first; the full one is used, with a warning, only for a file the safe one refuses. The
+switch is a :class:`contextvars.ContextVar`, so it holds for the ``with`` block (and its thread or
+task) only and never leaks into other code.
+
 Training frameworks wrap the state dict in different ways. This module tries every way of
 unwrapping it and keeps the one whose keys match the most model keys:
 
@@ -17,11 +24,13 @@ unwrapping it and keeps the one whose keys match the most model keys:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import hashlib
 import os
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,13 +41,65 @@ from featscope.models._util import first_line
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["CheckpointReport", "load_checkpoint"]
+__all__ = ["CheckpointReport", "checkpoints_trusted", "load_checkpoint", "trusted_checkpoints"]
 
 _WRAPPER_KEYS = ("state_dict", "model", "module", "state_dict_ema", "model_ema")
 _PREFIXES = ("module.", "model.", "_orig_mod.")
 _OPENMMLAB_PREFIX = "backbone."
 _SHOWN = 10
 _CHUNK = 1 << 20
+#: The flag of :func:`trusted_checkpoints`; a ContextVar so that it is scoped to a with-block.
+_TRUSTED: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "featscope_trusted_checkpoints", default=False
+)
+#: How the refusal tells the user to allow a file anyway (the CLI flag and the Python switch).
+TRUST_HINT = (
+    "if you trust the file, pass --trust-checkpoint (Python: `with "
+    "featscope.models.checkpoint.trusted_checkpoints(): ...`), which runs the file's code"
+)
+
+
+@contextlib.contextmanager
+def trusted_checkpoints(enabled: bool = True) -> Iterator[None]:
+    """Allow checkpoints that need code from the file to unpickle, inside a ``with`` block.
+
+    By default featscope reads checkpoints with ``torch.load(weights_only=True)`` and refuses a
+    file that holds other Python objects. Inside this block such a file is read with
+    ``weights_only=False`` after a warning: **unpickling runs code from the file**, so use it
+    only for files you made or trust as you would a Python script. Files the safe reader can
+    read are still read with it. The command line sets it with ``--trust-checkpoint``.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        False turns trust off inside the block (e.g. within an outer trusted block).
+
+    Yields
+    ------
+    None
+
+    Examples
+    --------
+    >>> from featscope.models.checkpoint import trusted_checkpoints
+    >>> with trusted_checkpoints():  # doctest: +SKIP
+    ...     handle = featscope.models.load_model("timm:resnet18", checkpoint="my_run.pth")
+    """
+    token = _TRUSTED.set(bool(enabled))
+    try:
+        yield
+    finally:
+        _TRUSTED.reset(token)
+
+
+def checkpoints_trusted() -> bool:
+    """Return whether code-running checkpoints are allowed here (see :func:`trusted_checkpoints`).
+
+    Returns
+    -------
+    bool
+        True inside ``with trusted_checkpoints():`` (or under ``--trust-checkpoint``).
+    """
+    return _TRUSTED.get()
 
 
 @dataclass(frozen=True)
@@ -97,7 +158,8 @@ def load_checkpoint(
     Raises
     ------
     CheckpointError
-        When the file is missing or unreadable, would need to run code to unpickle, holds no
+        When the file is missing or unreadable, would need to run code to unpickle (unless
+        inside :func:`trusted_checkpoints`), holds no
         tensors, shares no key with the model, has a tensor whose shape differs from the model's
         (naming the key and both shapes), or, with ``strict=True``, any key does not match.
 
@@ -192,22 +254,59 @@ def _read(file: Path) -> Any:
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(exc))
+        # torch words it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose module"
+        unsafe = re.search(r"unsupported (?:global: )?GLOBAL (\S+)", str(exc), re.IGNORECASE)
+        what = (
+            f"the Python global {unsafe.group(1)}"
+            if unsafe
+            else "pickled data that the safe reader refuses"
+        )
+        if checkpoints_trusted():
+            return _read_trusted(file, what, torch)
         if unsafe:
             raise CheckpointError(
-                f"checkpoint {str(file)!r} contains a Python object of type {unsafe.group(1)} "
-                "that can only be unpickled by running code from the file; featscope loads "
-                "checkpoints with torch.load(weights_only=True) and refuses to run code from "
-                "checkpoints; re-save just the weights with torch.save(model.state_dict(), path)"
+                f"checkpoint {str(file)!r} contains {what}, which can only be unpickled by running "
+                "code from the file; featscope loads checkpoints with torch.load(weights_only=True)"
+                " and refuses to run code from checkpoints; re-save just the weights with "
+                f"torch.save(model.state_dict(), path), or {TRUST_HINT}"
             ) from exc
         raise CheckpointError(
-            f"checkpoint {str(file)!r} is not a readable torch.save file ({first_line(exc)}); "
-            "pass a state dict saved with torch.save or a .safetensors file"
+            f"checkpoint {str(file)!r} is not a readable torch.save file ({_reason(exc)}); "
+            "pass a state dict saved with torch.save or a .safetensors file, or, if the file is "
+            f"a pickle you trust, {TRUST_HINT.removeprefix('if you trust the file, ')}"
         ) from exc
-    except (RuntimeError, OSError, EOFError, ValueError) as exc:
+    except Exception as exc:  # damaged files make torch raise KeyError, IndexError, EOFError...
         raise CheckpointError(
-            f"checkpoint {str(file)!r} cannot be read ({first_line(exc)}); pass a state dict "
+            f"checkpoint {str(file)!r} cannot be read ({type(exc).__name__}: {first_line(exc)}); "
+            "it is damaged or not a checkpoint; pass a state dict "
             "saved with torch.save or a .safetensors file"
+        ) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    """Return the line of torch's long weights-only message that says what was refused."""
+    for line in str(exc).splitlines():
+        line = line.strip()
+        if line.lower().startswith(("unsupported", "weightsunpickler error")):
+            return line.removeprefix("WeightsUnpickler error: ").split(". ")[0].rstrip(".")
+    return first_line(exc)
+
+
+def _read_trusted(file: Path, what: str, torch: Any) -> Any:
+    """Read ``file`` with the full unpickler (runs its code) after warning the user."""
+    warnings.warn(
+        f"checkpoint {str(file)!r} holds {what}; loading it with torch.load(weights_only=False) "
+        "because checkpoints are trusted (--trust-checkpoint): this runs code from the file",
+        UserWarning,
+        stacklevel=4,
+    )
+    try:
+        return torch.load(file, map_location="cpu", weights_only=False)
+    except Exception as exc:  # any error of the file's own code: report it, not as a crash
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} could not be unpickled even with --trust-checkpoint "
+            f"({type(exc).__name__}: {first_line(exc)}); it may need a class from a module "
+            "that is not importable here, or the file is damaged"
         ) from exc
 
 

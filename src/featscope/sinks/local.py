@@ -8,6 +8,12 @@ left it behind, half written, on every failure). This follows torchcam's ``save`
 overwrite, artifacts first, manifest last (``schema_version``, sorted keys, no NaN), roll back on
 failure.
 
+A process killed outright (``kill -9``, power loss) cannot roll back: its ``.partial`` folder
+stays, hidden and without a manifest. The first line of its ``run.log`` names the process and
+host that wrote it; the next run opened in the same work dir removes the partial folders whose
+process on this host is gone, and never one whose process still runs, runs on another host, or
+was opened with ``keep_failed`` (see :func:`clean_stale_partials`).
+
 A run can also be *mirrored* to other backends (TensorBoard, Weights & Biases): pass
 :class:`Mirror` objects as ``mirrors``. Every figure and ``.png`` written to the folder is then
 also logged there as an image, every result's metrics and every :meth:`LocalRun.log_metrics` call
@@ -27,7 +33,9 @@ import json
 import logging
 import math
 import os
+import re
 import shutil
+import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -50,6 +58,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "LocalRun",
     "Mirror",
+    "clean_stale_partials",
     "escape_field",
     "png_to_rgb",
 ]
@@ -67,6 +76,93 @@ _RESERVED = frozenset({MANIFEST_NAME, LOG_NAME, SCALARS_NAME})
 _NO_SPACE = frozenset({errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)})
 # How many `_1`, `_2`, ... suffixes to try before giving up on a folder name.
 _MAX_SUFFIX = 10_000
+_PARTIAL_SUFFIX = ".partial"
+# First line of run.log: who writes the folder, read back by clean_stale_partials.
+_OWNER_LINE = "run folder written by process {pid} on host {host} (keep_failed={keep})"
+_OWNER_RE = re.compile(
+    r"run folder written by process (\d+) on host (\S+) \(keep_failed=(True|False)\)"
+)
+
+
+def _os_error_in(exc: BaseException) -> OSError | None:
+    """Return the first ``OSError`` among ``exc`` and its causes/contexts, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (True when that cannot be told)."""
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) is not a harmless probe on Windows: keep the folder
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # e.g. EPERM: it exists but belongs to another user
+    return True
+
+
+def _stale_owner(folder: Path) -> int | None:
+    """Return the process id of a removable partial folder's dead owner, else None."""
+    try:
+        with (folder / LOG_NAME).open(encoding="utf-8", errors="replace") as handle:
+            first = handle.readline(4096)
+    except OSError:
+        return None  # no log: a run between mkdir and its first line, or not ours
+    match = _OWNER_RE.search(first)
+    if match is None or match.group(3) == "True":
+        return None  # not ours, or kept on purpose (keep_failed, e.g. a training monitor)
+    pid, host = int(match.group(1)), match.group(2)
+    if host != socket.gethostname() or pid <= 0 or _process_alive(pid):
+        return None
+    return pid
+
+
+def clean_stale_partials(work_dir: str | os.PathLike[str]) -> list[Path]:
+    """Remove the ``.partial`` folders in ``work_dir`` left by runs whose process is gone.
+
+    The first line of a partial folder's ``run.log`` names the process and host writing it. A
+    folder is removed only when that process, on this host, no longer exists (it was killed
+    with ``kill -9`` or the machine went down). A folder of a run still in progress, of another
+    host (a shared file system), of a run opened with ``keep_failed=True``, or without that
+    line is left alone.
+
+    Parameters
+    ----------
+    work_dir : str or path-like
+        The folder holding the run folders.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The folders removed.
+    """
+    removed: list[Path] = []
+    try:
+        entries = list(Path(work_dir).iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(".") and name.endswith(_PARTIAL_SUFFIX)):
+            continue
+        if entry.is_symlink() or not entry.is_dir():
+            continue
+        pid = _stale_owner(entry)
+        if pid is None:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        if not entry.exists():
+            logger.info("removed %s, left by interrupted process %d", entry, pid)
+            removed.append(entry)
+    return removed
 
 
 def _now() -> str:
@@ -478,9 +574,10 @@ class LocalRun:
             self.work_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise self._folder_error(self.work_dir, exc) from exc
+        clean_stale_partials(self.work_dir)
         base = self.name or f"{self.view}_{time.strftime('%Y%m%d_%H%M%S')}"
         for _, candidate in _numbered(base):
-            partial = self.work_dir / f".{candidate}.partial"
+            partial = self.work_dir / f".{candidate}{_PARTIAL_SUFFIX}"
             if (self.work_dir / candidate).exists():
                 continue
             try:
@@ -501,11 +598,12 @@ class LocalRun:
         self._state = "open"
         try:
             self._start_log()
-        except BaseException:
-            self.abort()
+            logger.info("run folder %s (written as %s)", self._final_name, partial)
+            self._start_mirrors()
+        except BaseException as exc:
+            # also Ctrl-C/SIGTERM: the with-block has not started, so __exit__ would not clean up
+            self.abort(exc)
             raise
-        logger.info("run folder %s (written as %s)", self._final_name, partial)
-        self._start_mirrors()
         return self
 
     def finish(self) -> Path:
@@ -525,17 +623,17 @@ class LocalRun:
             folder is removed then.
         """
         self._require_open()
-        self._close_mirrors(success=True)
-        if self._scalar_rows:
-            lines = "".join(
-                json.dumps(_jsonable(row), sort_keys=True, allow_nan=False) + "\n"
-                for row in self._scalar_rows
-            )
-            self._atomic_write(
-                SCALARS_NAME, lambda fh: fh.write(lines.encode("utf-8")), internal=True
-            )
-        self._stop_log()
         try:
+            self._close_mirrors(success=True)
+            if self._scalar_rows:
+                lines = "".join(
+                    json.dumps(_jsonable(row), sort_keys=True, allow_nan=False) + "\n"
+                    for row in self._scalar_rows
+                )
+                self._atomic_write(
+                    SCALARS_NAME, lambda fh: fh.write(lines.encode("utf-8")), internal=True
+                )
+            self._stop_log()
             manifest = self._manifest()
             self._atomic_write(
                 MANIFEST_NAME,
@@ -831,12 +929,15 @@ class LocalRun:
         temp_stem = self.path / f".{stem}.tmp-{os.getpid()}"
         try:
             temps = save_figure(fig, temp_stem, formats=formats, dpi=dpi)
-        except OutputError as exc:
-            for leftover in self.path.glob(f".{stem}.tmp-{os.getpid()}.*"):
-                leftover.unlink(missing_ok=True)
-            cause = exc.__cause__
-            if isinstance(cause, OSError):
-                raise self._write_error(f"{stem}.*", cause) from cause
+        except BaseException as exc:
+            if self._partial is not None and self._partial.is_dir():
+                for leftover in self._partial.glob(f".{stem}.tmp-{os.getpid()}.*"):
+                    leftover.unlink(missing_ok=True)
+            # matplotlib's PDF writer, hit by a full disk, fails again while cleaning up and
+            # raises AttributeError with the OSError as its context: look down the chain
+            cause = _os_error_in(exc) if isinstance(exc, Exception) else None
+            if cause is not None:
+                raise self._write_error(f"{stem}.*", cause) from exc
             raise
         written = []
         for temp in temps:
@@ -1275,7 +1376,13 @@ class LocalRun:
 
     def _start_log(self) -> None:
         assert self._partial is not None
+        # The first line says who writes the folder, whatever the log level, so that a later
+        # run can tell a folder left by a killed process from one still being written.
+        host, keep = socket.gethostname(), self.keep_failed
+        owner = _OWNER_LINE.format(pid=os.getpid(), host=host, keep=keep)
         try:
+            with (self._partial / LOG_NAME).open("w", encoding="utf-8") as handle:
+                handle.write(f"{self._created} INFO {__name__}: {owner}\n")
             handler = logging.FileHandler(self._partial / LOG_NAME, encoding="utf-8")
         except OSError as exc:
             raise self._write_error(LOG_NAME, exc) from exc
