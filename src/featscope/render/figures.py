@@ -80,25 +80,51 @@ def save_figure(
         raise ParameterError(f"`dpi` {dpi} must be > 0; pass e.g. 150")
     stem = os.fspath(path_without_suffix)
     written: list[Path] = []
-    # A fixed hash salt makes matplotlib's SVG element ids reproducible.
+    # Each file is written under a hidden temporary name and renamed when complete; if one
+    # fails, those this call already wrote are removed too, so a full disk or a killed process
+    # never leaves a torn figure that looks finished. A fixed hash salt makes matplotlib's SVG
+    # element ids reproducible.
     with matplotlib.rc_context({"svg.hashsalt": "featscope"}):
         for fmt in fmts:
             path = Path(f"{stem}.{fmt}")
+            temp = path.with_name(f".{path.name}.partial")
             try:
                 fig.savefig(
-                    path,
+                    temp,
                     format=fmt,
                     dpi=dpi,
                     bbox_inches="tight",
                     metadata=_METADATA.get(fmt),
                 )
-            except OSError as exc:
+                os.replace(temp, path)
+            except Exception as exc:
+                temp.unlink(missing_ok=True)
+                for done in written:
+                    done.unlink(missing_ok=True)
+                cause = _os_error(exc)
+                if cause is None:
+                    raise
                 raise OutputError(
-                    f"cannot write figure '{path}': {exc.strerror or exc}; "
-                    "check the folder exists and is writable, or choose another --work-dir"
+                    f"cannot write figure '{path}': {cause.strerror or cause}; check that the "
+                    "folder exists, is writable and has free space, or write elsewhere"
                 ) from exc
             written.append(path)
     return written
+
+
+def _os_error(exc: BaseException) -> OSError | None:
+    """Return the OSError behind ``exc``, if any.
+
+    matplotlib's PDF writer turns a full disk into an AttributeError raised while handling the
+    OSError, so the chain is searched.
+    """
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, OSError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def show(fig: Figure, *, block: bool | None = None) -> None:

@@ -568,9 +568,11 @@ def _index(
 def _write_index(folder: Path, index: Mapping[str, Any]) -> None:
     import json
 
+    from featscope._atomic import write_text_atomic
+
     path = folder / "browse.json"
     try:
-        path.write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(index, indent=2) + "\n")
     except OSError as exc:
         raise OutputError(f"cannot write '{path}': {exc.strerror or exc}") from exc
 

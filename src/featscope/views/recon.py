@@ -381,7 +381,6 @@ def reconstruct(
                 from featscope.render.recon import plot_reconstruction_grid
 
                 overview = plot_reconstruction_grid(recons, error_label=label.split()[-1])
-        written: list[Path] = []
         with clock("write"):
             if run is not None:
                 _write_run(run, mim, recons, figures, opts, source, formats, dpi)
@@ -389,7 +388,10 @@ def reconstruct(
                     run.add_metadata("skipped", [list(pair) for pair in skipped])
                 if overview is not None:
                     run.write_figure(overview, "overview", formats=formats, dpi=dpi)
-            written = _write_out_files(figures, targets, dpi)
+    # --out-file copies only once the run folder is finished: a run that fails (at its
+    # manifest, say) leaves no figure outside it either
+    with clock("write"):
+        written = _write_out_files(figures, targets, dpi)
     run_dir = None if run is None else run.final_path
     for recon in recons:
         logger.info("%s: masked-patch error %.5f", recon.image_id, recon.error)

@@ -601,6 +601,7 @@ def _sortable(value: float) -> float:
 def _write_plain(
     out_dir: Path, stats: Mapping[str, Any], figure: Any, formats: Sequence[str], dpi: int
 ) -> tuple[Path, list[Path]]:
+    from featscope._atomic import write_text_atomic
     from featscope.render import save_figure
 
     json_path = out_dir / "shape_bias.json"
@@ -609,9 +610,9 @@ def _write_plain(
         # the figures first, the numbers last: a json never stands beside missing figures
         json_path.unlink(missing_ok=True)
         figures = save_figure(figure, out_dir / _FIGURE_STEM, formats, dpi)
-        json_path.write_text(
+        write_text_atomic(
+            json_path,
             json.dumps(_json_ready(stats), indent=2, sort_keys=True, allow_nan=False) + "\n",
-            encoding="utf-8",
         )
     except OSError as exc:
         raise OutputError(
