@@ -185,15 +185,24 @@ def _placed(module: Any, device: torch.device, channels_last: bool) -> Iterator[
 
 
 class _Accumulator:
-    """Pooled batches written into arrays allocated once, at the first batch."""
+    """Pooled batches written into arrays allocated once, at the first batch (in RAM).
+
+    Has the interface of :class:`featscope.capture.store.FeatureStore`, which writes to
+    memory-mapped files instead.
+    """
 
     def __init__(self, n_rows: int) -> None:
         self.n_rows = n_rows
         self.arrays: dict[str, np.ndarray] = {}
         self.pooling: dict[str, str] = {}
         self.filled = 0
+        self.kept: list[np.ndarray] = []
+        self.skipped: list[tuple[str, str]] = []
+        self.samples_done = 0
+        self.complete = False
 
-    def add(self, pooled: Mapping[str, tuple[torch.Tensor, str]], n: int) -> None:
+    def add(self, pooled: Mapping[str, tuple[torch.Tensor, str]], positions: Any) -> None:
+        n = len(positions)
         if not self.arrays:
             for name, (vectors, rule) in pooled.items():
                 self.arrays[name] = np.empty((self.n_rows, vectors.shape[1]), dtype=np.float32)
@@ -214,10 +223,19 @@ class _Accumulator:
                 )
             target[self.filled : self.filled + n] = vectors.cpu().numpy()
         self.filled += n
+        self.kept.append(np.asarray(positions, dtype=np.int64))
 
-    def result(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    def commit(self, consumed: int, skipped: Any = ()) -> None:
+        self.skipped.extend(skipped)
+        self.samples_done += consumed
+
+    def result(self) -> tuple[dict[str, np.ndarray], dict[str, str], np.ndarray]:
         # rows of skipped images were never written: trim them (a view, not a copy, when none)
-        return {k: v[: self.filled] for k, v in self.arrays.items()}, dict(self.pooling)
+        kept = np.concatenate(self.kept) if self.kept else np.zeros(0, dtype=np.int64)
+        return {k: v[: self.filled] for k, v in self.arrays.items()}, dict(self.pooling), kept
+
+    def close(self) -> None:
+        pass
 
 
 def _pool_batch(
@@ -258,6 +276,9 @@ def extract_features(
     skip_bad_images: bool = False,
     channels_last: bool | None = None,
     amp: bool | str = False,
+    cache_dir: str | os.PathLike[str] | None = None,
+    resume: bool = False,
+    _fingerprint_extra: Mapping[str, Any] | None = None,
 ) -> ExtractionResult:
     """Run the model over the samples and return pooled features at each capture point.
 
@@ -287,6 +308,15 @@ def extract_features(
     amp : bool or {"bf16", "fp16"}, default False
         Autocast the forward pass to half precision on CUDA (``True`` picks bf16 where
         supported). Ignored with a warning on other devices. Features are pooled in float32.
+    cache_dir : path or None, default None
+        Write the features batch by batch into memory-mapped ``.npy`` files in this folder
+        (:class:`featscope.capture.store.FeatureStore`) instead of RAM: memory stays at about
+        one batch, the returned features are read-only memory maps, and a killed extraction can
+        be continued with ``resume=True``.
+    resume : bool, default False
+        Continue the extraction found in ``cache_dir`` from its last complete batch (or reuse
+        it when finished); the features are exactly those of an uninterrupted run. Refused when
+        the model, data or options differ from the ones the folder was made with.
 
     Returns
     -------
@@ -305,6 +335,8 @@ def extract_features(
     DataError
         When there are no samples, when an image cannot be read (unless ``skip_bad_images``),
         or when no image at all could be read.
+    OutputError
+        When ``cache_dir`` cannot be written or holds something that is not a feature store.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ParameterError(
@@ -329,9 +361,45 @@ def extract_features(
     module = handle.module
     if channels_last is None:
         channels_last = dev.type in ("cpu", "cuda") and _has_conv2d(module)
+    if resume and cache_dir is None:
+        raise ParameterError(
+            "`resume` needs the folder of the extraction to continue; pass --cache-dir DIR "
+            "(cache_dir=DIR) together with --resume"
+        )
     workers = _default_num_workers(len(samples)) if num_workers is None else num_workers
+    if cache_dir is None:
+        sink: Any = _Accumulator(len(samples))
+    else:
+        from featscope.capture.store import FeatureStore, fingerprint
+
+        stamp = fingerprint(
+            handle,
+            [p.name for p in tap.points],
+            samples,
+            source=samples.source,
+            batch_size=batch_size,
+            skip_bad_images=bool(skip_bad_images),
+            amp=str(autocast_dtype),
+            channels_last=bool(channels_last),
+            device_type=dev.type,
+            **dict(_fingerprint_extra or {}),
+        )
+        sink = FeatureStore(cache_dir, stamp, batch_size, resume=resume)
+        if sink.samples_done:
+            logger.info(
+                "resuming the extraction in %s after %d complete batches (%d of %d samples)",
+                cache_dir,
+                sink.batches_done,
+                sink.samples_done,
+                len(samples),
+            )
+    start = sink.samples_done
+    dataset: Any = _SampleDataset(samples, handle.preprocess)
+    if start:
+        # the same batches as an uninterrupted run: `start` is a whole number of batches
+        dataset = torch.utils.data.Subset(dataset, range(start, len(samples)))
     loader = torch.utils.data.DataLoader(
-        _SampleDataset(samples, handle.preprocess),
+        dataset,
         batch_size=batch_size,
         shuffle=False,
         num_workers=workers,
@@ -352,13 +420,15 @@ def extract_features(
     )
     memory_format = torch.channels_last if channels_last else torch.preserve_format
     input_dtype = _floating_dtype(module)
-    accumulator = _Accumulator(len(samples))
-    kept: list[torch.Tensor] = []
-    skipped: list[tuple[str, str]] = []
     bar = _progress(len(samples), progress)
+    bar.update(start)
     try:
-        with _placed(module, dev, channels_last), tap:
-            for positions, images, bad in loader:
+        with contextlib.ExitStack() as stack:
+            if start < len(samples):  # a finished store needs no model at all
+                stack.enter_context(_placed(module, dev, channels_last))
+                stack.enter_context(tap)
+            for positions, images, bad in loader if start < len(samples) else ():
+                skipped: list[tuple[str, str]] = []
                 for i, err in bad:
                     if not skip_bad_images:
                         if isinstance(err, DataError) and "skip-bad-images" not in str(err):
@@ -379,18 +449,20 @@ def extract_features(
                     with torch.inference_mode(), autocast:
                         values = tap.run(x)
                         pooled = _pool_batch(values, n, handle.num_prefix_tokens)
-                    accumulator.add(pooled, n)
-                    kept.append(positions)
+                    sink.add(pooled, positions.numpy())
+                sink.commit(len(positions) + len(bad), skipped)
                 bar.update(len(positions) + len(bad))
     finally:
         bar.close()
-    if not kept:
+    features, pooling, kept = sink.result()
+    sink.close()
+    skipped = sink.skipped
+    if not len(kept):
         first = f"; first: {skipped[0][0]}: {skipped[0][1]}" if skipped else ""
         raise DataError(
             f"none of the {len(samples)} images from {samples.source!r} could be read"
             f"{first}; check the files"
         )
-    features, pooling = accumulator.result()
     if skipped:
         warnings.warn(
             f"skipped {len(skipped)} unreadable image(s) of {len(samples)} from "
@@ -400,6 +472,6 @@ def extract_features(
     return ExtractionResult(
         features=features,
         pooling=pooling,
-        kept=torch.cat(kept).numpy().astype(np.int64),
+        kept=kept,
         skipped=tuple(skipped),
     )

@@ -46,6 +46,27 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
     )
+    scale = parser.add_argument_group("large runs (docs/scale.md)")
+    scale.add_argument(
+        "--cache-dir",
+        metavar="DIR",
+        help="stream features to memory-mapped .npy files in DIR (bounded memory), with a "
+        "progress record after every batch so that a killed run can be resumed",
+    )
+    scale.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the extraction in --cache-dir from its last complete batch (or reuse "
+        "it when finished); refused if the model, data or options changed",
+    )
+    scale.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        metavar="K",
+        help="extract with K processes (data-parallel; or run under torchrun "
+        "--nproc_per_node=K -m featscope tsne ...); rank 0 writes the results",
+    )
     add_points_flag(
         parser,
         "capture points: backbone, neck, pre_logits, logits or module paths "
@@ -122,6 +143,9 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         skip_bad_images=args.skip_bad_images,
+        cache_dir=args.cache_dir,
+        resume=args.resume,
+        nproc=args.nproc,
         work_dir=args.work_dir,
         backends=args.backend,
         formats=tuple(args.format),

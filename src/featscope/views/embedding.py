@@ -109,6 +109,9 @@ def tsne(
     batch_size: int = 64,
     num_workers: int | None = None,
     skip_bad_images: bool = False,
+    cache_dir: str | Path | None = None,
+    resume: bool = False,
+    nproc: int = 1,
     work_dir: str | Path | None = "work_dirs",
     backends: Sequence[str] | None = None,
     formats: Sequence[str] = ("png",),
@@ -177,6 +180,18 @@ def tsne(
     skip_bad_images : bool, default=False
         Skip unreadable images (they are listed in the log and in :attr:`TsneRun.skipped`)
         instead of stopping.
+    cache_dir : str or Path, optional
+        Stream the extracted features into memory-mapped ``.npy`` files in this folder (memory
+        stays at about one batch) with a progress record after every batch, so that a killed
+        run can be continued with ``resume=True``. See docs/scale.md.
+    resume : bool, default=False
+        Continue the extraction in ``cache_dir`` from its last complete batch (or reuse it when
+        finished); gives exactly the features of an uninterrupted run. Refused, naming what
+        changed, when the model, data or extraction options differ.
+    nproc : int, default=1
+        Extract with this many processes (data-parallel, gloo on CPU, NCCL on CUDA), started
+        with torch's launcher; rank 0 merges the features in sample order and does the rest.
+        Under ``torchrun`` leave it at 1: the ranks are detected from the environment.
     work_dir : str or Path or None, default="work_dirs"
         Where the run folder ``tsne_<timestamp>/`` is made; ``None`` writes nothing.
     backends : sequence of str, optional
@@ -218,6 +233,7 @@ def tsne(
     >>> run["pre_logits"].metrics["knn_accuracy_map"] > 0.9  # doctest: +SKIP
     True
     """
+    arguments = dict(locals())  # for the processes `nproc` starts
     _check_choice("method", method, _METHODS)
     _check_choice("sample", sample, ("random", "first"))
     if n_components not in (2, 3):
@@ -234,6 +250,23 @@ def tsne(
         raise ParameterError(
             "pass either `features` (saved features) or `model`/`data` (extract them), not both"
         )
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ParameterError(f"`nproc` must be an integer >= 1; got {nproc!r}; pass e.g. 2")
+    if resume and cache_dir is None:
+        raise ParameterError(
+            "`resume` needs the folder of the extraction to continue; pass --cache-dir DIR "
+            "together with --resume"
+        )
+    if nproc > 1 and features is None:
+        from featscope.capture.distributed import launch
+
+        arguments["nproc"] = 1
+        return launch(tsne, arguments, nproc)
+
+    rank, world = _torchrun_world() if features is None else (0, 1)
+    if rank != 0:
+        # other ranks only extract their shard; rank 0 writes everything the user sees
+        work_dir, backends, show = None, None, False
 
     timings: dict[str, float] = {}
     clock = Stopwatch(timings)
@@ -283,9 +316,14 @@ def tsne(
                 feature_sets, skipped, samples = extract(
                     batch_size=batch_size,
                     num_workers=num_workers,
-                    progress=progress,
+                    progress=progress and rank == 0,
                     skip_bad_images=skip_bad_images,
+                    cache_dir=cache_dir,
+                    resume=resume,
+                    world=world,
                 )
+            if feature_sets is None:  # a rank other than 0 under torchrun: its part is done
+                return TsneRun(results=(), features=(), run_dir=None, timings=timings)
             logger.info(
                 "extracted %s from %d samples", ", ".join(feature_points), len(feature_sets[0])
             )
@@ -388,18 +426,36 @@ def _prepare_extraction(
         seed=selection["seed"],
     )
 
-    def extract(*, batch_size, num_workers, progress, skip_bad_images):
-        """Return ``(feature sets, skipped, the samples that were read)``."""
-        out = extract_features(
-            handle,
-            samples,
-            capture_points,
-            batch_size=batch_size,
-            device=device,
-            num_workers=num_workers,
-            progress=progress,
-            skip_bad_images=skip_bad_images,
-        )
+    def extract(*, batch_size, num_workers, progress, skip_bad_images, cache_dir, resume, world):
+        """Return ``(feature sets, skipped, the samples that were read)``.
+
+        Under torchrun (``world > 1``) the ranks share the work and ranks other than 0 get
+        ``(None, [], None)``.
+        """
+        options = {
+            "batch_size": batch_size,
+            "num_workers": num_workers,
+            "progress": progress,
+            "skip_bad_images": skip_bad_images,
+            "cache_dir": cache_dir,
+            "resume": resume,
+        }
+        if world > 1:
+            from featscope.capture.distributed import (
+                extract_features_distributed,
+                process_group,
+                rank_device,
+            )
+
+            dev = rank_device(device)
+            with process_group(dev):
+                out = extract_features_distributed(
+                    handle, samples, capture_points, device=dev, **options
+                )
+            if out is None:
+                return None, [], None
+        else:
+            out = extract_features(handle, samples, capture_points, device=device, **options)
         kept = samples.subset(out.kept)
         sets = [
             FeatureSet(
@@ -418,6 +474,16 @@ def _prepare_extraction(
         return sets, list(out.skipped), kept
 
     return extract, [p.name for p in capture_points]
+
+
+def _torchrun_world() -> tuple[int, int]:
+    """Return ``(rank, world size)`` from torchrun's environment (``(0, 1)`` without it)."""
+    import os
+
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
 
 
 def _with_class_names(obj, class_names):
