@@ -105,8 +105,11 @@ def test_nothing_selected_and_bad_parameters():
         select_indices(np.array([5, 6]), 3)
     with pytest.raises(ParameterError, match="`sample` must be one of random, first; got 'all'"):
         select_indices(np.array([0]), 1, sample="all")
-    with pytest.raises(ParameterError, match="`--seed` must be a non-negative integer; got -1"):
+    with pytest.raises(ParameterError, match=r"`--seed` must be an integer from 0 to 4294967295"):
         select_indices(np.array([0]), 1, seed=-1)
+    with pytest.raises(ParameterError, match=r"from 0 to 4294967295 .*got 4294967296"):
+        select_indices(np.array([0]), 1, seed=2**32)
+    assert select_indices(np.array([0]), 1, seed=2**32 - 1).tolist() == [0]
     with pytest.raises(ParameterError, match="`n_classes` must be a positive integer"):
         select_indices(np.array([0]), 0)
     with pytest.raises(ParameterError, match="`labels` must be integer class indices"):

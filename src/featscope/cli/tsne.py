@@ -28,12 +28,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_flags(parser)
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="image folder (one sub-folder per class) or csv/tsv list")
-    data.add_argument("--features", help="saved features (.npy or .npz) instead of a model")
+    data.add_argument("--features", help="saved features (.npy, .npz or .csv) instead of a model")
     data.add_argument("--labels", help="labels of --features (.npy, .txt or .csv)")
     data.add_argument("--class-names", help="file with one class name per line")
     data.add_argument("--class-idx", nargs="+", type=int, help="classes to show")
-    data.add_argument("--max-num-class", type=int, default=20, help="classes if no --class-idx")
-    data.add_argument("--max-num-samples", type=int, default=100, help="samples per class")
+    data.add_argument(
+        "--max-num-class", type=int, default=20, help="classes if no --class-idx (0: all)"
+    )
+    data.add_argument("--max-num-samples", type=int, default=100, help="samples per class (0: all)")
     data.add_argument(
         "--sample",
         choices=["random", "first"],

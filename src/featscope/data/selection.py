@@ -93,8 +93,15 @@ def select_indices(
     n_classes = int(n_classes)
     if sample not in SAMPLE_MODES:
         raise ParameterError(f"`sample` must be one of {', '.join(SAMPLE_MODES)}; got {sample!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"`--seed` must be a non-negative integer; got {seed!r}")
+    if (
+        isinstance(seed, bool)
+        or not isinstance(seed, (int, np.integer))
+        or not 0 <= seed <= _MAX_SEED
+    ):
+        raise ParameterError(
+            f"`--seed` must be an integer from 0 to {_MAX_SEED} (2**32 - 1, what numpy, "
+            f"scikit-learn and openTSNE accept); got {seed!r}"
+        )
 
     counts = np.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
     if class_idx is None:
@@ -128,6 +135,9 @@ def select_indices(
         )
     logger.info("selected %d samples of %d classes from %s", selected.size, len(classes), source)
     return selected.astype(np.int64, copy=False)
+
+
+_MAX_SEED = 2**32 - 1
 
 
 def _limit(value: int | None) -> int | None:
