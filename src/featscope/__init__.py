@@ -25,6 +25,7 @@ _LAZY = {
     "FeatureMap": "featscope.views.featmap",
     "draw_featmap": "featscope.render.featmap",
     "load_model": "featscope.models",
+    "trusted_checkpoints": "featscope.models.checkpoint",
     "capture": "featscope.capture",
     "extract_features": "featscope.capture",
     "TSNE": "featscope.analysis",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_output_flags, new_parser
+from featscope.cli.common import add_output_flags, add_skip_bad_images_flag, new_parser
 
 __all__ = ["build_parser", "run", "summarize"]
 
@@ -68,11 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     shown.add_argument(
         "--seed", type=int, default=0, help="seed of the image choice and augmentations"
     )
-    shown.add_argument(
-        "--skip-bad-images",
-        action="store_true",
-        help="leave unreadable images out (with a warning) instead of failing",
-    )
+    add_skip_bad_images_flag(shown)
     add_output_flags(parser)
     output = next(g for g in parser._action_groups if g.title == "output")
     output.add_argument(

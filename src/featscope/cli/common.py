@@ -13,6 +13,7 @@ __all__ = [
     "add_output_flags",
     "add_points_flag",
     "add_preprocessing_flags",
+    "add_skip_bad_images_flag",
     "add_trust_checkpoint_flag",
     "drawing_options",
     "new_parser",
@@ -92,6 +93,26 @@ def add_preprocessing_flags(group: argparse._ActionsContainer) -> None:
     group.add_argument("--mean", nargs=3, type=float, help="normalisation mean (0-1 scale)")
     group.add_argument("--std", nargs=3, type=float, help="normalisation std (0-1 scale)")
     group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
+
+
+def add_skip_bad_images_flag(
+    group: argparse._ActionsContainer, *, default: bool | None = False
+) -> None:
+    """Add ``--skip-bad-images``: leave unreadable images out, with a warning, instead of failing.
+
+    Parameters
+    ----------
+    group : argparse parser or argument group
+        Where the flag goes.
+    default : bool or None, default False
+        ``None`` lets a command tell whether the flag was given at all.
+    """
+    group.add_argument(
+        "--skip-bad-images",
+        action="store_true",
+        default=default,
+        help="leave unreadable images out (with a warning, listed in run.log) instead of failing",
+    )
 
 
 def add_images_argument(parser: argparse.ArgumentParser) -> None:

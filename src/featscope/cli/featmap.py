@@ -11,6 +11,7 @@ from featscope.cli.common import (
     add_model_flags,
     add_output_flags,
     add_points_flag,
+    add_skip_bad_images_flag,
     drawing_options,
     input_size,
     new_parser,
@@ -55,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "point and level. With no images and no --model: EfficientNet-Lite0 on three photos.",
     )
     add_images_argument(parser)
-    parser.add_argument(
-        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
-    )
+    add_skip_bad_images_flag(parser)
     add_model_flags(parser)
     add_points_flag(
         parser,

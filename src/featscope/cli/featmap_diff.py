@@ -10,6 +10,7 @@ from featscope.cli.common import (
     add_output_flags,
     add_points_flag,
     add_preprocessing_flags,
+    add_skip_bad_images_flag,
     drawing_options,
     input_size,
     new_parser,
@@ -27,9 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         "points (paired by name), one picture per image, point and level.",
     )
     add_images_argument(parser)
-    parser.add_argument(
-        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
-    )
+    add_skip_bad_images_flag(parser)
     group = parser.add_argument_group("models")
     group.add_argument(
         "--model",

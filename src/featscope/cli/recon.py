@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_output_flags, input_size, new_parser
+from featscope.cli.common import add_output_flags, add_skip_bad_images_flag, input_size, new_parser
 
 __all__ = ["build_parser", "run", "summarize"]
 
@@ -39,9 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
     group.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    group.add_argument(
-        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
-    )
+    add_skip_bad_images_flag(group)
     masking = parser.add_argument_group("masking")
     masking.add_argument(
         "--mask-ratio",

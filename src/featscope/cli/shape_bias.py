@@ -15,7 +15,13 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_model_flags, add_output_flags, input_size, new_parser
+from featscope.cli.common import (
+    add_model_flags,
+    add_output_flags,
+    add_skip_bad_images_flag,
+    input_size,
+    new_parser,
+)
 from featscope.errors import ParameterError
 
 __all__ = ["build_parser", "run"]
@@ -57,12 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--batch-size", type=int, default=32)
     evaluate.add_argument("--num-workers", type=int, help="DataLoader workers (default: auto)")
-    evaluate.add_argument(
-        "--skip-bad-images",
-        action="store_true",
-        default=None,  # None when absent, so that `plot` can tell it was given
-        help="leave unreadable stimuli out (with a warning) instead of failing",
-    )
+    add_skip_bad_images_flag(evaluate, default=None)  # None: `plot` can tell it was given
     plot = parser.add_argument_group("plot (featscope shape-bias plot ...)")
     plot.add_argument("--csv-dir", nargs="+", help="folder(s) of decision csvs")
     plot.add_argument("--csv", nargs="+", help="decision csv file(s), besides or instead of dirs")

@@ -8,6 +8,7 @@ from featscope.cli.common import (
     add_model_flags,
     add_output_flags,
     add_points_flag,
+    add_skip_bad_images_flag,
     input_size,
     new_parser,
 )
@@ -45,9 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     data.add_argument("--batch-size", type=int, default=64)
     data.add_argument("--num-workers", type=int, help="DataLoader workers (default: auto)")
-    data.add_argument(
-        "--skip-bad-images", action="store_true", help="skip unreadable images and list them"
-    )
+    add_skip_bad_images_flag(data)
     scale = parser.add_argument_group("large runs (docs/scale.md)")
     scale.add_argument(
         "--cache-dir",
