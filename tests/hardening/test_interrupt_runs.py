@@ -154,11 +154,16 @@ def _fake_partial(work, name: str, who: str, keep: str):
 
 @pytest.mark.slow  # a subprocess run, ~5 s; the full-disk test covers --out-file in-process
 def test_recon_out_file_is_not_written_by_an_interrupted_run(tmp_path):
-    work, out = tmp_path / "work", tmp_path / "out"
+    from PIL import Image
+
+    work, out, data = tmp_path / "work", tmp_path / "out", tmp_path / "photos"
     out.mkdir()
-    proc = start(
-        ["recon", "--quiet", "--work-dir", str(work), "--out-file", str(out / "r.png")], tmp_path
-    )
+    data.mkdir()
+    # enough images (a figure each) that the run is still going when the signal comes
+    for i in range(300):
+        Image.new("RGB", (28, 28), (i % 256, 90, 160)).save(data / f"img_{i:03d}.png")
+    args = ["recon", str(data), "--quiet", "--work-dir", str(work), "--batch-size", "1"]
+    proc = start([*args, "--out-file", str(out / "r.png")], tmp_path)
     wait_until(proc, partial_with_log(work, "run folder"))
     code, err = stop(proc, signal.SIGTERM)
     assert code == 143, err
