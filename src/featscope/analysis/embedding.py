@@ -14,6 +14,13 @@ MMPretrain's ``vis_tsne.py`` (``perplexity``, ``early_exaggeration``, ``learning
 ``n_iter`` including the 250 exaggeration iterations, ``n_iter_without_progress``, ``init``), so
 numbers users pass there mean the same here. Where featscope differs on purpose:
 
+* it is faster than openTSNE's defaults with the same map quality (issue 8; profile and
+  measurements in docs/benchmarks.md): exact nearest neighbours by blocked matrix products and
+  affinities calibrated for all rows at once (:mod:`._tsne_affinity`) instead of Annoy, the
+  PCA start from a 50 x 50 covariance matrix, Barnes-Hut below 2,500 points per core, and both
+  phases stop when their KL divergence has converged (``kl_rtol``); the gradient descent itself
+  is openTSNE's compiled Barnes-Hut / FFT code;
+
 * every random choice is seeded (``random_state=0``; sklearn's default ``None`` gives a
   different map on every run);
 * ``learning_rate="auto"`` and ``init="pca"`` are the defaults, since a fixed rate of 200
@@ -33,6 +40,7 @@ gradient without sklearn's factor 4, so the rate handed to openTSNE is ``4 * lea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import numbers
@@ -58,8 +66,37 @@ EXAGGERATION_ITER = 250
 #: (19.5 s vs 69.1 s) and 20,000 points (40.4 s vs 93.5 s); with 2 threads FFT won at 20,000
 #: (85.5 s vs 132.1 s) and Barnes-Hut at 2,000. The 10-NN accuracy was the same.
 #: On this project's 2-core machines, Barnes-Hut won at 10,000 points (750 iterations: 31 s vs
-#: 46 s) and FFT at 20,000 (64 s vs 72 s), hence the switch at 8,000 per thread.
-FFT_SAMPLES_PER_THREAD = 8_000
+#: 46 s) and FFT at 20,000 (64 s vs 72 s) with openTSNE's FFT grid. With featscope's coarser
+#: grid (:data:`FFT_INTS_IN_INTERVAL`) the FFT gradient costs half as much, and one thread
+#: measured per iteration of the second phase: 2,000 points BH 10.5 ms vs FFT 13.1 ms;
+#: 20,000 points BH 243 ms vs FFT 47 ms. Hence the switch at 2,500 points per thread.
+FFT_SAMPLES_PER_THREAD = 2_500
+#: Interpolation intervals per unit of map length of the FFT gradient, openTSNE's
+#: ``ints_in_interval`` (its default: 1). The FFT grid, whose size grows with the square of
+#: the map's extent, is most of the gradient's cost once the map has unfolded; 2 makes it 4
+#: times smaller (3 interpolation points per 2 units, still fine for a kernel 1 / (1 + d^2)
+#: that varies on the scale of the clusters) and the 10-NN accuracy and trustworthiness of the
+#: map stay those of openTSNE's default (docs/benchmarks.md).
+FFT_INTS_IN_INTERVAL = 2
+#: "auto" neighbours: exact search (blocked matrix products, :mod:`._tsne_affinity`) up to this
+#: many samples, openTSNE's Annoy above. Exact search costs O(N^2 d) but runs in BLAS on all
+#: cores; Annoy runs on one thread in openTSNE's defaults (docs/benchmarks.md has the profile).
+EXACT_NEIGHBORS_MAX = 100_000
+#: Default ``kl_rtol``: relative KL decrease per 50 iterations below which the second phase
+#: stops (docs/benchmarks.md: the 10-NN accuracy of the map barely changes after that).
+KL_RTOL = 0.05
+#: ``kl_rtol`` applies as given up to this many samples and shrinks as ``1 / N`` above: larger
+#: maps keep improving their neighbourhoods at a given relative KL decrease (Fashion-MNIST
+#: PCA-50, second phase, KL decrease per 50 iterations -> 10-NN accuracy of the map: 20,000
+#: points 4.9 % -> 0.8234, final 0.8256; 70,000 points 4.8 % -> 0.8366, 2.4 % -> 0.8412,
+#: while openTSNE's 750 iterations reach 0.8446; a ``sqrt(N)`` scaling stopped at 2.4 % and
+#: missed that by 0.0055, docs/benchmarks.md).
+KL_RTOL_FULL_UP_TO = 20_000
+#: With ``kl_rtol`` on, the early-exaggeration phase stops (after at least ``EE_MIN_ITER``
+#: iterations) once its KL divergence fell by less than this fraction over 25 iterations
+#: (20,000 points: cutting it to 125 iterations cost 0.003 of 10-NN accuracy, so it is strict).
+EE_RTOL = 0.005
+EE_MIN_ITER = 100
 #: KL divergence is checked this often for ``n_iter_without_progress`` (as in sklearn).
 _CHECK_EVERY = 50
 _INITS = ("pca", "random")
@@ -83,14 +120,25 @@ def _bad(name: str, rule: str, value: Any, fix: str = "") -> ParameterError:
     return ParameterError(f"The `{name}` parameter must be {rule}; got {value!r}.{tail}")
 
 
-def _effective_n_jobs(n_jobs: int) -> int:
-    """Resolve sklearn-style ``n_jobs`` (-1 = all cores) against the cores this process may use."""
+def _effective_n_jobs(n_jobs: int, load_aware: bool = True) -> int:
+    """Resolve sklearn-style ``n_jobs`` (-1 = all cores) against the cores free for this fit.
+
+    Negative values count from the cores this process may use *minus those already busy* (the
+    1-minute load average): openTSNE's OpenMP threads spin at their barriers, so on an
+    oversubscribed machine two threads take longer than one (measured on this project's
+    shared 2-core machines: Barnes-Hut at 2,000 points, 139 ms vs 63 ms per iteration). The
+    map does not depend on the thread count, only the time does.
+    """
     try:
         n_cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         n_cores = os.cpu_count() or 1
     if n_jobs < 0:
-        return max(1, n_cores + 1 + n_jobs)
+        busy = 0
+        if load_aware:
+            with contextlib.suppress(AttributeError, OSError):  # no load average here
+                busy = int(os.getloadavg()[0])
+        return max(1, min(n_cores, n_cores - busy) + 1 + n_jobs)
     return n_jobs
 
 
@@ -156,6 +204,15 @@ class TSNE:
     n_iter_without_progress : int or None, default 300
         Stop the second phase when the KL divergence (checked every 50 iterations) has not
         decreased for this many iterations. ``None`` never stops early.
+    kl_rtol : float or None, default 0.05
+        Convergence stop. The second phase stops once the KL divergence fell by less than
+        this fraction (times ``20,000 / n_samples`` above 20,000 samples) over the
+        last 50 iterations, and the early-exaggeration phase (at least 100 iterations) once
+        its KL divergence fell by less than :data:`EE_RTOL` (0.5 %) over 25 iterations: by
+        then the map's neighbourhoods barely change (10-NN accuracy and trustworthiness
+        measured in docs/benchmarks.md), so the remaining iterations are mostly wasted time.
+        ``None`` or ``0``: the fixed schedule of sklearn and openTSNE (250 exaggerated
+        iterations, then up to ``n_iter``).
     init : {"pca", "random"} or ndarray of shape (n_samples, n_components), default "pca"
         Initial positions. "pca" and "random" are scaled to a standard deviation of 1e-4
         (as sklearn and openTSNE do); an array is used as given.
@@ -169,15 +226,20 @@ class TSNE:
         Seed of the PCA, the neighbour index and the initialisation. ``None``: not
         reproducible.
     n_jobs : int, default -1
-        Threads for the neighbour search and the gradient; -1 = all cores, -2 = all but one.
+        Threads for the neighbour search and the gradient; -1 = all idle cores (cores minus
+        the 1-minute load average, at least 1), -2 = one fewer. The map is the same whatever
+        the thread count.
     negative_gradient_method : {"auto", "bh", "fft"}, default "auto"
         Barnes-Hut or FFT-accelerated interpolation for the repulsive forces. "auto" uses
-        "fft" for 2-D maps of at least :data:`FFT_SAMPLES_PER_THREAD` (5,000) points per
-        thread, "bh" otherwise: Barnes-Hut gets faster with more threads, openTSNE's FFT
-        gradient does not (measurements in docs/benchmarks.md).
+        "fft" for 2-D maps of at least :data:`FFT_SAMPLES_PER_THREAD` (2,500) points per
+        core of the machine, "bh" otherwise: Barnes-Hut gets faster with more threads,
+        openTSNE's FFT gradient does not (measurements in docs/benchmarks.md).
     neighbors : {"auto", "exact", "annoy", "pynndescent"}, default "auto"
-        Nearest-neighbour search. "auto" (openTSNE's rule) is exact below 1,000 samples and
-        Annoy above.
+        Nearest-neighbour search. "auto": "exact" for the Euclidean and cosine metrics up to
+        :data:`EXACT_NEIGHBORS_MAX` (100,000) samples, openTSNE's Annoy otherwise. "exact"
+        with those metrics is featscope's blocked matrix-product search (torch from 5,000
+        samples, numpy below) with affinities calibrated in numpy; with "manhattan" it is
+        openTSNE's exact search. ``params_["neighbors"]`` records the search used.
 
     Attributes
     ----------
@@ -187,6 +249,9 @@ class TSNE:
         KL divergence of the final map.
     n_iter_ : int
         Iterations run (gradient updates, both phases), ``<= n_iter``.
+    n_iter_exaggeration_ : int
+        Of these, iterations of the early-exaggeration phase (``<= 250``; fewer when
+        ``kl_rtol`` stopped it).
     learning_rate_ : float
         Learning rate of the second phase (scikit-learn units; openTSNE got 4 times this).
         The exaggeration phase used ``learning_rate_exaggeration_``.
@@ -213,6 +278,7 @@ class TSNE:
         learning_rate: float | str = "auto",
         n_iter: int = 750,
         n_iter_without_progress: int | None = 300,
+        kl_rtol: float | None = KL_RTOL,
         init: str | np.ndarray = "pca",
         pca_dims: int | None = 50,
         metric: str = "euclidean",
@@ -227,6 +293,7 @@ class TSNE:
         self.learning_rate = learning_rate
         self.n_iter = n_iter
         self.n_iter_without_progress = n_iter_without_progress
+        self.kl_rtol = kl_rtol
         self.init = init
         self.pca_dims = pca_dims
         self.metric = metric
@@ -246,6 +313,7 @@ class TSNE:
             "learning_rate",
             "n_iter",
             "n_iter_without_progress",
+            "kl_rtol",
             "init",
             "pca_dims",
             "metric",
@@ -325,6 +393,9 @@ class TSNE:
         patience = self.n_iter_without_progress
         if patience is not None and (not _is_int(patience) or patience < 1):
             raise _bad("n_iter_without_progress", "an integer >= 1 or None", patience)
+        rtol = self.kl_rtol
+        if rtol is not None and (not _is_real(rtol) or not 0 <= rtol < 1):
+            raise _bad("kl_rtol", "a number in [0, 1) or None", rtol)
         if isinstance(self.init, str):
             if self.init not in _INITS:
                 raise _bad(
@@ -391,9 +462,17 @@ class TSNE:
             learning_rate = learning_rate_ee = float(self.learning_rate)
         n_jobs = _effective_n_jobs(self.n_jobs)
         if method == "auto":
-            fft = self.n_components == 2 and n_samples >= FFT_SAMPLES_PER_THREAD * n_jobs
+            # The machine's cores, not the idle ones: the method (hence the map) must not
+            # depend on the load.
+            cores = _effective_n_jobs(self.n_jobs, load_aware=False)
+            fft = self.n_components == 2 and n_samples >= FFT_SAMPLES_PER_THREAD * cores
             method = "fft" if fft else "bh"
+        neighbors = self.neighbors
+        if neighbors == "auto":
+            exact_ok = self.metric in ("euclidean", "cosine")
+            neighbors = "exact" if exact_ok and n_samples <= EXACT_NEIGHBORS_MAX else "annoy"
         return {
+            "neighbors": neighbors,
             "perplexity": perplexity,
             "learning_rate": learning_rate,
             "learning_rate_exaggeration": learning_rate_ee,
@@ -425,6 +504,12 @@ class TSNE:
         """
         from openTSNE import TSNEEmbedding, affinity, initialization
 
+        from featscope.analysis._tsne_affinity import (
+            exact_neighbors,
+            pca_init,
+            perplexity_affinities,
+        )
+
         X = _check_samples(X)
         n_samples, n_features = X.shape
         resolved = self._validate(n_samples)
@@ -440,20 +525,27 @@ class TSNE:
         perplexity = resolved["perplexity"]
         # openTSNE's own rule (3 x perplexity neighbours), kept >= 1 for tiny perplexities.
         k_neighbors = min(n_samples - 1, max(1, int(3 * perplexity)))
-        affinities = affinity.PerplexityBasedNN(
-            X,
-            perplexity=perplexity,
-            method=self.neighbors,
-            metric=self.metric,
-            n_jobs=n_jobs,
-            random_state=self.random_state,
-            k_neighbors=k_neighbors,
-        )
+        neighbors = resolved["neighbors"]
+        if neighbors == "exact" and self.metric in ("euclidean", "cosine"):
+            # Exact k-NN by blocked matrix products + vectorised calibration (_tsne_affinity):
+            # much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
+            distances, indices = exact_neighbors(X, k_neighbors, self.metric, n_jobs)
+            affinities = affinity.PrecomputedAffinities(
+                perplexity_affinities(distances, indices, perplexity), normalize=False
+            )
+        else:
+            affinities = affinity.PerplexityBasedNN(
+                X,
+                perplexity=perplexity,
+                method=neighbors,
+                metric=self.metric,
+                n_jobs=n_jobs,
+                random_state=self.random_state,
+                k_neighbors=k_neighbors,
+            )
 
         if isinstance(self.init, str) and self.init == "pca":
-            start = initialization.pca(
-                X, n_components=self.n_components, random_state=self.random_state
-            )
+            start = pca_init(X, self.n_components, self.random_state)
         elif isinstance(self.init, str):
             start = initialization.random(
                 n_samples, n_components=self.n_components, random_state=self.random_state
@@ -472,11 +564,17 @@ class TSNE:
             random_state=self.random_state,
         )
         exaggeration = float(self.early_exaggeration)
+        grid = {"ints_in_interval": FFT_INTS_IN_INTERVAL} if method == "fft" else {}
         logger.info(
             "t-SNE: %d points, early exaggeration %g for %d iterations",
             n_samples,
             exaggeration,
             EXAGGERATION_ITER,
+        )
+        # The exaggerated phase stops once its (exaggerated) KL divergence has converged; the
+        # clusters have formed by then and more exaggerated iterations only tighten them.
+        ee_monitor = _ProgressMonitor(
+            None, offset=0, rtol=EE_RTOL if self.kl_rtol else None, min_checks=EE_MIN_ITER // 25
         )
         embedding = embedding.optimize(
             n_iter=EXAGGERATION_ITER,
@@ -485,9 +583,16 @@ class TSNE:
             learning_rate=step_ee,
             negative_gradient_method=method,
             n_jobs=n_jobs,
+            callbacks=[ee_monitor],
+            callbacks_every_iters=25,
             inplace=True,
+            **grid,
         )
-        monitor = _ProgressMonitor(self.n_iter_without_progress, offset=EXAGGERATION_ITER)
+        n_ee = ee_monitor.stopped_at - 1 if ee_monitor.stopped_at is not None else EXAGGERATION_ITER
+        rtol = self.kl_rtol
+        if rtol:
+            rtol = rtol * min(1.0, KL_RTOL_FULL_UP_TO / n_samples)
+        monitor = _ProgressMonitor(self.n_iter_without_progress, offset=n_ee, rtol=rtol)
         n_normal = self.n_iter - EXAGGERATION_ITER
         embedding = embedding.optimize(
             n_iter=n_normal,
@@ -499,24 +604,22 @@ class TSNE:
             callbacks=[monitor],
             callbacks_every_iters=_CHECK_EVERY,
             inplace=True,
+            **grid,
         )
 
         self.embedding_ = np.array(embedding, dtype=np.float64)
         self.kl_divergence_ = float(embedding.kl_divergence)
         # A callback that stops at check i does so before the i-th update of the phase.
-        self.n_iter_ = EXAGGERATION_ITER + (
+        self.n_iter_ = n_ee + (
             monitor.stopped_at - 1 if monitor.stopped_at is not None else n_normal
         )
+        self.n_iter_exaggeration_ = n_ee
         self.learning_rate_ = resolved["learning_rate"]
         self.learning_rate_exaggeration_ = resolved["learning_rate_exaggeration"]
         self.perplexity_ = perplexity
         self.kl_divergence_history_ = list(monitor.history)
         if monitor.stopped_at is not None:
-            logger.info(
-                "t-SNE stopped after %d iterations: no KL progress for %d iterations",
-                self.n_iter_,
-                self.n_iter_without_progress,
-            )
+            logger.info("t-SNE stopped after %d iterations: %s", self.n_iter_, monitor.reason)
         self.params_ = {
             "n_components": int(self.n_components),
             "perplexity": perplexity,
@@ -526,13 +629,16 @@ class TSNE:
             "learning_rate_exaggeration": self.learning_rate_exaggeration_,
             "n_iter": int(self.n_iter),
             "n_iter_without_progress": self.n_iter_without_progress,
+            "kl_rtol": self.kl_rtol,
+            "n_iter_run": int(self.n_iter_),
+            "n_iter_exaggeration_run": int(n_ee),
             "init": self.init if isinstance(self.init, str) else "array",
             "pca_dims": pca_dims,
             "metric": self.metric,
             "random_state": self.random_state,
             "n_jobs": n_jobs,
             "negative_gradient_method": method,
-            "neighbors": self.neighbors,
+            "neighbors": neighbors,
             "backend": "openTSNE",
         }
         return self
@@ -567,9 +673,14 @@ class _ProgressMonitor:
     returning True interrupts the optimisation (before that iteration's update).
     """
 
-    def __init__(self, patience: int | None, offset: int) -> None:
+    def __init__(
+        self, patience: int | None, offset: int, rtol: float | None = None, min_checks: int = 1
+    ) -> None:
         self.patience = patience
+        self.min_checks = min_checks
         self.offset = offset
+        self.rtol = rtol or 0.0
+        self.reason = ""
         self.best = math.inf
         self.best_iteration = 0
         self.stopped_at: int | None = None
@@ -578,11 +689,19 @@ class _ProgressMonitor:
     def __call__(self, iteration: int, error: float, embedding: Any) -> bool:
         self.history.append((self.offset + iteration, float(error)))
         logger.debug("t-SNE iteration %d: KL divergence %.4f", self.offset + iteration, error)
+        previous = self.best
         if error < self.best:
             self.best, self.best_iteration = error, iteration
+            # Converged: the last _CHECK_EVERY iterations gained less than rtol (relative).
+            converged = math.isfinite(previous) and previous - error < self.rtol * previous
+            if self.rtol > 0 and converged and len(self.history) >= self.min_checks:
+                self.stopped_at = iteration
+                self.reason = f"KL divergence fell by less than {self.rtol:g} (relative)"
+                return True
             return False
         if self.patience is not None and iteration - self.best_iteration >= self.patience:
             self.stopped_at = iteration
+            self.reason = f"no KL progress for {self.patience} iterations"
             return True
         return False
 

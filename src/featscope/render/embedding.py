@@ -42,6 +42,14 @@ _LEGEND_INSIDE_MAX = 10
 _LEGEND_ROWS = 25
 # One text per point is slow to draw and unreadable beyond this.
 _ANNOTATE_WARN = 5000
+#: From this many points a 2-D map is drawn as a density image (each pixel: the mean colour of
+#: the classes of the points in it, opacity growing with their count) instead of one marker per
+#: point: matplotlib needs tens of seconds for a million markers, which overlap into a blur
+#: anyway, while the image takes well under a second and shows where each class is dense.
+#: 3-D maps keep their markers, rasterised.
+DENSITY_FROM = 100_000
+#: Pixels per side of the density image.
+_DENSITY_BINS = 800
 
 
 def default_point_size(n_points: int) -> float:
@@ -215,6 +223,9 @@ def plot_embedding(
         beyond a few thousand points (a ``UserWarning`` says so above 5,000).
     point_size : float, optional
         Marker area in points^2; default :func:`default_point_size` of the number of points.
+        Unused for 2-D maps of :data:`DENSITY_FROM` (100,000) points or more, which are drawn
+        as a density image (mean class colour per pixel, opacity by count) so that a million
+        points draw in about a second; 3-D maps that large keep rasterised markers.
     title : bool or str, default True
         ``True`` draws :func:`embedding_title`; a string is used as the title; ``False`` draws
         none.
@@ -265,7 +276,17 @@ def plot_embedding(
     # With annotate=True the class numbers are the marks (as in the scikit-learn digits recipe);
     # the dots stay, faint, so the axes still autoscale to the data (texts do not).
     dot_alpha = float(alpha) * (0.2 if annotate else 1.0)
-    ax.scatter(*xyz, c=colors[order], s=size, alpha=dot_alpha, linewidths=0)
+    if n_points >= DENSITY_FROM and not three_d:
+        _draw_density(ax, coords, colors, float(alpha))
+    else:
+        ax.scatter(
+            *xyz,
+            c=colors[order],
+            s=size,
+            alpha=dot_alpha,
+            linewidths=0,
+            rasterized=n_points >= DENSITY_FROM,
+        )
 
     if annotate:
         if n_points > _ANNOTATE_WARN:
@@ -302,6 +323,36 @@ def plot_embedding(
 
     _style_axes(ax, three_d)
     return ax
+
+
+def _draw_density(ax: Axes, coords: np.ndarray, colors: np.ndarray, alpha: float) -> None:
+    """Draw a large 2-D map as an RGBA image: mean class colour per pixel, log-count opacity."""
+    x, y = coords[:, 0], coords[:, 1]
+    lo = np.array([x.min(), y.min()])
+    hi = np.array([x.max(), y.max()])
+    span = np.where(hi > lo, hi - lo, 1.0)
+    lo, hi = lo - 0.02 * span, hi + 0.02 * span  # the same margin as matplotlib's autoscale
+    bins = _DENSITY_BINS
+    ix = np.clip(((x - lo[0]) / (hi[0] - lo[0]) * bins).astype(np.int64), 0, bins - 1)
+    iy = np.clip(((y - lo[1]) / (hi[1] - lo[1]) * bins).astype(np.int64), 0, bins - 1)
+    flat = iy * bins + ix
+    count = np.bincount(flat, minlength=bins * bins).astype(np.float64)
+    rgba = np.zeros((bins * bins, 4))
+    filled = count > 0
+    for channel in range(3):
+        total = np.bincount(flat, weights=colors[:, channel], minlength=bins * bins)
+        rgba[filled, channel] = total[filled] / count[filled]
+    # Opacity from 0.35 (one point) to 1 (the densest pixel), on a log scale so that sparse
+    # outskirts stay visible next to dense cluster cores.
+    density = np.log1p(count) / math.log1p(count.max())
+    rgba[filled, 3] = alpha * (0.35 + 0.65 * density[filled])
+    ax.imshow(
+        rgba.reshape(bins, bins, 4),
+        origin="lower",
+        extent=(lo[0], hi[0], lo[1], hi[1]),
+        interpolation="nearest",
+        aspect="auto",
+    )
 
 
 def plot_embeddings(
