@@ -28,6 +28,7 @@ from featscope.data.samples import ImageSamples
 from featscope.errors import CaptureError, DataError, FeatscopeError, ParameterError
 from featscope.models import resolve_device
 from featscope.models.handle import ModelHandle
+from featscope.results import FeatureSet, Provenance
 
 __all__ = ["ExtractionResult", "extract_features"]
 
@@ -66,6 +67,36 @@ class ExtractionResult:
     def names(self) -> tuple[str, ...]:
         """The output names, in capture order."""
         return tuple(self.features)
+
+    def feature_sets(self, samples: ImageSamples, provenance: Provenance) -> list[FeatureSet]:
+        """Return one :class:`FeatureSet` per output name, labelled from the kept samples.
+
+        Parameters
+        ----------
+        samples : ImageSamples
+            The samples the features were extracted from (all of them; the kept rows are
+            picked here).
+        provenance : Provenance
+            Where the features come from.
+
+        Returns
+        -------
+        list of FeatureSet
+            In capture order.
+        """
+        kept = samples.subset(self.kept)
+        return [
+            FeatureSet(
+                features=array,
+                labels=kept.labels,
+                class_names=kept.class_names,
+                ids=kept.ids,
+                point=name,
+                pooling=self.pooling[name],
+                provenance=provenance,
+            )
+            for name, array in self.features.items()
+        ]
 
 
 class _SampleDataset(torch.utils.data.Dataset):

@@ -457,18 +457,7 @@ def _prepare_extraction(
         else:
             out = extract_features(handle, samples, capture_points, device=device, **options)
         kept = samples.subset(out.kept)
-        sets = [
-            FeatureSet(
-                features=array,
-                labels=kept.labels,
-                class_names=kept.class_names,
-                ids=kept.ids,
-                point=name,
-                pooling=out.pooling[name],
-                provenance=provenance,
-            )
-            for name, array in out.features.items()
-        ]
+        sets = out.feature_sets(samples, provenance)
         if not sets or len(kept) == 0:
             raise ParameterError("no sample could be read; nothing to map")
         return sets, list(out.skipped), kept

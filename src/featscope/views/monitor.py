@@ -372,7 +372,7 @@ class Monitor:
     def _maps(self) -> tuple[list[Any], list[Any]]:
         from featscope.analysis import embed
         from featscope.capture import extract_features
-        from featscope.results import FeatureSet, Provenance
+        from featscope.results import Provenance
 
         plan = self._plan
         out = extract_features(
@@ -387,19 +387,8 @@ class Monitor:
         kept = plan.samples.subset(out.kept)
         provenance = Provenance(model=plan.handle.spec, source=kept.source, seed=self.seed)
         params = {"n_components": 2, "random_state": self.seed, **self.method_params}
-        results, sets = [], []
-        for name, array in out.features.items():
-            fs = FeatureSet(
-                features=array,
-                labels=kept.labels,
-                class_names=kept.class_names,
-                ids=kept.ids,
-                point=name,
-                pooling=out.pooling[name],
-                provenance=provenance,
-            )
-            sets.append(fs)
-            results.append(embed(fs, method=self.method, **params))
+        sets = out.feature_sets(plan.samples, provenance)
+        results = [embed(fs, method=self.method, **params) for fs in sets]
         return results, sets
 
     def _featmaps(self) -> tuple[Any, ...]:
