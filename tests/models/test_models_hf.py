@@ -99,3 +99,13 @@ def test_hf_missing_directory_and_non_model_directory(tmp_path) -> None:
         load_model(f"hf:{tmp_path}/absent")
     with pytest.raises(ModelSpecError, match="is not a Hugging Face model"):
         load_model(f"hf:{tmp_path}")
+
+
+def test_hf_local_load_draws_no_progress_bar_and_restores_the_setting(vit_dir: str, capfd) -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.enable_progress_bar()
+    capfd.readouterr()
+    load_model(f"hf:{vit_dir}")
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()  # the user's setting is back

@@ -93,6 +93,13 @@ def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
             "pass a directory written by model.save_pretrained(...)"
         ) from exc
     model_class = _model_class(transformers, config)
+    # transformers draws a "Loading weights" bar on stderr for every model; featscope's own
+    # progress (and --quiet) should be the only output, so it is off while loading a local
+    # directory (a hub download keeps its bar: it can take minutes)
+    bars = transformers.utils.logging
+    was_on = bars.is_progress_bar_enabled()
+    if is_local:
+        bars.disable_progress_bar()
     try:
         model = model_class.from_pretrained(source, local_files_only=is_local)
     except (OSError, ValueError) as exc:
@@ -101,6 +108,9 @@ def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
             f"({first_line(exc)}); the directory needs config.json and the weights "
             "(model.safetensors) written by save_pretrained"
         ) from exc
+    finally:
+        if was_on:
+            bars.enable_progress_bar()
     num_prefix_tokens = _PREFIX_TOKENS.get(getattr(config, "model_type", ""), 0)
     if num_prefix_tokens:
         num_prefix_tokens += int(getattr(config, "num_register_tokens", 0) or 0)
