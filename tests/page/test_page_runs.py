@@ -109,6 +109,16 @@ def test_compare_points_and_run_folder_and_errors(two_runs, tmp_path):
         compare([], out=tmp_path / "x.html")
 
 
+def test_compare_names_the_points_the_runs_have(two_runs, tmp_path):
+    run_a, run_b, _ = two_runs
+    with pytest.raises(ParameterError, match=r"the runs have \['stage0', 'stage1', 'layer4'\]"):
+        compare([run_a, run_b], points=["nope"], out=tmp_path / "x.html")
+    # run_b has no stage0: it is left out of the page, with a warning naming it
+    with pytest.warns(UserWarning, match=r"run 'run_b' has no map of the points \['stage0'\]"):
+        out = compare([run_a, run_b], points=["stage0"], out=tmp_path / "y.html")
+    assert out.titles == ("run_a · stage0 · t-SNE",)
+
+
 def test_compare_runs_with_no_common_sample_fail(tmp_path):
     (a,) = make_results(maps=1)
     b = a.__class__(**{**a.__dict__, "ids": tuple(f"x{i}" for i in range(len(a.ids)))})

@@ -175,10 +175,19 @@ def compare(
     titles: list[str] = []
     thumbs: dict[str, str] = {}
     names = _run_names([Path(r) for r in runs])
+    available: list[str] = []
+    left_out: list[str] = []
     for run_dir, name in zip(runs, names, strict=True):
         results, run_thumbs = read_tsne_run(run_dir)
+        available += [r.point for r in results if r.point not in available]
         if points:
-            results = [r for r in results if r.point in points]
+            kept = [r for r in results if r.point in points]
+            if results and not kept:
+                left_out.append(
+                    f"run '{name}' has no map of the points {list(points)} (it has "
+                    f"{[r.point for r in results]}); it is left out of the page"
+                )
+            results = kept
         for r in results:
             maps.append(r)
             titles.append(f"{name} · {r.point} · {_METHOD_NAMES.get(r.method, r.method)}")
@@ -186,8 +195,12 @@ def compare(
             thumbs.setdefault(sample_id, uri)
     if not maps:
         raise ParameterError(
-            f"none of the runs has a map of the points {list(points or [])}; check `points`"
+            f"`points` {list(points or [])}: none of the runs has a map of these points; the "
+            f"runs have {available}, pass some of those (--vis-stage)"
         )
+    for message in left_out:
+        # a run silently missing from the page would read as "the runs agree"
+        warnings.warn(message, UserWarning, stacklevel=2)
     aligned, n_dropped = _align(maps)
     ids = aligned[0].ids
     uris = [thumbs.get(i, "") for i in ids] if thumbs else None
