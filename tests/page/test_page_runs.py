@@ -181,7 +181,7 @@ def test_no_html_skips_the_page(cli_runs, tmp_path):
 
 
 def test_api_flags(tmp_path):
-    with pytest.raises(ParameterError, match="`thumbnails` must be a count"):
+    with pytest.raises(ParameterError, match=r"`--thumbnails` \(thumbnails=\) must be a count"):
         featscope.tsne(work_dir=tmp_path, thumbnails=-3)
     run = featscope.tsne(
         model="demo:digits-cnn",

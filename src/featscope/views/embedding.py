@@ -244,7 +244,8 @@ def tsne(
         isinstance(thumbnails, bool) or not isinstance(thumbnails, int) or thumbnails < 0
     ):
         raise ParameterError(
-            f"`thumbnails` must be a count >= 0 (or None for all); got {thumbnails!r}"
+            f"`--thumbnails` (thumbnails=) must be a count >= 0 (0: none; None in Python: all); "
+            f"got {thumbnails!r}"
         )
     if features is not None and (model is not None or data is not None):
         raise ParameterError(
