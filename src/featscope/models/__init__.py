@@ -34,6 +34,7 @@ __all__ = [
     "Preprocessing",
     "load_checkpoint",
     "load_model",
+    "parse_size",
     "parse_spec",
     "resolve_device",
 ]
@@ -87,7 +88,7 @@ def load_model(
     ParameterError
         When an override or the device is invalid.
     """
-    size = _size(input_size)
+    size = parse_size(input_size)
     mean_ = _channels("mean", mean)
     std_ = _channels("std", std)
     if std_ is not None and min(std_) <= 0:
@@ -186,7 +187,24 @@ def _override(
     return dataclasses.replace(handle, preprocess=preprocess, patch_grid=patch_grid)
 
 
-def _size(value: int | Sequence[int] | None) -> tuple[int, int] | None:
+def parse_size(value: int | Sequence[int] | None) -> tuple[int, int] | None:
+    """Read an input size given as ``S``, ``(S,)`` or ``(H, W)``.
+
+    Parameters
+    ----------
+    value : int or sequence of int or None
+        The size; ``None`` means "the model's own".
+
+    Returns
+    -------
+    (int, int) or None
+        ``(height, width)``, or ``None``.
+
+    Raises
+    ------
+    ParameterError
+        For anything but one or two positive integers.
+    """
     if value is None:
         return None
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):

@@ -46,6 +46,7 @@ import numpy as np
 
 from featscope.data.images import skip_reason
 from featscope.errors import DataError, OutputError, ParameterError
+from featscope.models import parse_size
 from featscope.views._run import Stopwatch, open_run
 
 __all__ = [
@@ -425,7 +426,7 @@ def _options(
 ) -> dict[str, Any]:
     size = mim.input_size
     if input_size is not None:
-        wanted = _pair(input_size)
+        wanted = parse_size(input_size)
         if wanted != tuple(size):
             raise ParameterError(
                 f"`input_size` {list(wanted)} does not fit {mim.spec}: this {mim.family} model "
@@ -466,20 +467,6 @@ def _options(
         "input_size": list(size),
         "error": "mse_hog" if mim.target == "hog" else "mse_pixels_0_1",
     }
-
-
-def _pair(value: Any) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    try:
-        values = [int(v) for v in value]
-    except (TypeError, ValueError):
-        values = []
-    if len(values) == 1:
-        values = values * 2
-    if len(values) != 2:
-        raise ParameterError(f"`input_size` must be an int or (height, width); got {value!r}")
-    return (values[0], values[1])
 
 
 # --------------------------------------------------------------------------- computing
@@ -679,21 +666,15 @@ def _write_out_files(
 ) -> list[Path]:
     from featscope.render.figures import save_figure
 
-    # each file is written under a hidden temporary name and renamed when complete; if one fails,
-    # the ones already written by this call are removed too, so a failed run leaves no figure
-    # that looks finished
+    # save_figure writes each file under a temporary name and renames it when complete; if a
+    # later figure fails, the ones this call already wrote are removed too, so a failed run
+    # leaves no figure that looks finished
     written: list[Path] = []
     try:
         for figure, (stem, fmt) in zip(figures, targets, strict=False):
-            final = Path(f"{stem}.{fmt}")
-            temp = stem.with_name(f".{stem.name}.partial")
-            (path,) = save_figure(figure, temp, formats=[fmt], dpi=dpi)
-            os.replace(path, final)
-            written.append(final)
+            written += save_figure(figure, stem, formats=[fmt], dpi=dpi)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
-        for stem, fmt in targets:
-            stem.with_name(f".{stem.name}.partial.{fmt}").unlink(missing_ok=True)
         raise
     return written
