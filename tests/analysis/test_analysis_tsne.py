@@ -172,7 +172,7 @@ def test_stops_without_progress_on_an_easy_problem():
         ({"n_iter_without_progress": 0}, r"`n_iter_without_progress` parameter must be"),
         ({"metric": "cosinus"}, r"`metric` parameter must be one of 'euclidean'"),
         ({"n_jobs": 0}, r"`n_jobs` parameter must be a non-zero integer"),
-        ({"negative_gradient_method": "exact"}, r"`negative_gradient_method` parameter"),
+        ({"negative_gradient_method": "barnes"}, r"`negative_gradient_method` parameter"),
         (
             {"n_components": 3, "negative_gradient_method": "fft"},
             r"\"fft\" supports 2-D maps only; got n_components=3",
@@ -247,7 +247,8 @@ def test_reduce_methods_and_unknown_params(small):
     ):
         reduce(X, "pca", n_neighbors=5)
     with pytest.raises(
-        ParameterError, match=r"for method 'tsne': n_neighbors, zz; valid ones are: early"
+        ParameterError,
+        match=r"for method 'tsne': n_neighbors, zz; valid ones are: backend, device, early",
     ):
         reduce(X, "tsne", n_neighbors=5, zz=1)
     with pytest.raises(

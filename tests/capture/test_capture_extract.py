@@ -144,7 +144,7 @@ def test_model_state_is_left_as_it_was(net):
         ({"num_workers": -1}, "`num_workers` must be an integer >= 0"),
         ({"device": "cuda"}, "'cuda' was requested but no CUDA device is available.*--device cpu"),
         ({"device": "gpu0"}, "`device` 'gpu0' is not a torch device"),
-        ({"amp": "fp8"}, "`amp` must be True, False, 'bf16' or 'fp16'; got 'fp8'"),
+        ({"amp": "fp8"}, "`amp` must be 'auto', 'off', 'bf16' or 'fp16' .*; got 'fp8'"),
     ],
 )
 def test_bad_parameters_are_parameter_errors(net, monkeypatch, kwargs, match):
@@ -154,9 +154,22 @@ def test_bad_parameters_are_parameter_errors(net, monkeypatch, kwargs, match):
 
 
 def test_amp_on_cpu_warns_and_runs_in_float32(net):
-    with pytest.warns(UserWarning, match="`amp` True needs a CUDA device"):
+    with pytest.warns(UserWarning, match="`amp` True picks half precision on CUDA only"):
         result = run(net, n=2, amp=True)
     np.testing.assert_allclose(result.features["backbone"], run(net, n=2).features["backbone"])
+
+
+def test_amp_auto_is_float32_on_cpu_and_bf16_autocasts_there(net, recwarn):
+    fp32 = run(net, n=4)
+    auto = run(net, n=4, amp="auto")
+    assert not [w for w in recwarn if "amp" in str(w.message)]  # "auto" is silent on a CPU
+    bf16 = run(net, n=4, amp="bf16")
+    for name in fp32.features:
+        np.testing.assert_array_equal(auto.features[name], fp32.features[name])
+        assert bf16.features[name].dtype == np.float32
+        # bfloat16 keeps 8 bits of mantissa: close to float32, but not equal.
+        np.testing.assert_allclose(bf16.features[name], fp32.features[name], rtol=0.05, atol=0.05)
+        assert not np.array_equal(bf16.features[name], fp32.features[name])
 
 
 def test_empty_samples_is_a_data_error(net):

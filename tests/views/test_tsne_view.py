@@ -11,6 +11,7 @@ from PIL import Image
 
 import featscope
 from featscope.cli import main
+from featscope.errors import ParameterError
 
 FAST = ["--n-iter", "500", "--quiet"]
 
@@ -329,5 +330,29 @@ def test_checkpoint_that_does_not_fit_names_the_keys(tmp_path, capsys):
         ],
         capsys,
         "conv9.weight",
+        tmp_path / "w",
+    )
+
+
+def test_amp_choice_reaches_the_extraction(tmp_path, capsys):
+    # argparse checks the choices; the Python API passes anything on to extract_features.
+    with pytest.raises(ParameterError, match="`amp` must be 'auto', 'off'"):
+        featscope.tsne(work_dir=tmp_path, progress=False, n_iter=300, amp="fp8")
+    assert _run_dirs(tmp_path) == []
+    with pytest.raises(SystemExit):
+        main(["tsne", "--amp", "fp8", "--work-dir", str(tmp_path), *FAST])
+    assert "invalid choice: 'fp8'" in capsys.readouterr().err
+
+
+def test_device_reaches_the_tsne_of_saved_features(tmp_path, capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    np.save(tmp_path / "f.npy", np.random.default_rng(0).normal(size=(30, 4)).astype(np.float32))
+    args = ["tsne", "--features", str(tmp_path / "f.npy"), "--device", "cuda"]
+    _expect_user_error(
+        [*args, "--work-dir", str(tmp_path / "w"), *FAST],
+        capsys,
+        "no CUDA device is available",
         tmp_path / "w",
     )

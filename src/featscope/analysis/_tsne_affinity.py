@@ -27,13 +27,15 @@ __all__ = ["exact_neighbors", "pca_init", "perplexity_affinities"]
 TORCH_FROM_SAMPLES = 5_000
 #: Rows of the distance matrix computed at once (bounded memory: block x n float32).
 _BLOCK_BYTES = 64 * 2**20
+#: ... on a GPU: 1 GiB blocks keep its matrix units busy (1,000,000 points: 268 rows a block).
+_BLOCK_BYTES_GPU = 2**30
 #: Bisection steps on the Gaussian precision; 2**-60 relative resolution is far below float32.
 _MAX_STEPS = 100
 _TOL = 1e-5
 
 
 def exact_neighbors(
-    X: np.ndarray, k: int, metric: str = "euclidean", n_jobs: int = 1
+    X: np.ndarray, k: int, metric: str = "euclidean", n_jobs: int = 1, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact k nearest neighbours of every row of ``X`` (itself excluded).
 
@@ -48,6 +50,9 @@ def exact_neighbors(
         ``sqrt(2 * (1 - cos))``, a monotone function of the cosine distance.
     n_jobs : int, default 1
         Threads for torch (numpy's BLAS uses its own setting).
+    device : str, default "cpu"
+        torch device of the search; anything but "cpu" searches there with torch (blocks of
+        :data:`_BLOCK_BYTES_GPU`) whatever the size.
 
     Returns
     -------
@@ -64,7 +69,10 @@ def exact_neighbors(
     # Centring does not change distances and makes |x|^2 + |y|^2 - 2 x.y far less prone to
     # cancellation in float32.
     X = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
-    block = max(1, min(n, _BLOCK_BYTES // (4 * n)))
+    on_gpu = device.split(":")[0] != "cpu"
+    block = max(1, min(n, (_BLOCK_BYTES_GPU if on_gpu else _BLOCK_BYTES) // (4 * n)))
+    if on_gpu:
+        return _neighbors_torch(X, k, block, n_jobs, device)
     if n >= TORCH_FROM_SAMPLES:
         try:
             return _neighbors_torch(X, k, block, n_jobs)
@@ -100,7 +108,7 @@ def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.
 
 
 def _neighbors_torch(
-    X: np.ndarray, k: int, block: int, n_jobs: int
+    X: np.ndarray, k: int, block: int, n_jobs: int, device: str = "cpu"
 ) -> tuple[np.ndarray, np.ndarray]:
     import torch
 
@@ -108,23 +116,23 @@ def _neighbors_torch(
     torch.set_num_threads(max(1, n_jobs))
     try:
         with torch.no_grad():
-            data = torch.from_numpy(X)
+            data = torch.from_numpy(X).to(device)
             sq_norms = (data * data).sum(dim=1)
             n = len(X)
-            out_d = torch.empty((n, k), dtype=torch.float32)
-            out_i = torch.empty((n, k), dtype=torch.int64)
+            out_d = torch.empty((n, k), dtype=torch.float32, device=device)
+            out_i = torch.empty((n, k), dtype=torch.int64, device=device)
             for start in range(0, n, block):
                 stop = min(n, start + block)
                 d = torch.addmm(sq_norms[None, :], data[start:stop], data.T, alpha=-2.0)
                 d += sq_norms[start:stop, None]
-                rows = torch.arange(stop - start)
+                rows = torch.arange(stop - start, device=device)
                 d[rows, rows + start] = math.inf  # exclude the point itself
                 vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
                 out_d[start:stop] = vals
                 out_i[start:stop] = idx
     finally:
         torch.set_num_threads(threads)
-    return _finish(out_d.numpy(), out_i.numpy())
+    return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())
 
 
 def conditional_probabilities(distances: np.ndarray, perplexity: float) -> np.ndarray:

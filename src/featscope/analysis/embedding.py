@@ -90,17 +90,40 @@ KL_RTOL = 0.05
 #: PCA-50, second phase, KL decrease per 50 iterations -> 10-NN accuracy of the map: 20,000
 #: points 4.9 % -> 0.8234, final 0.8256; 70,000 points 4.8 % -> 0.8366, 2.4 % -> 0.8412,
 #: while openTSNE's 750 iterations reach 0.8446; a ``sqrt(N)`` scaling stopped at 2.4 % and
-#: missed that by 0.0055, docs/benchmarks.md).
-KL_RTOL_FULL_UP_TO = 20_000
+#: missed that by 0.0055, docs/benchmarks.md). Full up to 20,000 left the 20,000-point map
+#: 0.0052 below openTSNE's median in a later run (348 iterations, 0.8201 vs 0.8253); from
+#: 10,000 on it runs 398 iterations there (0.8223) and 723 at 70,000 points (0.8422 vs 0.8448).
+KL_RTOL_FULL_UP_TO = 10_000
 #: With ``kl_rtol`` on, the early-exaggeration phase stops (after at least ``EE_MIN_ITER``
 #: iterations) once its KL divergence fell by less than this fraction over 25 iterations
 #: (20,000 points: cutting it to 125 iterations cost 0.003 of 10-NN accuracy, so it is strict).
 EE_RTOL = 0.005
 EE_MIN_ITER = 100
+#: The torch engine's "auto" gradient: exact (all pairs) up to this many samples on a GPU,
+#: FFT interpolation above. 20,000 points are 4e8 pairs an iteration, a few milliseconds of
+#: elementwise arithmetic on an H100-class GPU; the FFT grid costs about the same there and
+#: is approximate, so exact wins below. (Not measured on a GPU in this project yet; see
+#: docs/benchmarks.md.)
+TORCH_EXACT_MAX_GPU = 20_000
+#: ... and on the CPU, where all pairs cost about 10 ns each (2,000 points: ~40 ms an
+#: iteration on 2 cores, against 6-10 ms for openTSNE's Barnes-Hut).
+TORCH_EXACT_MAX_CPU = 1_000
+#: Box width (map units) of the torch FFT gradient on a GPU, where the grid is cheap: half of
+#: openTSNE's default (1). On the digits (1,797 points) the maps' exact KL divergence was
+#: 0.825 at width 1, 0.794 at 0.5, 0.789 at 0.25 and 0.789 with the exact gradient: the
+#: coarse grid under-estimates the repulsion of near neighbours and the map stays too
+#: compact (tests/analysis/test_tsne_torch.py measures the force error against the exact sums).
+TORCH_FFT_BOX_WIDTH_GPU = 0.5
+#: ... and on the CPU, where the FFT of the grid costs as much as the rest (16.6 s vs 6.8 s
+#: for those digits at 0.5 vs 1): openTSNE's default width.
+TORCH_FFT_BOX_WIDTH_CPU = 1.0
+#: Exact neighbour search on a GPU up to this many samples (O(N^2 d) in matrix products).
+EXACT_NEIGHBORS_MAX_GPU = 2_000_000
 #: KL divergence is checked this often for ``n_iter_without_progress`` (as in sklearn).
 _CHECK_EVERY = 50
 _INITS = ("pca", "random")
-_GRADIENT_METHODS = ("auto", "bh", "fft")
+_GRADIENT_METHODS = ("auto", "bh", "fft", "exact")
+_BACKENDS = ("auto", "opentsne", "torch")
 _NEIGHBOR_METHODS = ("auto", "exact", "annoy", "pynndescent")
 _METRICS = ("euclidean", "cosine", "manhattan")
 _METHODS = ("tsne", "umap", "pca")
@@ -206,7 +229,7 @@ class TSNE:
         decreased for this many iterations. ``None`` never stops early.
     kl_rtol : float or None, default 0.05
         Convergence stop. The second phase stops once the KL divergence fell by less than
-        this fraction (times ``20,000 / n_samples`` above 20,000 samples) over the
+        this fraction (times ``10,000 / n_samples`` above 10,000 samples) over the
         last 50 iterations, and the early-exaggeration phase (at least 100 iterations) once
         its KL divergence fell by less than :data:`EE_RTOL` (0.5 %) over 25 iterations: by
         then the map's neighbourhoods barely change (10-NN accuracy and trustworthiness
@@ -229,17 +252,32 @@ class TSNE:
         Threads for the neighbour search and the gradient; -1 = all idle cores (cores minus
         the 1-minute load average, at least 1), -2 = one fewer. The map is the same whatever
         the thread count.
-    negative_gradient_method : {"auto", "bh", "fft"}, default "auto"
-        Barnes-Hut or FFT-accelerated interpolation for the repulsive forces. "auto" uses
-        "fft" for 2-D maps of at least :data:`FFT_SAMPLES_PER_THREAD` (2,500) points per
-        core of the machine, "bh" otherwise: Barnes-Hut gets faster with more threads,
-        openTSNE's FFT gradient does not (measurements in docs/benchmarks.md).
+    negative_gradient_method : {"auto", "bh", "fft", "exact"}, default "auto"
+        How the repulsive forces are computed: Barnes-Hut (openTSNE only), FFT-accelerated
+        interpolation (2-D maps) or all pairs ("exact", torch only). "auto" with openTSNE
+        uses "fft" for 2-D maps of at least :data:`FFT_SAMPLES_PER_THREAD` (2,500) points
+        per core of the machine, "bh" otherwise: Barnes-Hut gets faster with more threads,
+        openTSNE's FFT gradient does not (measurements in docs/benchmarks.md). "auto" with
+        torch uses "exact" up to :data:`TORCH_EXACT_MAX_GPU` (20,000) samples on a GPU
+        (:data:`TORCH_EXACT_MAX_CPU` on the CPU) and for 3-D maps, "fft" above.
     neighbors : {"auto", "exact", "annoy", "pynndescent"}, default "auto"
         Nearest-neighbour search. "auto": "exact" for the Euclidean and cosine metrics up to
         :data:`EXACT_NEIGHBORS_MAX` (100,000) samples, openTSNE's Annoy otherwise. "exact"
         with those metrics is featscope's blocked matrix-product search (torch from 5,000
         samples, numpy below) with affinities calibrated in numpy; with "manhattan" it is
-        openTSNE's exact search. ``params_["neighbors"]`` records the search used.
+        openTSNE's exact search. ``params_["neighbors"]`` records the search used. On a GPU
+        ``device``, "auto" searches exactly up to :data:`EXACT_NEIGHBORS_MAX_GPU` samples, on
+        the GPU.
+    device : str, default "cpu"
+        Where the map is computed: "cpu", "cuda", "cuda:N" or "mps". Anything but the CPU
+        runs featscope's torch engine (:mod:`._tsne_torch`), which also moves the exact
+        neighbour search there.
+    backend : {"auto", "opentsne", "torch"}, default "auto"
+        The gradient-descent engine. "opentsne": openTSNE's compiled Barnes-Hut / FFT code
+        (CPU only, the fastest on a CPU). "torch": featscope's torch implementation of the
+        same update rule (exact or FFT-interpolated repulsion) on ``device``. "auto": torch
+        when ``device`` is not the CPU or ``negative_gradient_method="exact"``, openTSNE
+        otherwise. ``params_["backend"]`` records the engine used.
 
     Attributes
     ----------
@@ -286,6 +324,8 @@ class TSNE:
         n_jobs: int = -1,
         negative_gradient_method: str = "auto",
         neighbors: str = "auto",
+        device: str = "cpu",
+        backend: str = "auto",
     ) -> None:
         self.n_components = n_components
         self.perplexity = perplexity
@@ -301,6 +341,8 @@ class TSNE:
         self.n_jobs = n_jobs
         self.negative_gradient_method = negative_gradient_method
         self.neighbors = neighbors
+        self.device = device
+        self.backend = backend
 
     # -- sklearn-style helpers -------------------------------------------------------------
 
@@ -321,6 +363,8 @@ class TSNE:
             "n_jobs",
             "negative_gradient_method",
             "neighbors",
+            "device",
+            "backend",
         )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -437,6 +481,27 @@ class TSNE:
                 f'The `negative_gradient_method` "fft" supports 2-D maps only; got '
                 f'n_components={self.n_components}; use "bh" or "auto" for 3-D maps.'
             )
+        if self.backend not in _BACKENDS:
+            raise _bad("backend", f"one of {', '.join(map(repr, _BACKENDS))}", self.backend)
+        device = _resolve_device(self.device)
+        backend = self.backend
+        if backend == "auto":
+            backend = "torch" if not _on_cpu(device) or method == "exact" else "opentsne"
+        if backend == "opentsne" and not _on_cpu(device):
+            raise ParameterError(
+                f'The `backend` "opentsne" runs on the CPU only; got device={self.device!r}; '
+                'pass backend="torch" (or "auto") for a GPU, or device="cpu"'
+            )
+        if backend == "opentsne" and method == "exact":
+            raise ParameterError(
+                'The `negative_gradient_method` "exact" is the torch engine\'s; got '
+                'backend="opentsne"; pass backend="torch" or "auto"'
+            )
+        if backend == "torch" and method == "bh":
+            raise ParameterError(
+                'The `negative_gradient_method` "bh" (Barnes-Hut) is openTSNE\'s and runs on '
+                'the CPU only; pass "exact", "fft" or "auto" with the torch engine'
+            )
         if self.neighbors not in _NEIGHBOR_METHODS:
             raise _bad(
                 "neighbors", f"one of {', '.join(map(repr, _NEIGHBOR_METHODS))}", self.neighbors
@@ -461,7 +526,11 @@ class TSNE:
         else:
             learning_rate = learning_rate_ee = float(self.learning_rate)
         n_jobs = _effective_n_jobs(self.n_jobs)
-        if method == "auto":
+        if method == "auto" and backend == "torch":
+            exact_max = TORCH_EXACT_MAX_CPU if _on_cpu(device) else TORCH_EXACT_MAX_GPU
+            fft = self.n_components == 2 and n_samples > exact_max
+            method = "fft" if fft else "exact"
+        elif method == "auto":
             # The machine's cores, not the idle ones: the method (hence the map) must not
             # depend on the load.
             cores = _effective_n_jobs(self.n_jobs, load_aware=False)
@@ -470,8 +539,11 @@ class TSNE:
         neighbors = self.neighbors
         if neighbors == "auto":
             exact_ok = self.metric in ("euclidean", "cosine")
-            neighbors = "exact" if exact_ok and n_samples <= EXACT_NEIGHBORS_MAX else "annoy"
+            exact_max = EXACT_NEIGHBORS_MAX if _on_cpu(device) else EXACT_NEIGHBORS_MAX_GPU
+            neighbors = "exact" if exact_ok and n_samples <= exact_max else "annoy"
         return {
+            "device": device,
+            "backend": backend,
             "neighbors": neighbors,
             "perplexity": perplexity,
             "learning_rate": learning_rate,
@@ -502,7 +574,7 @@ class TSNE:
         ParameterError
             A parameter breaks its rule, or ``X`` is not a usable (n_samples, n_features) array.
         """
-        from openTSNE import TSNEEmbedding, affinity, initialization
+        from openTSNE import affinity, initialization
 
         from featscope.analysis._tsne_affinity import (
             exact_neighbors,
@@ -515,6 +587,7 @@ class TSNE:
         resolved = self._validate(n_samples)
         n_jobs = resolved["n_jobs"]
         method = resolved["negative_gradient_method"]
+        device = resolved["device"]
 
         pca_dims = None
         if self.pca_dims and self.metric == "euclidean" and n_features > self.pca_dims:
@@ -529,12 +602,10 @@ class TSNE:
         if neighbors == "exact" and self.metric in ("euclidean", "cosine"):
             # Exact k-NN by blocked matrix products + vectorised calibration (_tsne_affinity):
             # much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
-            distances, indices = exact_neighbors(X, k_neighbors, self.metric, n_jobs)
-            affinities = affinity.PrecomputedAffinities(
-                perplexity_affinities(distances, indices, perplexity), normalize=False
-            )
+            distances, indices = exact_neighbors(X, k_neighbors, self.metric, n_jobs, device)
+            P = perplexity_affinities(distances, indices, perplexity)
         else:
-            affinities = affinity.PerplexityBasedNN(
+            P = affinity.PerplexityBasedNN(
                 X,
                 perplexity=perplexity,
                 method=neighbors,
@@ -542,7 +613,7 @@ class TSNE:
                 n_jobs=n_jobs,
                 random_state=self.random_state,
                 k_neighbors=k_neighbors,
-            )
+            ).P
 
         if isinstance(self.init, str) and self.init == "pca":
             start = pca_init(X, self.n_components, self.random_state)
@@ -553,21 +624,20 @@ class TSNE:
         else:
             start = np.array(self.init, dtype=np.float64)
 
+        if resolved["backend"] == "torch":
+            engine: _Engine = _TorchEngine(P, start, device, method, n_jobs)
+        else:
+            engine = _OpenTSNEEngine(P, start, method, n_jobs, self.random_state)
         # openTSNE's gradient lacks sklearn's factor 4 (see the module docstring).
         step = 4.0 * resolved["learning_rate"]
         step_ee = 4.0 * resolved["learning_rate_exaggeration"]
-        embedding = TSNEEmbedding(
-            start,
-            affinities,
-            negative_gradient_method=method,
-            n_jobs=n_jobs,
-            random_state=self.random_state,
-        )
         exaggeration = float(self.early_exaggeration)
-        grid = {"ints_in_interval": FFT_INTS_IN_INTERVAL} if method == "fft" else {}
         logger.info(
-            "t-SNE: %d points, early exaggeration %g for %d iterations",
+            "t-SNE: %d points on %s (%s, %s gradient), early exaggeration %g for %d iterations",
             n_samples,
+            device,
+            resolved["backend"],
+            method,
             exaggeration,
             EXAGGERATION_ITER,
         )
@@ -576,40 +646,16 @@ class TSNE:
         ee_monitor = _ProgressMonitor(
             None, offset=0, rtol=EE_RTOL if self.kl_rtol else None, min_checks=EE_MIN_ITER // 25
         )
-        embedding = embedding.optimize(
-            n_iter=EXAGGERATION_ITER,
-            exaggeration=exaggeration,
-            momentum=0.5,
-            learning_rate=step_ee,
-            negative_gradient_method=method,
-            n_jobs=n_jobs,
-            callbacks=[ee_monitor],
-            callbacks_every_iters=25,
-            inplace=True,
-            **grid,
-        )
+        engine.run(EXAGGERATION_ITER, exaggeration, 0.5, step_ee, ee_monitor, every=25)
         n_ee = ee_monitor.stopped_at - 1 if ee_monitor.stopped_at is not None else EXAGGERATION_ITER
         rtol = self.kl_rtol
         if rtol:
             rtol = rtol * min(1.0, KL_RTOL_FULL_UP_TO / n_samples)
         monitor = _ProgressMonitor(self.n_iter_without_progress, offset=n_ee, rtol=rtol)
         n_normal = self.n_iter - EXAGGERATION_ITER
-        embedding = embedding.optimize(
-            n_iter=n_normal,
-            exaggeration=1.0,
-            momentum=0.8,
-            learning_rate=step,
-            negative_gradient_method=method,
-            n_jobs=n_jobs,
-            callbacks=[monitor],
-            callbacks_every_iters=_CHECK_EVERY,
-            inplace=True,
-            **grid,
-        )
+        engine.run(n_normal, 1.0, 0.8, step, monitor, every=_CHECK_EVERY)
 
-        self.embedding_ = np.array(embedding, dtype=np.float64)
-        self.kl_divergence_ = float(embedding.kl_divergence)
-        # A callback that stops at check i does so before the i-th update of the phase.
+        self.embedding_, self.kl_divergence_ = engine.result()
         self.n_iter_ = n_ee + (
             monitor.stopped_at - 1 if monitor.stopped_at is not None else n_normal
         )
@@ -639,7 +685,8 @@ class TSNE:
             "n_jobs": n_jobs,
             "negative_gradient_method": method,
             "neighbors": neighbors,
-            "backend": "openTSNE",
+            "device": device,
+            "backend": "torch" if resolved["backend"] == "torch" else "openTSNE",
         }
         return self
 
@@ -704,6 +751,110 @@ class _ProgressMonitor:
             self.reason = f"no KL progress for {self.patience} iterations"
             return True
         return False
+
+
+class _Engine:
+    """A t-SNE optimiser: runs phases of gradient descent, then hands back the map."""
+
+    def run(
+        self,
+        n_iter: int,
+        exaggeration: float,
+        momentum: float,
+        learning_rate: float,
+        monitor: _ProgressMonitor,
+        every: int,
+    ) -> None:
+        """Run one phase (up to ``n_iter`` iterations; ``monitor`` may stop it)."""
+        raise NotImplementedError
+
+    def result(self) -> tuple[np.ndarray, float]:
+        """Return the map (float64) and its KL divergence."""
+        raise NotImplementedError
+
+
+class _OpenTSNEEngine(_Engine):
+    """openTSNE's compiled Barnes-Hut / FFT gradient descent on the CPU."""
+
+    def __init__(
+        self, P: Any, start: np.ndarray, method: str, n_jobs: int, random_state: int | None
+    ) -> None:
+        from openTSNE import TSNEEmbedding, affinity
+
+        self.options: dict[str, Any] = {"negative_gradient_method": method, "n_jobs": n_jobs}
+        if method == "fft":
+            self.options["ints_in_interval"] = FFT_INTS_IN_INTERVAL
+        self.embedding = TSNEEmbedding(
+            start,
+            affinity.PrecomputedAffinities(P, normalize=False),
+            negative_gradient_method=method,
+            n_jobs=n_jobs,
+            random_state=random_state,
+        )
+
+    def run(self, n_iter, exaggeration, momentum, learning_rate, monitor, every) -> None:
+        self.embedding = self.embedding.optimize(
+            n_iter=n_iter,
+            exaggeration=exaggeration,
+            momentum=momentum,
+            learning_rate=learning_rate,
+            callbacks=[monitor],
+            callbacks_every_iters=every,
+            inplace=True,
+            **self.options,
+        )
+
+    def result(self) -> tuple[np.ndarray, float]:
+        return np.array(self.embedding, dtype=np.float64), float(self.embedding.kl_divergence)
+
+
+class _TorchEngine(_Engine):
+    """featscope's torch gradient descent (:mod:`._tsne_torch`), on any torch device."""
+
+    def __init__(self, P: Any, start: np.ndarray, device: Any, method: str, n_jobs: int) -> None:
+        from featscope.analysis._tsne_torch import TorchTSNE
+
+        self.n_jobs = n_jobs
+        on_cpu = _on_cpu(device)
+        width = TORCH_FFT_BOX_WIDTH_CPU if on_cpu else TORCH_FFT_BOX_WIDTH_GPU
+        self.state = TorchTSNE(P, start, device, method, box_width=width)
+
+    def run(self, n_iter, exaggeration, momentum, learning_rate, monitor, every) -> None:
+        with _torch_threads(self.n_jobs):
+            self.state.optimize(n_iter, exaggeration, momentum, learning_rate, [monitor], every)
+
+    def result(self) -> tuple[np.ndarray, float]:
+        with _torch_threads(self.n_jobs):
+            return self.state.embedding(), self.state.kl_divergence()
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int) -> Any:
+    """Run torch's CPU kernels on ``n`` threads, restoring the caller's setting after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _resolve_device(device: Any) -> str:
+    """Check the ``device`` parameter; return it as a string ("cpu", "cuda:0", ...).
+
+    "cpu" is accepted without importing torch: a CPU fit below 5,000 samples never needs it.
+    """
+    if device == "cpu":
+        return "cpu"
+    from featscope.models import resolve_device
+
+    return str(resolve_device(device))
+
+
+def _on_cpu(device: str) -> bool:
+    return device.split(":")[0] == "cpu"
 
 
 def _pca(X: np.ndarray, n_components: int, random_state: int | None) -> np.ndarray:

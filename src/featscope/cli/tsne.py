@@ -49,6 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_skip_bad_images_flag(data)
     scale = parser.add_argument_group("large runs (docs/scale.md)")
     scale.add_argument(
+        "--amp",
+        choices=["auto", "off", "bf16", "fp16"],
+        default="auto",
+        help="mixed precision of the forward pass (auto: bf16 on CUDA, float32 elsewhere)",
+    )
+    scale.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="stream features to memory-mapped .npy files in DIR (bounded memory), with a "
@@ -141,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         init=args.init,
         pca_dims=args.pca_dims,
         device=args.device,
+        amp=args.amp,
         batch_size=args.batch_size,
         num_workers=args.num_workers,
         skip_bad_images=args.skip_bad_images,

@@ -106,6 +106,7 @@ def tsne(
     init: str = "pca",
     pca_dims: int = 50,
     device: str = "cpu",
+    amp: str | bool = "auto",
     batch_size: int = 64,
     num_workers: int | None = None,
     skip_bad_images: bool = False,
@@ -172,7 +173,12 @@ def tsne(
     pca_dims : int, default=50
         Reduce wider features to this many dimensions with PCA before t-SNE (0: off).
     device : str, default="cpu"
-        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``.
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"`` or ``"mps"``: where the model runs and where the
+        t-SNE is computed (off the CPU with featscope's torch engine, see
+        :class:`featscope.analysis.TSNE`).
+    amp : {"auto", "off", "bf16", "fp16"}, default="auto"
+        Mixed precision of the forward pass: "auto" is bfloat16 (float16 where unsupported)
+        on CUDA and float32 elsewhere; "off" is float32 everywhere. Features are float32.
     batch_size : int, default=64
         Images per forward pass.
     num_workers : int, optional
@@ -282,6 +288,7 @@ def tsne(
         n_iter_without_progress=n_iter_without_progress,
         init=init,
         pca_dims=pca_dims,
+        device=device,
     )
     selection = {
         "class_idx": None if class_idx is None else list(class_idx),
@@ -322,6 +329,7 @@ def tsne(
                     cache_dir=cache_dir,
                     resume=resume,
                     world=world,
+                    amp=amp,
                 )
             if feature_sets is None:  # a rank other than 0 under torchrun: its part is done
                 return TsneRun(results=(), features=(), run_dir=None, timings=timings)
@@ -427,7 +435,9 @@ def _prepare_extraction(
         seed=selection["seed"],
     )
 
-    def extract(*, batch_size, num_workers, progress, skip_bad_images, cache_dir, resume, world):
+    def extract(
+        *, batch_size, num_workers, progress, skip_bad_images, cache_dir, resume, world, amp
+    ):
         """Return ``(feature sets, skipped, the samples that were read)``.
 
         Under torchrun (``world > 1``) the ranks share the work and ranks other than 0 get
@@ -440,6 +450,7 @@ def _prepare_extraction(
             "skip_bad_images": skip_bad_images,
             "cache_dir": cache_dir,
             "resume": resume,
+            "amp": amp,
         }
         if world > 1:
             from featscope.capture.distributed import (

@@ -1,0 +1,197 @@
+"""featscope's torch t-SNE engine (the GPU path), checked on the CPU against openTSNE."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from featscope.analysis import TSNE
+from featscope.analysis._tsne_affinity import exact_neighbors, perplexity_affinities
+from featscope.analysis._tsne_torch import TorchTSNE, _lagrange_weights
+from featscope.analysis.metrics import knn_accuracy, trustworthiness
+from featscope.errors import ParameterError
+
+
+@pytest.fixture(scope="module")
+def digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture(scope="module")
+def affinities(digits):
+    X, _ = digits
+    X = X[:400]
+    distances, indices = exact_neighbors(X, 45)
+    return perplexity_affinities(distances, indices, 15.0)
+
+
+def _clusters(n: int, spread: float, seed: int = 0) -> np.ndarray:
+    """Four Gaussian blobs, ``spread`` map units apart: a map mid-optimisation."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(-spread, spread, size=(4, 2))
+    return np.concatenate([rng.normal(size=(n // 4, 2)) * spread / 8 + c for c in centres])
+
+
+def test_lagrange_weights_sum_to_one_and_reproduce_quadratics():
+    u = torch.linspace(0, 0.999, 37)[:, None]
+    w = _lagrange_weights(u)[:, 0, :]  # (37, 3)
+    torch.testing.assert_close(w.sum(dim=1), torch.ones(37))
+    nodes = (torch.arange(3) + 0.5) / 3
+    f = lambda x: 3 * x**2 - 2 * x + 0.5  # noqa: E731
+    torch.testing.assert_close((w * f(nodes)).sum(dim=1), f(u[:, 0]), atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize(("spread", "force_tol", "z_tol"), [(5.0, 1e-3, 1e-4), (40.0, 0.06, 0.005)])
+def test_fft_repulsion_approximates_the_exact_sums(spread, force_tol, z_tol):
+    Y = _clusters(2000, spread)
+    P = sp.eye(len(Y), format="csr") / len(Y)
+    exact_force, exact_z = TorchTSNE(P, Y, "cpu", "exact")._repulsion_exact()
+    fft_force, fft_z = TorchTSNE(P, Y, "cpu", "fft", box_width=1.0)._repulsion_fft()
+    assert abs(float(fft_z / exact_z) - 1) < z_tol
+    reference = exact_force / exact_z
+    error = float((fft_force / fft_z - reference).norm() / reference.norm())
+    assert error < force_tol
+    if spread < 10:
+        return  # the grid has its minimum 50 boxes whatever the width: nothing to compare
+    # ... and a coarser grid is measurably worse (so the test can tell grids apart).
+    coarse_force, coarse_z = TorchTSNE(P, Y, "cpu", "fft", box_width=4.0)._repulsion_fft()
+    coarse = float(
+        (coarse_force / coarse_z - exact_force / exact_z).norm() / (exact_force / exact_z).norm()
+    )
+    assert coarse > error
+
+
+def test_exact_gradient_is_opentsnes_exact_gradient(affinities):
+    """Barnes-Hut with theta = 0 visits every pair: openTSNE's exact gradient and KL."""
+    from openTSNE.tsne import kl_divergence_bh
+
+    Y = _clusters(400, 10.0, seed=1)
+    kl_ref, grad_ref = kl_divergence_bh(
+        Y.copy(), affinities, dof=1, bh_params={"theta": 0.0}, should_eval_error=True
+    )
+    grad, kl = TorchTSNE(affinities, Y, "cpu", "exact").gradient(1.0)
+    np.testing.assert_allclose(grad.numpy(), grad_ref, rtol=2e-3, atol=1e-6)
+    assert kl == pytest.approx(kl_ref, rel=1e-4)
+
+
+def test_gradient_descent_follows_opentsne_step_for_step(affinities):
+    """Momentum, gains, step clipping and re-centring as openTSNE's gradient_descent."""
+    from openTSNE import TSNEEmbedding, affinity
+
+    # A start of unit scale: at the usual 1e-4 the forces nearly cancel, openTSNE's tree
+    # rounds them differently in the 4th digit, and the sign-driven gains turn that into a
+    # different (as good) map within a few steps.
+    start = _clusters(400, 1.0, seed=2)
+    theirs = TSNEEmbedding(
+        start.copy(),
+        affinity.PrecomputedAffinities(affinities, normalize=False),
+        negative_gradient_method="bh",
+        n_jobs=1,
+        random_state=0,
+    )
+    # 25 steps: t-SNE's dynamics are chaotic (rounding differences double every step or two),
+    # so longer runs agree in quality, not in coordinates.
+    theirs.optimize(15, exaggeration=12, momentum=0.5, learning_rate=400, theta=0.0, inplace=True)
+    theirs.optimize(10, exaggeration=1, momentum=0.8, learning_rate=400, theta=0.0, inplace=True)
+    # float64, openTSNE's precision, so that the two can agree to rounding error.
+    ours = TorchTSNE(affinities, start, "cpu", "exact", dtype=torch.float64)
+    ours.optimize(15, exaggeration=12, momentum=0.5, learning_rate=400)
+    ours.optimize(10, exaggeration=1, momentum=0.8, learning_rate=400)
+    np.testing.assert_array_equal(start, _clusters(400, 1.0, seed=2))  # the start was copied
+    theirs = np.asarray(theirs)
+    scale = np.abs(theirs).max()
+    assert np.abs(theirs - start).max() > 1  # the points moved, so agreement is not trivial
+    np.testing.assert_allclose(ours.embedding(), theirs, atol=1e-6 * scale)
+
+
+def test_callbacks_see_the_kl_divergence_and_can_stop(affinities):
+    seen = []
+
+    def stop_at_second(iteration, kl, _):
+        seen.append((iteration, kl))
+        return len(seen) == 2
+
+    state = TorchTSNE(affinities, _clusters(400, 1e-3), "cpu", "exact")
+    stopped = state.optimize(200, 12.0, 0.5, 400.0, callbacks=[stop_at_second], every=25)
+    assert stopped
+    assert [i for i, _ in seen] == [25, 50]
+    assert all(np.isfinite(kl) and kl > 0 for _, kl in seen)
+
+
+@pytest.fixture(scope="module")
+def reference_map(digits):
+    X, _ = digits
+    return TSNE(n_jobs=1).fit(X)
+
+
+@pytest.mark.parametrize("method", ["fft", "exact"])
+def test_torch_engine_matches_opentsne_quality(digits, reference_map, method):
+    X, y = digits
+    ours = TSNE(backend="torch", negative_gradient_method=method, n_jobs=1).fit(X)
+    assert ours.params_["backend"] == "torch"
+    assert ours.params_["negative_gradient_method"] == method
+    assert ours.params_["device"] == "cpu"
+    ref = reference_map.embedding_
+    assert knn_accuracy(ours.embedding_, y) >= knn_accuracy(ref, y) - 0.005
+    assert trustworthiness(X, ours.embedding_) >= trustworthiness(X, ref) - 0.002
+    assert ours.kl_divergence_ == pytest.approx(reference_map.kl_divergence_, rel=0.1)
+
+
+def test_torch_engine_is_deterministic_and_keeps_parameters_meaningful(digits):
+    X, _ = digits
+    X = X[:500]
+    base = TSNE(backend="torch", n_jobs=1, kl_rtol=None, n_iter=300).fit(X).embedding_
+    again = TSNE(backend="torch", n_jobs=1, kl_rtol=None, n_iter=300).fit(X).embedding_
+    np.testing.assert_array_equal(base, again)
+    for change in ({"perplexity": 10.0}, {"early_exaggeration": 4.0}, {"learning_rate": 20.0}):
+        other = TSNE(backend="torch", n_jobs=1, kl_rtol=None, n_iter=300, **change).fit(X)
+        assert not np.allclose(other.embedding_, base, atol=1e-2), change
+
+
+def test_auto_backend_and_method_resolution():
+    X = np.random.default_rng(0).normal(size=(60, 5)).astype(np.float32)
+    cpu = TSNE(n_iter=260, perplexity=5.0).fit(X).params_
+    assert (cpu["backend"], cpu["negative_gradient_method"]) == ("openTSNE", "bh")
+    exact = TSNE(n_iter=260, perplexity=5.0, negative_gradient_method="exact").fit(X).params_
+    assert (exact["backend"], exact["negative_gradient_method"]) == ("torch", "exact")
+    torch_3d = TSNE(n_components=3, n_iter=260, perplexity=5.0, backend="torch").fit(X).params_
+    assert torch_3d["negative_gradient_method"] == "exact"
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"backend": "jax"}, r"`backend` parameter must be one of 'auto', 'opentsne', 'torch'"),
+        ({"backend": "torch", "negative_gradient_method": "bh"}, r"\"bh\" \(Barnes-Hut\)"),
+        ({"backend": "opentsne", "negative_gradient_method": "exact"}, r"pass backend=\"torch\""),
+        ({"device": "gpu0"}, r"`device` 'gpu0' is not a torch device"),
+    ],
+)
+def test_engine_parameter_errors(params, message):
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ParameterError, match=message):
+        TSNE(**params).fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a CPU-only host")
+def test_cuda_without_a_gpu_says_so():
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ParameterError, match="no CUDA device is available"):
+        TSNE(device="cuda").fit(X)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_map_matches_cpu_quality(digits, reference_map):
+    X, y = digits
+    for method in ("exact", "fft"):
+        ours = TSNE(device="cuda", negative_gradient_method=method).fit(X)
+        assert ours.params_["device"].startswith("cuda")
+        ref = reference_map.embedding_
+        assert knn_accuracy(ours.embedding_, y) >= knn_accuracy(ref, y) - 0.005
+        assert trustworthiness(X, ours.embedding_) >= trustworthiness(X, ref) - 0.002
