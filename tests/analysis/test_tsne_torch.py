@@ -8,7 +8,12 @@ import scipy.sparse as sp
 import torch
 
 from featscope.analysis import TSNE
-from featscope.analysis._tsne_affinity import exact_neighbors, perplexity_affinities
+from featscope.analysis._tsne_affinity import (
+    conditional_probabilities,
+    device_affinities,
+    exact_neighbors,
+    perplexity_affinities,
+)
 from featscope.analysis._tsne_torch import TorchTSNE, _lagrange_weights
 from featscope.analysis.metrics import knn_accuracy, trustworthiness
 from featscope.errors import ParameterError
@@ -35,6 +40,28 @@ def _clusters(n: int, spread: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.uniform(-spread, spread, size=(4, 2))
     return np.concatenate([rng.normal(size=(n // 4, 2)) * spread / 8 + c for c in centres])
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_device_affinities_are_the_numpy_ones(digits, metric):
+    X, _ = digits
+    # Jittered: the digits' integer pixels tie many distances, and the numpy and torch searches
+    # may then keep different (equally near) neighbours.
+    X = X[:300] + np.random.default_rng(0).normal(scale=1e-2, size=(300, 64)).astype(np.float32)
+    expected = perplexity_affinities(*exact_neighbors(X, 45, metric), 15.0).toarray()
+    P = device_affinities(X, 45, 15.0, metric, 1, "cpu")
+    assert P.is_sparse
+    assert P.dtype == torch.float64
+    np.testing.assert_allclose(P.to_dense().numpy(), expected, rtol=1e-5, atol=1e-12)
+    assert float(P.values().sum()) == pytest.approx(1.0)
+
+
+def test_calibration_gives_the_same_rows_in_torch_and_numpy(digits):
+    X, _ = digits
+    distances, _ = exact_neighbors(X[:200], 30)
+    ours = conditional_probabilities(torch.from_numpy(distances), 10.0)
+    assert isinstance(ours, torch.Tensor)
+    np.testing.assert_allclose(ours.numpy(), conditional_probabilities(distances, 10.0), atol=1e-12)
 
 
 def test_lagrange_weights_sum_to_one_and_reproduce_quadratics():
@@ -195,3 +222,9 @@ def test_cuda_map_matches_cpu_quality(digits, reference_map):
         ref = reference_map.embedding_
         assert knn_accuracy(ours.embedding_, y) >= knn_accuracy(ref, y) - 0.005
         assert trustworthiness(X, ours.embedding_) >= trustworthiness(X, ref) - 0.002
+
+
+def test_exact_gradient_on_a_large_map_warns_before_any_work():
+    with pytest.warns(UserWarning, match=r"exact t-SNE gradient costs n_samples\^2 = 4.0e\+10"):
+        resolved = TSNE(n_components=3, backend="torch")._validate(200_000)
+    assert resolved["negative_gradient_method"] == "exact"

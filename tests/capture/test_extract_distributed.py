@@ -97,3 +97,15 @@ def test_an_error_in_a_launched_rank_comes_back_as_one_line(tmp_path):
             }
         )  # fmt: skip
     assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
+
+
+def test_nproc_ranks_log_to_the_console(tmp_path, capfd):
+    from featscope.cli import main
+
+    args = "tsne --nproc 2 --max-num-samples 3 --batch-size 8 --method pca --no-html --thumbnails 0"
+    code = main([*args.split(), "--work-dir", str(tmp_path)])
+    err = capfd.readouterr().err
+    assert code == 0, err
+    # rank 0's messages as in a single-process run, the other rank's tagged with its rank
+    assert "\nextracting " in "\n" + err, err
+    assert "[rank 1] extracting " in err, err

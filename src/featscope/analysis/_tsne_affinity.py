@@ -16,11 +16,13 @@ nearest neighbours, its precision found by bisection so that the row's perplexit
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Any
 
 import numpy as np
 
-__all__ = ["exact_neighbors", "pca_init", "perplexity_affinities"]
+__all__ = ["device_affinities", "exact_neighbors", "pca_init", "perplexity_affinities"]
 
 #: Below this many samples the neighbour search stays in numpy: importing torch (about a
 #: second) would cost more than it saves.
@@ -35,8 +37,13 @@ _TOL = 1e-5
 
 
 def exact_neighbors(
-    X: np.ndarray, k: int, metric: str = "euclidean", n_jobs: int = 1, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
+    X: np.ndarray,
+    k: int,
+    metric: str = "euclidean",
+    n_jobs: int = 1,
+    device: str = "cpu",
+    as_tensors: bool = False,
+) -> tuple[Any, Any]:
     """Exact k nearest neighbours of every row of ``X`` (itself excluded).
 
     Parameters
@@ -53,12 +60,15 @@ def exact_neighbors(
     device : str, default "cpu"
         torch device of the search; anything but "cpu" searches there with torch (blocks of
         :data:`_BLOCK_BYTES_GPU`) whatever the size.
+    as_tensors : bool, default False
+        Search with torch and return torch tensors on ``device`` (the torch t-SNE engine keeps
+        everything there).
 
     Returns
     -------
-    distances : ndarray of shape (n_samples, k)
+    distances : ndarray or torch.Tensor of shape (n_samples, k)
         Euclidean distances (float64), ascending along each row.
-    indices : ndarray of shape (n_samples, k)
+    indices : ndarray or torch.Tensor of shape (n_samples, k)
         Neighbour indices (int64).
     """
     X = np.ascontiguousarray(X, dtype=np.float32)
@@ -71,8 +81,8 @@ def exact_neighbors(
     X = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
     on_gpu = device.split(":")[0] != "cpu"
     block = max(1, min(n, (_BLOCK_BYTES_GPU if on_gpu else _BLOCK_BYTES) // (4 * n)))
-    if on_gpu:
-        return _neighbors_torch(X, k, block, n_jobs, device)
+    if on_gpu or as_tensors:
+        return _neighbors_torch(X, k, block, n_jobs, device, as_tensors)
     if n >= TORCH_FROM_SAMPLES:
         try:
             return _neighbors_torch(X, k, block, n_jobs)
@@ -108,8 +118,8 @@ def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.
 
 
 def _neighbors_torch(
-    X: np.ndarray, k: int, block: int, n_jobs: int, device: str = "cpu"
-) -> tuple[np.ndarray, np.ndarray]:
+    X: np.ndarray, k: int, block: int, n_jobs: int, device: str = "cpu", as_tensors: bool = False
+) -> tuple[Any, Any]:
     import torch
 
     threads = torch.get_num_threads()
@@ -132,66 +142,108 @@ def _neighbors_torch(
                 out_i[start:stop] = idx
     finally:
         torch.set_num_threads(threads)
+    if as_tensors:
+        return out_d.clamp_(min=0.0).double().sqrt_(), out_i
     return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())
 
 
-def conditional_probabilities(distances: np.ndarray, perplexity: float) -> np.ndarray:
+def conditional_probabilities(distances: Any, perplexity: float) -> Any:
     """Row-wise Gaussian probabilities whose perplexity is ``perplexity`` (all rows at once).
 
     Parameters
     ----------
-    distances : ndarray of shape (n_samples, k)
-        Distances to each point's k nearest neighbours (not squared), ascending.
+    distances : ndarray or torch.Tensor of shape (n_samples, k)
+        Distances to each point's k nearest neighbours (not squared), ascending. A torch
+        tensor is calibrated where it lives (a GPU for the torch t-SNE engine) in float64.
     perplexity : float
         Target perplexity, ``< k``.
 
     Returns
     -------
-    ndarray of shape (n_samples, k)
-        ``p[i, j] = exp(-beta_i * d_ij**2) / sum_j(...)``, each row summing to 1, with
-        ``beta_i`` chosen by bisection so that ``exp(entropy_i) = perplexity``.
+    ndarray or torch.Tensor of shape (n_samples, k)
+        Same kind as ``distances``: ``p[i, j] = exp(-beta_i * d_ij**2) / sum_j(...)``, each row
+        summing to 1, with ``beta_i`` chosen by Newton steps inside a bisection bracket so that
+        ``exp(entropy_i) = perplexity``.
     """
+    xp = _namespace(distances)
     # Shift by the nearest distance: the probabilities are unchanged and exp() cannot
     # underflow to an all-zero row.
-    sq = distances.astype(np.float64) ** 2
-    sq -= sq[:, :1]
+    sq = xp.float64(distances) ** 2
+    sq = sq - sq[:, :1]
     n, k = sq.shape
     target = math.log(perplexity)
     # Start from the precision that puts the perplexity-th neighbour at one "sigma".
     ref = sq[:, min(k - 1, max(1, int(perplexity)))]
-    beta = 1.0 / np.where(ref > 0, ref, 1.0)
-    lo = np.zeros(n)
-    hi = np.full(n, np.inf)
-    active = np.arange(n)
+    beta = 1.0 / xp.where(ref > 0, ref, 1.0)
+    lo = xp.zeros_like(beta)
+    hi = xp.full_like(beta, math.inf)
+    active = xp.arange(n, like=beta)
     for _ in range(_MAX_STEPS):
         b = beta[active]
         d = sq[active]
-        w = np.exp(-d * b[:, None])
+        w = xp.exp(-d * b[:, None])
         s = w.sum(axis=1)
         mean_d = (w * d).sum(axis=1) / s
         # Entropy of p = w / s is log(s) + beta * E[d]; its derivative in beta is -beta * Var[d].
-        entropy = np.log(s) + b * mean_d
+        entropy = xp.log(s) + b * mean_d
         gap = entropy - target
-        done = np.abs(gap) < _TOL
+        done = xp.abs(gap) < _TOL
         too_flat = gap > 0  # perplexity too high: raise the precision
-        lo_a = np.where(too_flat, b, lo[active])
-        hi_a = np.where(too_flat, hi[active], b)
-        var_d = np.maximum((w * d * d).sum(axis=1) / s - mean_d**2, 0.0)
+        lo_a = xp.where(too_flat, b, lo[active])
+        hi_a = xp.where(too_flat, hi[active], b)
+        var_d = xp.clip((w * d * d).sum(axis=1) / s - mean_d**2, 0.0, None)
         slope = b * var_d
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with xp.quiet():
             newton = b + gap / slope
         # Newton's step where it stays inside the bracket, bisection (or doubling) elsewhere.
-        fallback = np.where(np.isinf(hi_a), b * 2.0, (lo_a + hi_a) / 2.0)
-        ok = np.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
-        new_b = np.where(ok, newton, fallback)
+        fallback = xp.where(xp.isinf(hi_a), b * 2.0, (lo_a + hi_a) / 2.0)
+        ok = xp.isfinite(newton) & (newton > lo_a) & (newton < hi_a)
+        new_b = xp.where(ok, newton, fallback)
         lo[active], hi[active] = lo_a, hi_a
-        beta[active] = np.where(done, b, new_b)
+        beta[active] = xp.where(done, b, new_b)
         active = active[~done]
-        if active.size == 0:
+        if len(active) == 0:
             break
-    p = np.exp(-sq * beta[:, None])
-    p /= p.sum(axis=1, keepdims=True)
-    return p
+    p = xp.exp(-sq * beta[:, None])
+    return p / p.sum(axis=1)[:, None]
+
+
+class _NumpyOps:
+    """The few array functions :func:`conditional_probabilities` needs, for numpy ..."""
+
+    exp, log, abs, where = np.exp, np.log, np.abs, np.where
+    isinf, isfinite, clip = np.isinf, np.isfinite, np.clip
+    zeros_like, full_like = np.zeros_like, np.full_like
+
+    @staticmethod
+    def float64(a: Any) -> Any:
+        return np.asarray(a, dtype=np.float64)
+
+    @staticmethod
+    def arange(n: int, like: Any) -> Any:
+        return np.arange(n)
+
+    @staticmethod
+    def quiet() -> Any:
+        return np.errstate(divide="ignore", invalid="ignore")
+
+
+class _TorchOps:
+    """... and for torch tensors, on their device (same names, same semantics)."""
+
+    def __init__(self) -> None:
+        import torch
+
+        self.exp, self.log, self.abs, self.where = torch.exp, torch.log, torch.abs, torch.where
+        self.isinf, self.isfinite, self.clip = torch.isinf, torch.isfinite, torch.clip
+        self.zeros_like, self.full_like = torch.zeros_like, torch.full_like
+        self.float64 = lambda a: a.double()
+        self.arange = lambda n, like: torch.arange(n, device=like.device)
+        self.quiet = contextlib.nullcontext  # torch never warns on x / 0
+
+
+def _namespace(a: Any) -> Any:
+    return _NumpyOps if isinstance(a, np.ndarray) else _TorchOps()
 
 
 def perplexity_affinities(distances: np.ndarray, indices: np.ndarray, perplexity: float):
@@ -221,6 +273,57 @@ def perplexity_affinities(distances: np.ndarray, indices: np.ndarray, perplexity
     P /= P.sum()
     P.sort_indices()
     return P
+
+
+def device_affinities(
+    X: np.ndarray, k: int, perplexity: float, metric: str, n_jobs: int, device: str
+) -> Any:
+    """:func:`perplexity_affinities` of :func:`exact_neighbors`, computed on a torch device.
+
+    For the torch t-SNE engine: the neighbour search, the calibration and the symmetrisation
+    run where the gradient descent will (a GPU), so 1,000,000 points never make the round trip
+    through numpy and scipy.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        The (PCA-reduced) data.
+    k : int
+        Neighbours per point.
+    perplexity : float
+        Target perplexity.
+    metric : {"euclidean", "cosine"}
+        Neighbour metric.
+    n_jobs : int
+        CPU threads (when ``device`` is the CPU).
+    device : str
+        torch device.
+
+    Returns
+    -------
+    torch.Tensor
+        Coalesced sparse COO tensor (float64) of ``P``, ``(n_samples, n_samples)``, summing to
+        1; the same matrix as :func:`perplexity_affinities` returns.
+    """
+    import torch
+
+    distances, indices = exact_neighbors(X, k, metric, n_jobs, device, as_tensors=True)
+    p = conditional_probabilities(distances, perplexity)
+    n = len(X)
+    rows = torch.arange(n, device=p.device).repeat_interleave(indices.shape[1])
+    cols = indices.reshape(-1)
+    pairs = torch.stack([torch.cat([rows, cols]), torch.cat([cols, rows])])
+    values = torch.cat([p.reshape(-1), p.reshape(-1)]) / 2
+    # Indices built here are in range by construction: no invariant check (torch warns when
+    # it is left implicit). coalesce() sums each pair with its mirror and sorts by row.
+    P = torch.sparse_coo_tensor(pairs, values, (n, n), check_invariants=False).coalesce()
+    return torch.sparse_coo_tensor(
+        P.indices(),
+        P.values() / P.values().sum(),
+        (n, n),
+        is_coalesced=True,
+        check_invariants=False,
+    )
 
 
 def pca_init(X: np.ndarray, n_components: int, random_state: int | None) -> np.ndarray:

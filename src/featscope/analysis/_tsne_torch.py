@@ -59,7 +59,7 @@ class TorchTSNE:
 
     Parameters
     ----------
-    P : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+    P : scipy.sparse matrix or sparse torch.Tensor of shape (n_samples, n_samples)
         Symmetric affinities summing to 1.
     start : ndarray of shape (n_samples, n_components)
         Start positions.
@@ -94,14 +94,20 @@ class TorchTSNE:
         self.device = torch.device(device)
         self.method = method
         self.box_width = float(box_width)
-        coo = P.tocoo()
-        as_tensor = lambda a, dt: torch.as_tensor(np.ascontiguousarray(a), dtype=dt)  # noqa: E731
-        self.rows = as_tensor(coo.row, torch.int64).to(self.device)
-        self.cols = as_tensor(coo.col, torch.int64).to(self.device)
-        self.p = as_tensor(coo.data, dtype).to(self.device)
+        if isinstance(P, torch.Tensor):  # sparse COO, e.g. from _tsne_affinity.device_affinities
+            P = P.coalesce()
+            rows, cols = P.indices()
+            values = P.values()
+        else:  # scipy.sparse
+            coo = P.tocoo()
+            rows, cols, values = (torch.from_numpy(a) for a in (coo.row, coo.col, coo.data))
+        self.rows = rows.to(self.device, torch.int64)
+        self.cols = cols.to(self.device, torch.int64)
+        values = values.to(self.device, torch.float64)
+        self.p = values.to(dtype)
         # sum p log p, the constant part of KL(P || Q); zero entries contribute 0.
-        p64 = coo.data[coo.data > 0].astype(np.float64)
-        self.p_log_p = float(np.sum(p64 * np.log(p64)))
+        positive = values[values > 0]
+        self.p_log_p = float((positive * positive.log()).sum())
         # A copy: the positions are updated in place and the caller's array must not move.
         self.Y = torch.tensor(start, dtype=dtype, device=self.device)
         self.update = torch.zeros_like(self.Y)

@@ -146,11 +146,11 @@ def _bad(name: str, rule: str, value: Any, fix: str = "") -> ParameterError:
 def _effective_n_jobs(n_jobs: int, load_aware: bool = True) -> int:
     """Resolve sklearn-style ``n_jobs`` (-1 = all cores) against the cores free for this fit.
 
-    Negative values count from the cores this process may use *minus those already busy* (the
-    1-minute load average): openTSNE's OpenMP threads spin at their barriers, so on an
-    oversubscribed machine two threads take longer than one (measured on this project's
-    shared 2-core machines: Barnes-Hut at 2,000 points, 139 ms vs 63 ms per iteration). The
-    map does not depend on the thread count, only the time does.
+    Negative values count from the cores this process may use *minus those other processes
+    keep busy* (:func:`._cpu_load.busy_cores_elsewhere`, rounded): openTSNE's OpenMP threads
+    spin at their barriers, so on an oversubscribed machine two threads take longer than one
+    (measured on this project's shared 2-core machines: Barnes-Hut at 2,000 points, 139 ms vs
+    63 ms per iteration). The map does not depend on the thread count, only the time does.
     """
     try:
         n_cores = len(os.sched_getaffinity(0))
@@ -159,8 +159,9 @@ def _effective_n_jobs(n_jobs: int, load_aware: bool = True) -> int:
     if n_jobs < 0:
         busy = 0
         if load_aware:
-            with contextlib.suppress(AttributeError, OSError):  # no load average here
-                busy = int(os.getloadavg()[0])
+            from featscope.analysis._cpu_load import busy_cores_elsewhere
+
+            busy = round(busy_cores_elsewhere(n_cores))
         return max(1, min(n_cores, n_cores - busy) + 1 + n_jobs)
     return n_jobs
 
@@ -530,6 +531,14 @@ class TSNE:
             exact_max = TORCH_EXACT_MAX_CPU if _on_cpu(device) else TORCH_EXACT_MAX_GPU
             fft = self.n_components == 2 and n_samples > exact_max
             method = "fft" if fft else "exact"
+        if backend == "torch" and method == "exact" and n_samples > 5 * TORCH_EXACT_MAX_GPU:
+            warnings.warn(
+                f"the exact t-SNE gradient costs n_samples^2 = {n_samples**2:.1e} pair "
+                f"evaluations an iteration; for {n_samples} points use a 2-D map (FFT gradient) "
+                'or device="cpu" (openTSNE\'s Barnes-Hut for 3-D maps)',
+                UserWarning,
+                stacklevel=3,
+            )
         elif method == "auto":
             # The machine's cores, not the idle ones: the method (hence the map) must not
             # depend on the load.
@@ -577,6 +586,7 @@ class TSNE:
         from openTSNE import affinity, initialization
 
         from featscope.analysis._tsne_affinity import (
+            device_affinities,
             exact_neighbors,
             pca_init,
             perplexity_affinities,
@@ -599,10 +609,14 @@ class TSNE:
         # openTSNE's own rule (3 x perplexity neighbours), kept >= 1 for tiny perplexities.
         k_neighbors = min(n_samples - 1, max(1, int(3 * perplexity)))
         neighbors = resolved["neighbors"]
-        if neighbors == "exact" and self.metric in ("euclidean", "cosine"):
+        exact = neighbors == "exact" and self.metric in ("euclidean", "cosine")
+        if exact and resolved["backend"] == "torch":
+            # The same affinities, computed where the torch engine will run (a GPU).
+            P = device_affinities(X, k_neighbors, perplexity, self.metric, n_jobs, device)
+        elif exact:
             # Exact k-NN by blocked matrix products + vectorised calibration (_tsne_affinity):
             # much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
-            distances, indices = exact_neighbors(X, k_neighbors, self.metric, n_jobs, device)
+            distances, indices = exact_neighbors(X, k_neighbors, self.metric, n_jobs)
             P = perplexity_affinities(distances, indices, perplexity)
         else:
             P = affinity.PerplexityBasedNN(

@@ -19,6 +19,7 @@ import contextlib
 import copyreg
 import logging
 import os
+import sys
 import types
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -301,9 +302,40 @@ def _reduce_mappingproxy(m: types.MappingProxyType) -> tuple[Any, tuple[dict[Any
     return _mappingproxy, (dict(m),)
 
 
-def _entrypoint(fn: Callable[..., Any], nproc: int, kwargs: dict[str, Any]) -> Any:
+def _console_level() -> int | None:
+    """Level of the console handler the caller set on the ``featscope`` logger, if any."""
+    levels = [
+        h.level
+        for h in logging.getLogger("featscope").handlers
+        if type(h) is logging.StreamHandler  # the console, not run.log's FileHandler
+    ]
+    return min(levels) if levels else None
+
+
+def _log_to_console(level: int) -> None:
+    """Give a launched process the console logging of its parent, rank-tagged after rank 0.
+
+    Spawned processes start with logging unconfigured, so without this the progress messages
+    of ``--nproc`` runs were lost (their warnings, printed by ``warnings``, got through).
+    """
+    rank = int(os.environ.get("RANK", "0"))
+    handler = logging.StreamHandler(sys.stderr)
+    prefix = f"[rank {rank}] " if rank else ""
+    handler.setFormatter(logging.Formatter(prefix + "%(message)s"))
+    handler.setLevel(level)
+    package = logging.getLogger("featscope")
+    package.handlers[:] = [handler]
+    package.setLevel(min(level, logging.INFO))
+    package.propagate = False
+
+
+def _entrypoint(
+    fn: Callable[..., Any], nproc: int, kwargs: dict[str, Any], console_level: int | None = None
+) -> Any:
     """Run ``fn(**kwargs)`` in one launched process; return errors as values (one line each)."""
     _set_threads(nproc)
+    if console_level is not None:
+        _log_to_console(console_level)
     # results travel back through a multiprocessing queue (pickle); frozen results hold
     # read-only mappings, which pickle cannot take by default
     copyreg.pickle(types.MappingProxyType, _reduce_mappingproxy)
@@ -361,7 +393,7 @@ def launch(fn: Callable[..., Any], kwargs: dict[str, Any], nproc: int) -> Any:
         monitor_interval=0.1,
         start_method="spawn",
     )
-    results = elastic_launch(config, _entrypoint)(fn, nproc, kwargs)
+    results = elastic_launch(config, _entrypoint)(fn, nproc, kwargs, _console_level())
     for rank in sorted(results):
         status, value = results[rank]
         if status == "error":

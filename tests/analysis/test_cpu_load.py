@@ -1,0 +1,57 @@
+"""`n_jobs=-1` counts the cores other processes keep busy, not this process's own load."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from featscope.analysis import _cpu_load
+from featscope.analysis.embedding import _effective_n_jobs
+
+
+def _scripted(monkeypatch, snapshots):
+    it = iter(snapshots)
+    monkeypatch.setattr(_cpu_load, "_snapshot", lambda: next(it))
+    monkeypatch.setattr(_cpu_load.os, "cpu_count", lambda: 4)
+
+
+def test_own_cpu_time_is_not_counted(monkeypatch):
+    # 40 ticks over 4 cores: 30 busy, 20 of them this process's -> 10 / 40 of 4 cores = 1 core
+    _scripted(monkeypatch, [(100, 1000, 50), (130, 1040, 70)])
+    assert _cpu_load.busy_cores_elsewhere(4, window=0) == pytest.approx(1.0)
+
+
+def test_result_is_clipped_to_the_cores(monkeypatch):
+    _scripted(monkeypatch, [(0, 0, 0), (40, 40, 0)])
+    assert _cpu_load.busy_cores_elsewhere(2, window=0) == 2.0
+
+
+def test_without_proc_falls_back_to_the_load_average(monkeypatch):
+    def missing():
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(_cpu_load, "_snapshot", missing)
+    monkeypatch.setattr(_cpu_load.os, "getloadavg", lambda: (1.5, 0.0, 0.0))
+    assert _cpu_load.busy_cores_elsewhere(4, window=0) == 1.5
+
+
+def test_effective_n_jobs_uses_the_idle_cores(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
+    monkeypatch.setattr(_cpu_load, "busy_cores_elsewhere", lambda n: 2.6)
+    assert _effective_n_jobs(-1) == 1  # 4 cores - 3 busy
+    assert _effective_n_jobs(-1, load_aware=False) == 4
+    assert _effective_n_jobs(3) == 3  # explicit counts are kept
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc")
+def test_a_busy_process_is_seen():
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        busy = _cpu_load.busy_cores_elsewhere(len(os.sched_getaffinity(0)), window=0.5)
+    finally:
+        spin.kill()
+        spin.wait()
+    assert busy >= 0.5  # at least most of the spinning core (other load only adds to it)
