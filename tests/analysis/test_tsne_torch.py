@@ -228,3 +228,61 @@ def test_exact_gradient_on_a_large_map_warns_before_any_work():
     with pytest.warns(UserWarning, match=r"exact t-SNE gradient costs n_samples\^2 = 4.0e\+10"):
         resolved = TSNE(n_components=3, backend="torch")._validate(200_000)
     assert resolved["negative_gradient_method"] == "exact"
+
+
+def test_smooth_box_counts():
+    from featscope.analysis._tsne_torch import _smooth
+
+    assert [_smooth(n) for n in (50, 599, 601, 1349, 7)] == [50, 600, 625, 1350, 8]
+
+
+def test_fft_forces_on_isolated_points_of_a_wide_map():
+    """Far from the clusters the force is a small difference of large sums (float64 grid)."""
+    rng = np.random.default_rng(3)
+    Y = np.concatenate([_clusters(3000, 150.0, seed=3), rng.uniform(-200, 200, size=(40, 2))])
+    P = sp.eye(len(Y), format="csr") / len(Y)
+    exact, z = TorchTSNE(P, Y, "cpu", "exact", dtype=torch.float64)._repulsion_exact()
+    approx, z_fft = TorchTSNE(P, Y, "cpu", "fft", box_width=0.5)._repulsion_fft()
+    isolated = slice(3000, None)
+    error = (approx[isolated].double() - exact[isolated]).norm(dim=1) / exact[isolated].norm(dim=1)
+    assert float(error.median()) < 2e-3
+    assert float(error.max()) < 0.05
+    assert abs(float(z_fft / z) - 1) < 1e-3
+
+
+def test_gpu_resolution_of_the_auto_choices(monkeypatch):
+    from featscope.analysis import embedding
+
+    monkeypatch.setattr(embedding, "_resolve_device", lambda device: "cuda:0")
+    small = TSNE(device="cuda")._validate(20_000)
+    large = TSNE(device="cuda")._validate(1_000_000)
+    assert (small["backend"], small["negative_gradient_method"]) == ("torch", "exact")
+    assert (large["backend"], large["negative_gradient_method"]) == ("torch", "fft")
+    assert large["neighbors"] == "exact"  # up to 2,000,000 points on a GPU
+    assert TSNE(device="cuda")._validate(3_000_000)["neighbors"] == "annoy"
+    with pytest.raises(ParameterError, match=r"`backend` \"opentsne\" runs on the CPU only"):
+        TSNE(device="cuda", backend="opentsne")._validate(1000)
+
+
+def test_mps_is_refused_with_the_reason(monkeypatch):
+    from featscope.analysis import embedding
+
+    monkeypatch.setattr(embedding, "_resolve_device", lambda device: "mps")
+    with pytest.raises(ParameterError, match=r"need float64, which MPS lacks; pass device=\"cpu\""):
+        TSNE(device="mps")._validate(1000)
+
+
+def test_engine_state_stays_on_its_device_whatever_the_default(affinities):
+    """Every tensor is placed explicitly: a different default device must not matter."""
+    X = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
+    torch.set_default_device("meta")
+    try:
+        P = device_affinities(X, 20, 6.0, "euclidean", 1, "cpu")
+        state = TorchTSNE(P, _clusters(120, 5.0), "cpu", "fft")
+        state.optimize(3, 12.0, 0.5, 100.0)
+        grad, kl = state.gradient(1.0)
+    finally:
+        torch.set_default_device(None)
+    assert P.device.type == "cpu"
+    assert grad.device.type == "cpu"
+    assert np.isfinite(kl)

@@ -485,6 +485,11 @@ class TSNE:
         if self.backend not in _BACKENDS:
             raise _bad("backend", f"one of {', '.join(map(repr, _BACKENDS))}", self.backend)
         device = _resolve_device(self.device)
+        if device.startswith("mps"):
+            raise ParameterError(
+                f"The t-SNE does not run on {device!r}: its affinities and sums need float64, "
+                'which MPS lacks; pass device="cpu" (the model can still run on MPS)'
+            )
         backend = self.backend
         if backend == "auto":
             backend = "torch" if not _on_cpu(device) or method == "exact" else "opentsne"
@@ -527,18 +532,20 @@ class TSNE:
         else:
             learning_rate = learning_rate_ee = float(self.learning_rate)
         n_jobs = _effective_n_jobs(self.n_jobs)
-        if method == "auto" and backend == "torch":
+        if backend == "torch":
             exact_max = TORCH_EXACT_MAX_CPU if _on_cpu(device) else TORCH_EXACT_MAX_GPU
-            fft = self.n_components == 2 and n_samples > exact_max
-            method = "fft" if fft else "exact"
-        if backend == "torch" and method == "exact" and n_samples > 5 * TORCH_EXACT_MAX_GPU:
-            warnings.warn(
-                f"the exact t-SNE gradient costs n_samples^2 = {n_samples**2:.1e} pair "
-                f"evaluations an iteration; for {n_samples} points use a 2-D map (FFT gradient) "
-                'or device="cpu" (openTSNE\'s Barnes-Hut for 3-D maps)',
-                UserWarning,
-                stacklevel=3,
-            )
+            if method == "auto":
+                fft = self.n_components == 2 and n_samples > exact_max
+                method = "fft" if fft else "exact"
+            if method == "exact" and n_samples > 5 * exact_max:
+                warnings.warn(
+                    f"the exact t-SNE gradient costs n_samples^2 = {n_samples**2:.1e} pair "
+                    f"evaluations an iteration; for {n_samples} points use a 2-D map (FFT "
+                    "gradient), or for 3-D maps openTSNE's Barnes-Hut on the CPU "
+                    '(backend="opentsne", device="cpu")',
+                    UserWarning,
+                    stacklevel=3,
+                )
         elif method == "auto":
             # The machine's cores, not the idle ones: the method (hence the map) must not
             # depend on the load.
@@ -642,6 +649,7 @@ class TSNE:
             engine: _Engine = _TorchEngine(P, start, device, method, n_jobs)
         else:
             engine = _OpenTSNEEngine(P, start, method, n_jobs, self.random_state)
+        del P  # the engine holds its own copy (on the device); free ~1 GB per million points
         # openTSNE's gradient lacks sklearn's factor 4 (see the module docstring).
         step = 4.0 * resolved["learning_rate"]
         step_ee = 4.0 * resolved["learning_rate_exaggeration"]

@@ -170,7 +170,8 @@ def _amp_dtype(amp: bool | str | None, device: torch.device) -> torch.dtype | No
                     stacklevel=3,
                 )
             return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        with torch.cuda.device(device):  # the GPU asked for, not the current one
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
     if device.type not in ("cuda", "cpu"):
         warnings.warn(
             f"`amp` {amp!r} is supported on CUDA and the CPU; running in float32 on {device}",

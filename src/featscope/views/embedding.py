@@ -288,7 +288,8 @@ def tsne(
         n_iter_without_progress=n_iter_without_progress,
         init=init,
         pca_dims=pca_dims,
-        device=device,
+        # The t-SNE follows the model onto CUDA; on MPS (no float64) it stays on the CPU.
+        device=device if str(device).startswith("cuda") else "cpu",
     )
     selection = {
         "class_idx": None if class_idx is None else list(class_idx),
