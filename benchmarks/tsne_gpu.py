@@ -152,7 +152,7 @@ def extraction_runs(args: argparse.Namespace) -> dict[str, Any]:
     from featscope.models import load_model
 
     handle = load_model(args.model, device=args.device)
-    size = handle.preprocessing.input_size
+    size = handle.preprocess.input_size
     rng = np.random.default_rng(0)
     pixels = rng.integers(0, 256, size=(args.images, size[0], size[1], 3), dtype=np.uint8)
     samples = ImageSamples(
@@ -164,27 +164,22 @@ def extraction_runs(args: argparse.Namespace) -> dict[str, Any]:
     )
     out: dict[str, Any] = {"model": args.model, "images": args.images, "input_size": size}
     for amp in ("off", "auto"):
-        extract_features(
-            handle,
-            samples.subset(np.arange(args.batch_size)),
-            ["pre_logits"],
-            device=args.device,
-            amp=amp,
-            batch_size=args.batch_size,
-            progress=False,
-        )
-        _sync(args.device)
+
+        def extract(subset: ImageSamples, amp: str = amp) -> None:
+            extract_features(
+                handle,
+                subset,
+                ["pre_logits"],
+                device=args.device,
+                amp=amp,
+                batch_size=args.batch_size,
+                progress=False,
+            )
+            _sync(args.device)
+
+        extract(samples.subset(np.arange(args.batch_size)))  # warm-up: cuDNN plans, autotune
         start = time.perf_counter()
-        extract_features(
-            handle,
-            samples,
-            ["pre_logits"],
-            device=args.device,
-            amp=amp,
-            batch_size=args.batch_size,
-            progress=False,
-        )
-        _sync(args.device)
+        extract(samples)
         out[f"featscope_amp_{amp}"] = args.images / (time.perf_counter() - start)
     module = handle.module.to(args.device).eval()
     batch = torch.randn(args.batch_size, 3, *size, device=args.device)
