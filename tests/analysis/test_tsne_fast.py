@@ -20,20 +20,12 @@ from featscope.errors import ParameterError
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
-def digits_maps(digits):
+def digits_maps(digits, digits_map):
     """featscope's default map and openTSNE's (seeded, Barnes-Hut to keep the test short)."""
     import openTSNE
 
     X, _ = digits
-    ours = TSNE(n_jobs=1).fit(X)
+    ours = digits_map
     theirs = np.asarray(
         openTSNE.TSNE(random_state=0, negative_gradient_method="bh", n_jobs=1).fit(X)
     )

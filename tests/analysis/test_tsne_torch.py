@@ -20,14 +20,6 @@ from featscope.errors import ParameterError
 
 
 @pytest.fixture(scope="module")
-def digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    return X.astype(np.float32), y
-
-
-@pytest.fixture(scope="module")
 def affinities(digits):
     X, _ = digits
     X = X[:400]
@@ -150,23 +142,17 @@ def test_callbacks_see_the_kl_divergence_and_can_stop(affinities):
     assert all(np.isfinite(kl) and kl > 0 for _, kl in seen)
 
 
-@pytest.fixture(scope="module")
-def reference_map(digits):
-    X, _ = digits
-    return TSNE(n_jobs=1).fit(X)
-
-
 @pytest.mark.parametrize("method", ["fft", "exact"])
-def test_torch_engine_matches_opentsne_quality(digits, reference_map, method):
+def test_torch_engine_matches_opentsne_quality(digits, digits_map, method):
     X, y = digits
     ours = TSNE(backend="torch", negative_gradient_method=method, n_jobs=1).fit(X)
     assert ours.params_["backend"] == "torch"
     assert ours.params_["negative_gradient_method"] == method
     assert ours.params_["device"] == "cpu"
-    ref = reference_map.embedding_
+    ref = digits_map.embedding_
     assert knn_accuracy(ours.embedding_, y) >= knn_accuracy(ref, y) - 0.005
     assert trustworthiness(X, ours.embedding_) >= trustworthiness(X, ref) - 0.002
-    assert ours.kl_divergence_ == pytest.approx(reference_map.kl_divergence_, rel=0.1)
+    assert ours.kl_divergence_ == pytest.approx(digits_map.kl_divergence_, rel=0.1)
 
 
 def test_torch_engine_is_deterministic_and_keeps_parameters_meaningful(digits):
@@ -214,12 +200,12 @@ def test_cuda_without_a_gpu_says_so():
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_cuda_map_matches_cpu_quality(digits, reference_map):
+def test_cuda_map_matches_cpu_quality(digits, digits_map):
     X, y = digits
     for method in ("exact", "fft"):
         ours = TSNE(device="cuda", negative_gradient_method=method).fit(X)
         assert ours.params_["device"].startswith("cuda")
-        ref = reference_map.embedding_
+        ref = digits_map.embedding_
         assert knn_accuracy(ours.embedding_, y) >= knn_accuracy(ref, y) - 0.005
         assert trustworthiness(X, ours.embedding_) >= trustworthiness(X, ref) - 0.002
 

@@ -1,4 +1,7 @@
-"""How many CPU cores other processes keep busy right now (for ``n_jobs=-1``).
+"""CPU cores for the t-SNE: how many other processes keep busy, and torch's thread count.
+
+``n_jobs=-1`` means the cores other processes leave idle, measured here (below);
+:func:`torch_threads` applies the resulting count to torch's CPU kernels for one step.
 
 The 1-minute load average is the obvious measure but the wrong one for featscope: it counts this
 very process. A ``featscope tsne`` run extracts features on every core for a minute, then starts
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from collections.abc import Iterator
 
 #: Sampling window. The kernel counts CPU time in ticks (usually 1/100 s per core), so 0.1 s
 #: on 2 cores is 20 ticks: a resolution of a tenth of a core.
@@ -61,3 +65,16 @@ def busy_cores_elsewhere(n_cores: int, window: float = WINDOW_S) -> float:
     # /proc/stat sums every core of the machine; this process may be pinned to fewer.
     machine_cores = os.cpu_count() or n_cores
     return min(float(n_cores), others / ticks * machine_cores)
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """Run torch's CPU kernels on ``n`` threads (at least 1), restoring the caller's setting."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -122,27 +122,24 @@ def _neighbors_torch(
 ) -> tuple[Any, Any]:
     import torch
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(max(1, n_jobs))
-    try:
-        with torch.no_grad():
-            data = torch.from_numpy(X).to(device)
-            sq_norms = (data * data).sum(dim=1)
-            n = len(X)
-            out_d = torch.empty((n, k), dtype=torch.float32, device=device)
-            out_i = torch.empty((n, k), dtype=torch.int64, device=device)
-            for start in range(0, n, block):
-                stop = min(n, start + block)
-                d = torch.addmm(sq_norms[None, :], data[start:stop], data.T, alpha=-2.0)
-                rows = torch.arange(stop - start, device=device)
-                d[rows, rows + start] = math.inf  # exclude the point itself
-                vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
-                # |x_i|^2 is the same along a row: added after the selection, not to every
-                # entry of the block (one pass less over a 1 GB block on a GPU).
-                out_d[start:stop] = vals + sq_norms[start:stop, None]
-                out_i[start:stop] = idx
-    finally:
-        torch.set_num_threads(threads)
+    from featscope.analysis._cpu_load import torch_threads
+
+    with torch_threads(n_jobs), torch.no_grad():
+        data = torch.from_numpy(X).to(device)
+        sq_norms = (data * data).sum(dim=1)
+        n = len(X)
+        out_d = torch.empty((n, k), dtype=torch.float32, device=device)
+        out_i = torch.empty((n, k), dtype=torch.int64, device=device)
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            d = torch.addmm(sq_norms[None, :], data[start:stop], data.T, alpha=-2.0)
+            rows = torch.arange(stop - start, device=device)
+            d[rows, rows + start] = math.inf  # exclude the point itself
+            vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+            # |x_i|^2 is the same along a row: added after the selection, not to every
+            # entry of the block (one pass less over a 1 GB block on a GPU).
+            out_d[start:stop] = vals + sq_norms[start:stop, None]
+            out_i[start:stop] = idx
     if as_tensors:
         return out_d.clamp_(min=0.0).double().sqrt_(), out_i
     return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())

@@ -40,7 +40,6 @@ gradient without sklearn's factor 4, so the rate handed to openTSNE is ``4 * lea
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import numbers
@@ -842,25 +841,16 @@ class _TorchEngine(_Engine):
         self.state = TorchTSNE(P, start, device, method, box_width=width)
 
     def run(self, n_iter, exaggeration, momentum, learning_rate, monitor, every) -> None:
-        with _torch_threads(self.n_jobs):
+        from featscope.analysis._cpu_load import torch_threads
+
+        with torch_threads(self.n_jobs):
             self.state.optimize(n_iter, exaggeration, momentum, learning_rate, [monitor], every)
 
     def result(self) -> tuple[np.ndarray, float]:
-        with _torch_threads(self.n_jobs):
+        from featscope.analysis._cpu_load import torch_threads
+
+        with torch_threads(self.n_jobs):
             return self.state.embedding(), self.state.kl_divergence()
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Any:
-    """Run torch's CPU kernels on ``n`` threads, restoring the caller's setting after."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _resolve_device(device: Any) -> str:
