@@ -11,6 +11,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "featscope"
 ORDER = ["models", "data", "capture", "analysis", "render", "sinks", "views", "cli"]
+# Modules every stage may use: they import no other featscope module than these.
+BASE = ["errors", "results", "options"]
 
 
 def _imports(path: Path) -> set[str]:
@@ -26,6 +28,16 @@ def _imports(path: Path) -> set[str]:
 
 def _stage_files(stage: str) -> list[Path]:
     return sorted((SRC / stage).rglob("*.py"))
+
+
+@pytest.mark.parametrize("module", BASE)
+def test_base_modules_import_no_stage(module):
+    own = {
+        name.split(".")[1]
+        for name in _imports(SRC / f"{module}.py")
+        if name.startswith("featscope.") and len(name.split(".")) > 1
+    }
+    assert own <= set(BASE), f"{module}.py imports featscope.{sorted(own - set(BASE))}"
 
 
 @pytest.mark.parametrize("stage", ORDER)

@@ -109,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser = module.build_parser()
             _add_trust_flag(parser)
             args = _parse(parser, rest)
-            _setup_logging(quiet=getattr(args, "quiet", False))
+            quiet = getattr(args, "quiet", False) or not getattr(args, "progress", True)
+            _setup_logging(quiet=quiet)
             from featscope.models.checkpoint import trusted_checkpoints
 
             with trusted_checkpoints(bool(getattr(args, "trust_checkpoint", False))):

@@ -9,36 +9,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from featscope.errors import OutputError, ParameterError
+from featscope.options import FIGURE_FORMATS, check_formats
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
 __all__ = ["FIGURE_FORMATS", "save_figure", "show"]
 
-#: File formats :func:`save_figure` writes (``jpeg`` is accepted as a spelling of ``jpg``).
-FIGURE_FORMATS = ("png", "pdf", "svg", "jpg")
-_ALIASES = {"jpeg": "jpg"}
 # Dates embedded by the PDF and SVG backends would make two runs on the same inputs differ.
 # matplotlib's built-in backends that cannot open a window.
 _NON_INTERACTIVE = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
 _METADATA = {"pdf": {"CreationDate": None, "ModDate": None}, "svg": {"Date": None}}
-
-
-def _formats(formats: str | Iterable[str]) -> list[str]:
-    items = [formats] if isinstance(formats, str) else list(formats)
-    if not items:
-        raise ParameterError(f"`formats` is empty; pass one or more of {', '.join(FIGURE_FORMATS)}")
-    out: list[str] = []
-    for item in items:
-        fmt = str(item).lower().lstrip(".")
-        fmt = _ALIASES.get(fmt, fmt)
-        if fmt not in FIGURE_FORMATS:
-            raise ParameterError(
-                f"figure format {item!r} is not supported; choose from {', '.join(FIGURE_FORMATS)}"
-            )
-        if fmt not in out:
-            out.append(fmt)
-    return out
 
 
 def save_figure(
@@ -75,7 +56,7 @@ def save_figure(
     """
     import matplotlib
 
-    fmts = _formats(formats)
+    fmts = check_formats(formats)
     if not float(dpi) > 0:
         raise ParameterError(f"`dpi` {dpi} must be > 0; pass e.g. 150")
     stem = os.fspath(path_without_suffix)

@@ -327,10 +327,12 @@ class _Output:
         if self.run is not None:
             files = tuple(self.run.write_figure(fig, stem, formats=self.formats, dpi=self.dpi))
         elif self.folder is not None:
-            from featscope.render.figures import _formats, save_figure
+            from featscope.options import check_formats
+            from featscope.render.figures import save_figure
 
             # recorded before saving: a format that fails half-way still leaves its name here
-            self.written.extend(self.folder / f"{stem}.{fmt}" for fmt in _formats(self.formats))
+            formats = check_formats(self.formats)
+            self.written.extend(self.folder / f"{stem}.{fmt}" for fmt in formats)
             files = tuple(save_figure(fig, self.folder / stem, formats=self.formats, dpi=self.dpi))
         if self.show:
             from featscope.render.figures import show

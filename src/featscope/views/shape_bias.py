@@ -149,9 +149,9 @@ def _default_model_name(spec: str) -> str:
 
 def _check_formats(formats: Sequence[str]) -> list[str]:
     # checked before the model runs; the same rule (and aliases) as save_figure
-    from featscope.render.figures import _formats
+    from featscope.options import check_formats
 
-    return _formats(formats)
+    return list(check_formats(formats))
 
 
 def _resolve_mapping(mapping: Any) -> Any:

@@ -1,0 +1,371 @@
+"""The option groups that several views share, each a small frozen dataclass.
+
+A view takes the few things that define it (model, data, points, its own method options) plus
+these groups::
+
+    featscope.tsne(model="timm:resnet18", data="val/",
+                   selection=Selection(max_num_samples=50),
+                   figures=Figures(formats=("png", "pdf"), dpi=300),
+                   output=Output(work_dir="runs", backends=("tensorboard",)))
+
+Each field declares its command-line flag beside its default (:func:`option`), so the parser,
+the config file and the Python call cannot drift apart: ``featscope.cli.groups`` builds one
+argparse group per dataclass from these declarations and turns parsed flags back into the
+dataclass. A value is checked once, here, when the group is made; the message names the flag.
+
+This module sits between ``analysis/`` and ``render/`` in the pipeline and imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from featscope.errors import ParameterError
+
+__all__ = [
+    "BACKENDS",
+    "FIGURE_FORMATS",
+    "MAX_DPI",
+    "Extraction",
+    "Figures",
+    "Output",
+    "Preprocess",
+    "Selection",
+    "check_formats",
+    "flag_spec",
+    "option",
+]
+
+#: Formats matplotlib writes for every view that draws.
+FIGURE_FORMATS = ("png", "pdf", "svg", "jpg")
+_FORMAT_ALIASES = {"jpeg": "jpg"}
+#: Where a run is written besides its folder; ``local`` (the folder) is always on.
+BACKENDS = ("local", "tensorboard", "wandb")
+#: A raster figure of a few inches at this resolution is already tens of megapixels; more is a
+#: typo (``--dpi 30000``) that would allocate gigabytes before anything is drawn.
+MAX_DPI = 1200
+#: Seeds go to numpy and scikit-learn, which take 0 to 2**32 - 1.
+MAX_SEED = 2**32 - 1
+#: Amp modes of the forward pass.
+AMP_MODES = ("auto", "off", "bf16", "fp16")
+SAMPLE_MODES = ("random", "first")
+
+
+def option(
+    default: Any = None,
+    *flags: str,
+    help: str,
+    from_arg: Callable[[Any], Any] | None = None,
+    **argparse_kwargs: Any,
+) -> Any:
+    """Declare one field of an option group together with its command-line flag.
+
+    Parameters
+    ----------
+    default : object
+        The field's default, also the flag's default. A list or tuple default is stored as a
+        tuple and given to argparse as a list.
+    *flags : str
+        The flag's spellings (``"--batch-size"``); the first is the one shown. None: the
+        field has no flag (set from Python or a config file only).
+    help : str
+        One line for ``--help``; the default is appended unless the text states it.
+    from_arg : callable, optional
+        Turns the parsed value into the field's value (``tuple``, ``lambda v: not v``).
+    **argparse_kwargs
+        Passed to ``add_argument`` (``type``, ``nargs``, ``choices``, ``action``, ``metavar``,
+        ``dest`` is always the field name).
+
+    Returns
+    -------
+    dataclasses.Field
+        The field, with the flag in its metadata.
+    """
+    metadata = {"flags": flags, "help": help, "from_arg": from_arg, "argparse": argparse_kwargs}
+    if isinstance(default, (list, tuple)):
+        frozen = tuple(default)
+        return field(default_factory=lambda: frozen, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def flag_spec(group: type, name: str) -> Mapping[str, Any]:
+    """Return the flag declaration of field ``name`` of an option group.
+
+    Parameters
+    ----------
+    group : type
+        An option-group dataclass (:class:`Selection`, :class:`Figures`, ...).
+    name : str
+        One of its fields.
+
+    Returns
+    -------
+    Mapping
+        ``flags``, ``help``, ``from_arg`` and ``argparse`` (the ``add_argument`` keywords).
+    """
+    for f in dataclasses.fields(group):
+        if f.name == name:
+            return f.metadata
+    raise KeyError(f"{group.__name__} has no option {name!r}")
+
+
+def _flag(group: Any, name: str) -> str:
+    """Return the flag that sets ``name`` (for messages), or its Python name when it has none."""
+    flags = flag_spec(type(group), name).get("flags") or ()
+    return flags[0] if flags else name
+
+
+def _tuple(value: Any) -> tuple | None:
+    if value is None:
+        return None
+    if isinstance(value, (str, bytes, os.PathLike)):
+        return (value,)
+    return tuple(value)
+
+
+def _check_int(group: Any, name: str, low: int, high: int | None = None) -> None:
+    value = getattr(group, name)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < low
+        or (high is not None and value > high)
+    ):
+        rule = f"from {low} to {high}" if high is not None else f">= {low}"
+        raise ParameterError(f"`{_flag(group, name)}` must be an integer {rule}; got {value!r}")
+
+
+def _check_choice(group: Any, name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ParameterError(
+            f"`{_flag(group, name)}` must be one of {', '.join(choices)}; got {value!r}"
+        )
+
+
+def check_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
+    """Return figure formats as a lower-case tuple without repeats, or raise naming the bad one.
+
+    Parameters
+    ----------
+    formats : str or sequence of str
+        ``"png"`` or ``("png", "pdf")``; a leading dot is allowed.
+
+    Returns
+    -------
+    tuple of str
+
+    Raises
+    ------
+    ParameterError
+        For an empty list or a format matplotlib is not asked to write here.
+    """
+    items = (formats,) if isinstance(formats, str) else tuple(formats)
+    if not items:
+        raise ParameterError(f"`formats` is empty; pass one or more of {', '.join(FIGURE_FORMATS)}")
+    checked: list[str] = []
+    for item in items:
+        fmt = str(item).lower().lstrip(".")
+        fmt = _FORMAT_ALIASES.get(fmt, fmt)
+        if fmt not in FIGURE_FORMATS:
+            raise ParameterError(
+                f"figure format {item!r} is not supported; choose from {', '.join(FIGURE_FORMATS)}"
+            )
+        if fmt not in checked:
+            checked.append(fmt)
+    return tuple(checked)
+
+
+def _freeze(group: Any, name: str, value: Any) -> None:
+    object.__setattr__(group, name, value)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which samples a view uses: classes, how many of each, and the seed of every choice.
+
+    The rule follows MMPretrain's ``vis_tsne.py`` (see :func:`featscope.data.select_indices`).
+    """
+
+    class_idx: tuple[int, ...] | None = option(
+        None, "--class-idx", nargs="+", type=int, metavar="I",
+        help="classes to use (default: the first --max-num-class that have samples)",
+    )  # fmt: skip
+    max_num_class: int | None = option(
+        20, "--max-num-class", type=int, help="classes when --class-idx is not given (0: all)"
+    )
+    max_num_samples: int | None = option(
+        100, "--max-num-samples", type=int, help="samples per class (0: all)"
+    )
+    sample: str = option(
+        "random", "--sample", choices=SAMPLE_MODES,
+        help="seeded random samples per class, or the first ones (the reference's rule)",
+    )  # fmt: skip
+    seed: int = option(0, "--seed", type=int, help="seed of every random choice")
+
+    def __post_init__(self) -> None:
+        _freeze(self, "class_idx", _tuple(self.class_idx))
+        _check_choice(self, "sample", self.sample, SAMPLE_MODES)
+        _check_int(self, "seed", 0, MAX_SEED)
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """Overrides of the model's own preprocessing (``None`` keeps the model's value)."""
+
+    input_size: tuple[int, int] | None = option(
+        None, "--input-size", nargs="+", type=int, metavar="N",
+        help="input size: S or H W (default: the model's)",
+    )  # fmt: skip
+    mean: tuple[float, float, float] | None = option(
+        None,
+        "--mean",
+        nargs=3,
+        type=float,
+        help="normalisation mean, 0-1 scale (default: the model's)",
+    )
+    std: tuple[float, float, float] | None = option(
+        None,
+        "--std",
+        nargs=3,
+        type=float,
+        help="normalisation std, 0-1 scale (default: the model's)",
+    )
+
+    def __post_init__(self) -> None:
+        size = _tuple(self.input_size)
+        if size is not None:
+            if len(size) == 1:
+                size = (size[0], size[0])
+            if len(size) != 2:
+                raise ParameterError(
+                    f"`--input-size` takes 1 or 2 integers (S or H W); got {list(size)}"
+                )
+        _freeze(self, "input_size", size)
+        _freeze(self, "mean", _tuple(self.mean))
+        _freeze(self, "std", _tuple(self.std))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the overrides that are set, as keyword arguments of ``load_model``."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Extraction:
+    """How features are extracted: device, precision, batches, workers, cache, processes."""
+
+    device: str = option("cpu", "--device", help="cpu, cuda, cuda:N or mps")
+    amp: str = option(
+        "auto", "--amp", choices=AMP_MODES,
+        help="mixed precision of the forward pass (auto: bf16 on CUDA, float32 elsewhere)",
+    )  # fmt: skip
+    batch_size: int = option(64, "--batch-size", type=int, help="images per forward pass")
+    num_workers: int | None = option(
+        None, "--num-workers", type=int, help="DataLoader workers (default: from data and cores)"
+    )
+    skip_bad_images: bool = option(
+        False, "--skip-bad-images", action="store_true",
+        help="leave unreadable images out (with a warning, listed in run.log) instead of failing",
+    )  # fmt: skip
+    cache_dir: Path | None = option(
+        None, "--cache-dir", metavar="DIR",
+        help="stream features to memory-mapped .npy files in DIR (bounded memory), with a "
+        "progress record after every batch so that a killed run can be resumed",
+    )  # fmt: skip
+    resume: bool = option(
+        False, "--resume", action="store_true",
+        help="continue the extraction in --cache-dir from its last complete batch (or reuse it "
+        "when finished); refused if the model, data or options changed",
+    )  # fmt: skip
+    nproc: int = option(
+        1, "--nproc", type=int, metavar="K",
+        help="extract with K processes (data-parallel; or run under torchrun "
+        "--nproc_per_node=K -m featscope ...); rank 0 writes the results",
+    )  # fmt: skip
+    progress: bool = option(
+        True, "--quiet", action="store_false", from_arg=bool,
+        help="no progress bars, warnings only",
+    )  # fmt: skip
+
+    def __post_init__(self) -> None:
+        _check_choice(self, "amp", self.amp, AMP_MODES)
+        _check_int(self, "batch_size", 1)
+        if self.num_workers is not None:
+            _check_int(self, "num_workers", 0)
+        if self.cache_dir is not None:
+            _freeze(self, "cache_dir", Path(self.cache_dir))
+
+
+@dataclass(frozen=True)
+class Figures:
+    """How figures are drawn and saved: formats, resolution, window, legend, marker size."""
+
+    formats: tuple[str, ...] = option(
+        ("png",), "--format", nargs="+", choices=FIGURE_FORMATS, help="figure formats"
+    )
+    dpi: int = option(150, "--dpi", type=int, help="resolution of raster figures")
+    show: bool = option(False, "--show", action="store_true", help="open the figures in a window")
+    legend: bool = option(
+        False, "--legend", action="store_true", help="legend with the class names"
+    )
+    annotate: bool = option(
+        False, "--annotate", action="store_true", help="write the class index at points"
+    )
+    point_size: float | None = option(
+        None, "--point-size", type=float, help="marker size (default: from the number of points)"
+    )
+
+    def __post_init__(self) -> None:
+        _freeze(self, "formats", check_formats(self.formats))
+        _check_int(self, "dpi", 10, MAX_DPI)
+
+
+@dataclass(frozen=True)
+class Output:
+    """Where a run is written: the run folder, the trackers it mirrors to, one export.
+
+    ``work_dir=None`` writes nothing (no folder, no trackers).
+    """
+
+    work_dir: Path | None = option(
+        Path("work_dirs"), "--work-dir", metavar="DIR", help="parent folder of the run folder"
+    )
+    backends: tuple[str, ...] = option(
+        (), "--backend", nargs="+", action="extend", choices=BACKENDS, metavar="NAME",
+        help="also log to tensorboard and/or wandb (local, the run folder, is always on)",
+    )  # fmt: skip
+    export: Path | None = option(
+        None, "--out", metavar="PATH",
+        help="also copy the finished result to this file or folder",
+    )  # fmt: skip
+    name: str | None = None
+    keep_failed: bool = False
+    backend_options: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.work_dir is not None:
+            _freeze(self, "work_dir", Path(self.work_dir))
+        if self.export is not None:
+            _freeze(self, "export", Path(self.export))
+        backends: list[str] = []
+        for name in _tuple(self.backends) or ():
+            _check_choice(self, "backends", name, BACKENDS)
+            if name not in backends:
+                backends.append(name)
+        _freeze(self, "backends", tuple(backends))
+        _freeze(self, "backend_options", MappingProxyType(dict(self.backend_options or {})))
+        if self.work_dir is None and self.mirrored:
+            raise ParameterError(
+                f"backends {list(self.mirrored)} log beside the run folder, but work_dir is None; "
+                "pass a work_dir"
+            )
+
+    @property
+    def mirrored(self) -> tuple[str, ...]:
+        """The backends besides ``local``, in order."""
+        return tuple(b for b in self.backends if b != "local")

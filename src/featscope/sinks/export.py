@@ -1,0 +1,86 @@
+"""Copies of a finished run's files at a path the user chose (``--out``), all or nothing.
+
+The run folder is always the first and complete record; an export is a convenience copy of some
+of its files (recon's figure, browse's pictures, shape bias's csv) made after the folder is
+finished, so an export never holds what the run folder lacks. Each copy goes through a hidden
+temporary name and a rename, and a failure removes the copies this call made, so a failed export
+leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+from featscope.errors import OutputError
+
+__all__ = ["export_files"]
+
+
+def export_files(
+    files: Sequence[str | os.PathLike[str]], target: str | os.PathLike[str]
+) -> list[Path]:
+    """Copy ``files`` to ``target``: a file for one file, else a folder.
+
+    Parameters
+    ----------
+    files : sequence of path
+        Finished files (normally inside a finished run folder).
+    target : path
+        For one file, the copy's path unless it is an existing folder; for several files, a
+        folder (created if missing) that receives them under their own names.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The copies, in the order of ``files``.
+
+    Raises
+    ------
+    OutputError
+        When the target's folder does not exist (single file), the target is a file where a
+        folder is needed, or a copy fails; copies already made by this call are removed.
+    """
+    sources = [Path(f) for f in files]
+    target = Path(target)
+    if len(sources) == 1 and not target.is_dir():
+        if target.parent != Path("") and not target.parent.is_dir():
+            raise OutputError(
+                f"`--out` {str(target)!r}: folder {str(target.parent)!r} does not exist; create "
+                "it or pass another path"
+            )
+        destinations = [target]
+    else:
+        if target.exists() and not target.is_dir():
+            raise OutputError(
+                f"`--out` {str(target)!r} is a file, but this run exports {len(sources)} files; "
+                "pass a folder"
+            )
+        try:
+            target.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"`--out` {str(target)!r} cannot be created: {exc.strerror}") from exc
+        destinations = [target / source.name for source in sources]
+    written: list[Path] = []
+    try:
+        for source, destination in zip(sources, destinations, strict=True):
+            temp = destination.with_name(f".{destination.name}.partial")
+            try:
+                shutil.copyfile(source, temp)
+                os.replace(temp, destination)
+            finally:
+                temp.unlink(missing_ok=True)
+            written.append(destination)
+    except OSError as exc:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise OutputError(
+            f"`--out` {str(target)!r}: could not write {exc.filename or target}: {exc.strerror}"
+        ) from exc
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+    return written
