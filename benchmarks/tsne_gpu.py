@@ -1,6 +1,6 @@
 """featscope's torch t-SNE engine on a GPU vs the alternatives, and mixed-precision extraction.
 
-Issue 8, point 2: with ``--device cuda`` 1,000,000 points of 50 dimensions should embed in under
+The target: with ``--device cuda`` 1,000,000 points of 50 dimensions should embed in under
 a minute on one H100-class GPU. This script measures, in one process, interleaved:
 
 * ``featscope``: ``featscope.analysis.TSNE(device=DEVICE, random_state=r)``, its defaults

@@ -1,6 +1,6 @@
 """featscope's default t-SNE vs openTSNE's defaults vs scikit-learn's, interleaved in one process.
 
-Issue 8, point 1: featscope's default t-SNE must take at most half of openTSNE's default time at
+The targets: featscope's default t-SNE must take at most half of openTSNE's default time at
 N = 20,000 and 70,000 and at most a third at N = 2,000, with a 10-NN accuracy in the map at most
 0.005 below openTSNE's and a trustworthiness at most 0.002 below.
 

@@ -57,7 +57,7 @@ def test_imports_go_one_way(stage):
 )
 def test_stage_does_not_import(stage, forbidden):
     # analysis/ may import torch inside a function (the t-SNE neighbour search uses it when
-    # installed, issue 8), never at module level; every other pair is forbidden everywhere.
+    # installed), never at module level; every other pair is forbidden everywhere.
     top_level_only = (stage, forbidden) == ("analysis", "torch")
     offenders = [
         f"{path.relative_to(SRC)} imports {name}"

@@ -36,25 +36,38 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def new_parser(command: str, description: str) -> argparse.ArgumentParser:
-    """Return the parser of ``featscope <command>`` with ``--config``/``--cfg-options``."""
+def new_parser(
+    command: str, description: str, *, cfg_example: str | None = None
+) -> argparse.ArgumentParser:
+    """Return the parser of ``featscope <command>`` with ``--config``/``--cfg-options``.
+
+    Parameters
+    ----------
+    command : str
+        The subcommand, for the usage line.
+    description : str
+        One paragraph for ``--help``.
+    cfg_example : str, optional
+        Example ``--cfg-options`` items that use this subcommand's own keys.
+    """
     parser = argparse.ArgumentParser(
         prog=f"featscope {command}",
         description=description,
         formatter_class=HelpFormatter,
     )
-    add_config_flags(parser)
+    add_config_flags(parser, cfg_example)
     return parser
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, example: str | None = None) -> None:
     """Add ``--config FILE.toml`` and ``--cfg-options key=value ...``."""
     parser.add_argument("--config", metavar="FILE", help="TOML file with any of these options")
+    text = "override options: a flag's name without dashes, '=', a TOML value"
     parser.add_argument(
         "--cfg-options",
         nargs="+",
         metavar="KEY=VALUE",
-        help="override options, e.g. perplexity=50 legend=true class_idx=[0,2]",
+        help=f"{text}, e.g. {example}" if example else text,
     )
 
 

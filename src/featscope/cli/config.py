@@ -22,11 +22,15 @@ from __future__ import annotations
 import argparse
 import datetime
 import math
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import tomllib
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # tomllib is tomli, adopted into the standard library in 3.11
+    import tomli as tomllib
 
 from featscope.errors import ParameterError
 
@@ -243,6 +247,14 @@ def _type_name(convert: Any) -> str:
     return names.get(convert, getattr(convert, "__name__", "value").strip("_").replace("_", " "))
 
 
+def _sample_item(actions: dict[str, argparse.Action]) -> str:
+    """Return one valid ``key=value`` of this subcommand's own options, shown in errors."""
+    for dest, action in actions.items():
+        if dest not in ("help", "config", "cfg_options") and not _is_switch(action):
+            return f"{dest}={_example(action)}"
+    return "key=value"
+
+
 def _example(action: argparse.Action) -> str:
     """Return a valid TOML value for ``action``, shown in errors."""
     if action.choices is not None:
@@ -293,7 +305,8 @@ def parse_cfg_options(items: Sequence[str] | None, parser: argparse.ArgumentPars
         key, sep, text = item.partition("=")
         if not sep or not key.strip():
             raise ParameterError(
-                f"--cfg-options takes key=value pairs; got {_short(item)} (e.g. perplexity=50)"
+                f"--cfg-options takes key=value pairs; got {_short(item)} "
+                f"(e.g. {_sample_item(actions)})"
             )
         dest = _resolve_key(key.strip(), known, "--cfg-options")
         raw = text.strip()
