@@ -34,18 +34,19 @@ _LAZY = {
     "load_features": "featscope.data",
     "plot_embedding": "featscope.render",
     "LocalRun": "featscope.sinks",
+    "load_run": "featscope.sinks",
     "FeatureSet": "featscope.results",
     "EmbeddingResult": "featscope.results",
-    # issue 4: shape bias
+    # shape bias
     "shape_bias": "featscope.views.shape_bias",
     "shape_bias_from_csv": "featscope.views.shape_bias",
-    # issue 5: reconstructions of masked-image models
+    # reconstructions of masked-image models
     "reconstruct": "featscope.views.recon",
-    # issue 6: the interactive page, other runs side by side, logging during training
+    # the interactive page of other runs side by side, logging during training
     "compare": "featscope.views.compare",
     "Monitor": "featscope.views.monitor",
     "FeatscopeCallback": "featscope.views.monitor",
-    # issue 7: dataset browser
+    # dataset browser
     "browse": "featscope.views.browse",
 }
 

@@ -12,7 +12,8 @@ from PIL import Image
 
 from featscope.errors import ParameterError
 from featscope.sinks import LocalRun, Mirror
-from featscope.sinks.local import SCALARS_NAME, escape_field, png_to_rgb
+from featscope.sinks.layout import SCALARS_NAME
+from featscope.sinks.mirrors import escape_field, png_to_rgb
 from featscope.views._run import open_run
 
 

@@ -66,6 +66,14 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
         "pca_5_e0003.png",
     ]
     assert len(list(run_dir.glob("featmap_*_e0003.png"))) == 2  # two images, point "0"
+    # each epoch's coordinates in the tsne view's table, one row per monitored sample
+    coords = (run_dir / "coords_5_e0003.csv").read_text().splitlines()
+    assert coords[0] == "id,label,class_name,x,y"
+    assert len(coords) == 1 + 40
+    assert sorted(p.name for p in run_dir.glob("coords_*.csv")) == [
+        "coords_5_e0001.csv",
+        "coords_5_e0003.csv",
+    ]
     rows = [json.loads(line) for line in (run_dir / "scalars.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [1, 3]
     assert rows[1]["5/knn_accuracy_map"] == pytest.approx(metrics["knn_accuracy_map"])

@@ -17,7 +17,7 @@ from backends_helpers import (
 )
 
 from featscope.errors import MissingExtraError
-from featscope.sinks.local import escape_field
+from featscope.sinks.mirrors import escape_field
 from featscope.sinks.tensorboard import TensorBoardMirror, sprite_image
 from featscope.views._run import open_run
 
@@ -50,7 +50,7 @@ def test_scalars_images_and_projector_are_readable_by_tensorboard(tmp_path):
     assert [(s.step, s.value) for s in events.Scalars("neck/knn_accuracy_map")] == [(0, 0.75)]
     assert [(s.step, s.value) for s in events.Scalars("loss")] == [(2, 0.5)]
     (image,) = events.Images("tsne_neck")
-    from featscope.sinks.local import png_to_rgb
+    from featscope.sinks.mirrors import png_to_rgb
 
     expected = png_to_rgb((run.final_path / "tsne_neck.png").read_bytes())
     assert (image.height, image.width) == expected.shape[:2]

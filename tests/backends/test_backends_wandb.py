@@ -53,7 +53,7 @@ def test_figures_metrics_and_map_table_land_in_the_offline_run(tmp_path, wandb_o
     assert row["tsne_neck._type"] == "image-file"
     figure_file = path.parent / "files" / row["tsne_neck.path"]
     assert figure_file.is_file()
-    from featscope.sinks.local import png_to_rgb
+    from featscope.sinks.mirrors import png_to_rgb
 
     np.testing.assert_array_equal(
         png_to_rgb(figure_file.read_bytes()),

@@ -17,12 +17,12 @@ MAIN = "import sys; from featscope.cli import main; sys.exit(main())"
 #: Prepended to MAIN: the run stops just before its manifest until a signal ends it.
 HOLD_BEFORE_MANIFEST = """
 import pathlib, time
-import featscope.sinks.local as _local
+import featscope.sinks.run as _run
 def _hold(self):
     pathlib.Path("HELD").touch()
     while True:
         time.sleep(0.05)
-_local.LocalRun._manifest = _hold
+_run.LocalRun._manifest = _hold
 """
 
 #: A ``py:`` model module: the demo CNN, whose first forward pass waits for a signal.

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
-import featscope.sinks.local as local
+import featscope.sinks.files as files
+import featscope.sinks.folder as folder
 from featscope.cli import main
 
 DIGITS_CSV = Path("/work/shared/data/model-vs-human-cue-conflict")
@@ -67,7 +68,7 @@ def test_disk_full_while_writing_arrays(tmp_path, monkeypatch, capsys):
     def fsync(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(local.os, "fsync", fsync)
+    monkeypatch.setattr(files.os, "fsync", fsync)
     assert main([*TSNE, "--work-dir", str(work)]) == 2
     line = _one_error_line(capsys)
     assert "no space left on the device while writing 'feat_" in line
@@ -83,7 +84,7 @@ def test_disk_full_while_writing_the_manifest(tmp_path, monkeypatch, capsys):
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(local.os, "replace", replace)
+    monkeypatch.setattr(files.os, "replace", replace)
     assert main([*TSNE, "--work-dir", str(work)]) == 2
     assert "while writing 'manifest.json'" in _one_error_line(capsys)
     assert _everything(work) == []
@@ -100,7 +101,7 @@ def test_unwritable_work_dir(tmp_path, monkeypatch, capsys, code):
             raise OSError(code, os.strerror(code), str(path))
         return real(path, *args, **kwargs)
 
-    monkeypatch.setattr(local.os, "mkdir", mkdir)
+    monkeypatch.setattr(folder.os, "mkdir", mkdir)
     assert main([*TSNE, "--work-dir", str(work)]) == 2
     line = _one_error_line(capsys)
     assert f"cannot write to run folder '{work}'" in line

@@ -25,7 +25,7 @@ from _subprocess_runs import (
     wait_until,
 )
 
-from featscope.sinks.local import clean_stale_partials
+from featscope.sinks.folder import clean_stale_partials
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -144,7 +144,7 @@ def _fake_partial(work, name: str, who: str, keep: str):
     folder = work / f".{name}.partial"
     folder.mkdir()
     (folder / "run.log").write_text(
-        f"2025-01-01T00:00:00 INFO featscope.sinks.local: run folder written by {who} "
+        f"2025-01-01T00:00:00 INFO featscope.sinks.runlog: run folder written by {who} "
         f"(keep_failed={keep})\n",
         encoding="utf-8",
     )

@@ -12,7 +12,7 @@ Embeddings are written in the layout TensorBoard's projector plugin reads from a
     <log_dir>/projector/<tag>/<step>/metadata.tsv   header ``label  class_name  id``, one row each
     <log_dir>/projector/<tag>/<step>/sprite.png     the thumbnails, row by row in a square grid
 
-Metadata fields are escaped (see :func:`featscope.sinks.local.escape_field`), so a class or
+Metadata fields are escaped (see :func:`featscope.sinks.mirrors.escape_field`), so a class or
 file name holding a tab or a newline cannot shift a column or a row.
 """
 
@@ -29,11 +29,12 @@ import numpy as np
 
 from featscope._optional import require
 from featscope.errors import ParameterError
-from featscope.sinks.local import Mirror, escape_field
+from featscope.sinks.layout import safe_stem
+from featscope.sinks.mirrors import Mirror, escape_field
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from featscope.results import EmbeddingResult, FeatureSet
-    from featscope.sinks.local import LocalRun
+    from featscope.sinks.run import LocalRun
 
 __all__ = ["MAX_SPRITE_SIDE", "PROJECTOR_CONFIG", "TensorBoardMirror", "sprite_image"]
 
@@ -42,10 +43,6 @@ MAX_SPRITE_SIDE = 8192
 #: The file name TensorBoard's projector plugin looks for in a run folder.
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 _METADATA_HEADER = ("label", "class_name", "id")
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text) or "embedding"
 
 
 def sprite_image(thumbnails: np.ndarray, max_side: int = MAX_SPRITE_SIDE) -> tuple[Any, int]:
@@ -211,7 +208,7 @@ class TensorBoardMirror(Mirror):
 
         assert self.log_dir is not None
         source: Any = features if features is not None else result
-        rel = Path("projector") / _safe(tag) / f"{step:06d}"
+        rel = Path("projector") / safe_stem(tag, "embedding") / f"{step:06d}"
         folder = self.log_dir / rel
         folder.mkdir(parents=True, exist_ok=True)
 

@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from featscope._optional import require
-from featscope.sinks.local import Mirror
+from featscope.sinks.mirrors import Mirror
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from featscope.results import EmbeddingResult, FeatureSet
-    from featscope.sinks.local import LocalRun
+    from featscope.sinks.run import LocalRun
 
 __all__ = ["DEFAULT_PROJECT", "WandbMirror"]
 

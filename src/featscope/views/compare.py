@@ -8,20 +8,18 @@ map shows where the same samples land in the others (another layer, checkpoint o
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from featscope.errors import DataError, ParameterError
-from featscope.results import EmbeddingResult, Provenance
+from featscope.results import EmbeddingResult
+from featscope.sinks import load_run
 from featscope.views._run import open_run
 
 __all__ = ["CompareRun", "compare", "read_tsne_run"]
@@ -62,6 +60,9 @@ def read_tsne_run(
 ) -> tuple[list[EmbeddingResult], dict[str, str] | None]:
     """Read the maps (and thumbnails) of a finished ``featscope tsne`` run folder.
 
+    A shorthand for :func:`featscope.load_run` with ``view="tsne"``, which reads and checks
+    the folder.
+
     Parameters
     ----------
     run_dir : str or os.PathLike
@@ -81,51 +82,12 @@ def read_tsne_run(
         When the folder is missing, is not a finished run (no manifest), was written by another
         view, or its files are missing or malformed.
     """
-    folder = Path(run_dir)
-    if not folder.is_dir():
+    run = load_run(run_dir, view="tsne")
+    if not run.results:
         raise DataError(
-            f"run folder '{folder}' does not exist; pass a folder made by featscope tsne"
+            f"run folder '{run.path}' records no map in its manifest; rerun featscope tsne"
         )
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise DataError(
-            f"'{folder}' has no manifest.json, so it is not a finished featscope run (an "
-            "interrupted run leaves none); pass a folder made by featscope tsne"
-        )
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read '{manifest_path}': {exc}; the run folder is damaged") from exc
-    if manifest.get("view") != "tsne":
-        raise DataError(
-            f"'{folder}' holds a {manifest.get('view')!r} run, not an embedding map; pass "
-            "folders made by featscope tsne"
-        )
-    entries = manifest.get("results") or {}
-    if not entries:
-        raise DataError(
-            f"run folder '{folder}' records no map in its manifest; rerun featscope tsne"
-        )
-    class_names = _read_lines(folder / "class_names.txt")
-    results = []
-    for stem, entry in entries.items():
-        ids, labels, names_in_csv, coords = _read_coords(folder / f"coords_{stem}.csv")
-        names = class_names or _names_from_csv(labels, names_in_csv)
-        results.append(
-            EmbeddingResult(
-                coords=coords,
-                labels=labels,
-                class_names=names,
-                ids=ids,
-                point=str(entry.get("point", stem)),
-                method=str(entry.get("method", "tsne")),
-                params=entry.get("params") or {},
-                metrics={k: v for k, v in (entry.get("metrics") or {}).items() if v is not None},
-                pooling=str(entry.get("pooling", "none")),
-                provenance=_provenance(entry.get("provenance") or {}),
-            )
-        )
-    return results, _read_thumbnails(folder)
+    return [run.embedding(key) for key in run.results], run.thumbnail_uris()
 
 
 def compare(
@@ -273,70 +235,3 @@ def _align(maps: list[EmbeddingResult]) -> tuple[list[EmbeddingResult], int]:
     first = aligned[0]
     aligned = [replace(m, labels=first.labels, class_names=first.class_names) for m in aligned]
     return aligned, n_dropped
-
-
-def _read_lines(path: Path) -> tuple[str, ...] | None:
-    if not path.is_file():
-        return None
-    lines = path.read_text(encoding="utf-8").splitlines()
-    while lines and lines[-1] == "":
-        lines.pop()
-    return tuple(lines)
-
-
-def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray]:
-    if not path.is_file():
-        raise DataError(f"'{path}' is missing; the run folder is incomplete: rerun featscope tsne")
-    with path.open(encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if not header or header[:5] != ["id", "label", "class_name", "x", "y"]:
-            raise DataError(
-                f"'{path}' does not start with the columns id,label,class_name,x,y; it was not "
-                "written by featscope tsne"
-            )
-        ids, labels, names, coords = [], [], [], []
-        for line_no, cells in enumerate(reader, start=2):
-            try:
-                ids.append(cells[0])
-                labels.append(int(cells[1]))
-                names.append(cells[2])
-                coords.append([float(v) for v in cells[3 : len(header)]])
-            except (IndexError, ValueError) as exc:
-                raise DataError(f"line {line_no} of '{path}' is malformed ({exc})") from exc
-    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords)
-
-
-def _names_from_csv(labels: np.ndarray, names: list[str]) -> tuple[str, ...]:
-    top = int(labels.max()) + 1 if labels.size else 0
-    out = [str(i) for i in range(top)]
-    for label, name in zip(labels.tolist(), names, strict=True):
-        out[label] = name
-    return tuple(out)
-
-
-def _provenance(data: dict[str, Any]) -> Provenance:
-    known = {f.name for f in fields(Provenance)}
-    kwargs = {k: v for k, v in data.items() if k in known and v is not None}
-    return Provenance(**kwargs)
-
-
-def _read_thumbnails(folder: Path) -> dict[str, str] | None:
-    from featscope.data.thumbnails import encode_thumbnails
-    from featscope.views.embedding import THUMBNAIL_ROWS_NAME, THUMBNAILS_NAME
-
-    array_path, rows_path = folder / THUMBNAILS_NAME, folder / THUMBNAIL_ROWS_NAME
-    ids = _read_lines(folder / "ids.txt")
-    if not (array_path.is_file() and rows_path.is_file() and ids):
-        return None
-    try:
-        thumbs = np.load(array_path, allow_pickle=False)
-        rows = np.load(rows_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read the thumbnails of '{folder}': {exc}") from exc
-    if len(thumbs) != len(rows) or (rows.size and int(rows.max()) >= len(ids)):
-        raise DataError(
-            f"the thumbnails of '{folder}' do not match its ids.txt; the folder is damaged"
-        )
-    uris = encode_thumbnails(thumbs)
-    return {ids[int(r)]: uri for r, uri in zip(rows.tolist(), uris, strict=True)}

@@ -20,6 +20,7 @@ import numpy as np
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS
 from featscope.errors import MissingExtraError, ParameterError
 from featscope.results import EmbeddingResult, FeatureSet, Provenance
+from featscope.sinks.layout import THUMBNAIL_ROWS_NAME, THUMBNAILS_NAME, safe_stem
 from featscope.views._run import Stopwatch, open_run
 
 __all__ = ["DEFAULT_DEMO_POINTS", "PAGE_NAME", "TsneRun", "page_titles", "tsne"]
@@ -32,10 +33,8 @@ DEFAULT_DEMO_POINTS = ("backbone", "neck", "pre_logits")
 #: Capture point when a model is given without ``points``: the vector the classifier reads.
 DEFAULT_POINTS = ("pre_logits",)
 
-#: The interactive page and the thumbnails it shows, in every run folder.
+#: The interactive page in every run folder.
 PAGE_NAME = "embedding.html"
-THUMBNAILS_NAME = "thumbnails.npy"
-THUMBNAIL_ROWS_NAME = "thumbnail_rows.npy"
 
 _METHODS = ("tsne", "umap", "pca")
 _FORMATS = ("png", "pdf", "svg", "jpg")
@@ -533,7 +532,7 @@ def _draw(results, *, legend, annotate, point_size):
     figures = []
     for result in results:
         ax = plot_embedding(result, legend=legend, annotate=annotate, point_size=point_size)
-        figures.append((f"{result.method}_{_safe(result.point)}", ax.figure))
+        figures.append((f"{result.method}_{safe_stem(result.point)}", ax.figure))
     if len(results) > 1:
         figures.append(("overview", plot_embeddings(results, legend=legend, point_size=point_size)))
     return figures
@@ -542,14 +541,9 @@ def _draw(results, *, legend, annotate, point_size):
 def _write_run(run, feature_sets, results, figures, *, formats, dpi) -> None:
     metrics = {}
     for fs, result in zip(feature_sets, results, strict=False):
-        stem = _safe(fs.point)
-        run.write_array(f"feat_{stem}.npy", fs.features)
-        run.write_embedding(result, stem)
+        run.write(fs)  # feat_<point>.npy; labels, ids and class names with the first
+        run.write(result)  # coords_<point>.csv, recorded in the manifest
         metrics[fs.point] = dict(result.metrics)
-    first = feature_sets[0]
-    run.write_array("labels.npy", first.labels)
-    run.write_text("ids.txt", "\n".join(first.ids) + "\n")
-    run.write_text("class_names.txt", "\n".join(first.class_names) + "\n")
     run.write_json("metrics.json", metrics)
     for stem, figure in figures:
         run.write_figure(figure, stem, formats=formats, dpi=dpi)
@@ -605,8 +599,3 @@ def page_titles(results: Sequence[EmbeddingResult]) -> list[str]:
         extra = f" (first 2 of {r.n_components} components)" if r.n_components > 2 else ""
         titles.append(f"{r.point} · {names.get(r.method, r.method)}{extra}")
     return titles
-
-
-def _safe(point: str) -> str:
-    """Return a capture-point name usable in a file name (module paths keep their dots)."""
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in point) or "output"

@@ -11,10 +11,10 @@ epoch); :class:`FeatscopeCallback` does the same from a PyTorch Lightning ``Trai
 * optionally feature maps of a few samples (``featmap/<image>_<point>``).
 
 The run folder ``<work_dir>/monitor_<timestamp>/`` receives the same figures (one file per
-epoch), the coordinates (``coords_<point>_e<epoch>.csv``) and ``scalars.jsonl``; it is written
-as a hidden ``.partial`` folder until :meth:`Monitor.close` (kept, without a manifest, if
-training fails). This is what MMEngine's ``LoggerHook`` and ``VisualizationHook`` do for
-OpenMMLab models, for any ``torch.nn.Module``.
+epoch), the coordinates (``coords_<point>_e<epoch>.csv``, columns ``id, label, class_name, x,
+y`` as in a tsne run) and ``scalars.jsonl``; it is written as a hidden ``.partial`` folder until
+:meth:`Monitor.close` (kept, without a manifest, if training fails). This is what MMEngine's
+``LoggerHook`` and ``VisualizationHook`` do for OpenMMLab models, for any ``torch.nn.Module``.
 
 Monitoring leaves the training as it was: the model's train/eval mode, its device and the
 global torch random state are restored after each step.
@@ -405,11 +405,13 @@ class Monitor:
 
     def _log(self, run: Any, epoch: int, results: list, sets: list, featmaps: tuple) -> None:
         from featscope.render import plot_embedding
-        from featscope.sinks.local import COUNT_KEYS
+        from featscope.sinks.layout import safe_stem
+        from featscope.sinks.manifest import COUNT_KEYS
+        from featscope.sinks.writers import write_coords
 
         suffix = f"e{epoch:04d}"
         for fs, result in zip(sets, results, strict=True):
-            stem = _safe(result.point)
+            stem = safe_stem(result.point)
             ax = plot_embedding(result, legend=len(result.class_names) <= 20)
             run.write_figure(
                 ax.figure,
@@ -417,16 +419,8 @@ class Monitor:
                 dpi=self.dpi,
                 tag=f"{self.method}/{result.point}",
             )
-            run.write_csv(
-                f"coords_{stem}_{suffix}.csv",
-                ["id", "label", "x", "y"],
-                (
-                    [i, int(label), repr(float(x)), repr(float(y))]
-                    for i, label, (x, y) in zip(
-                        result.ids, result.labels, result.coords, strict=True
-                    )
-                ),
-            )
+            # the tsne view's table, one per epoch; not a manifest result (epochs would crowd it)
+            write_coords(run, result, f"{stem}_{suffix}")
             measured = {k: v for k, v in result.metrics.items() if k not in COUNT_KEYS}
             run.log_metrics(measured, prefix=f"{result.point}/")
             if self.embeddings:
@@ -435,7 +429,7 @@ class Monitor:
                     thumbs = None  # an image could not be read: sample order no longer matches
                 run.log_embedding(fs, result, thumbs, tag=result.point)
         for fmap in featmaps:
-            stem = _safe(f"{fmap.image_id}_{fmap.name}")
+            stem = safe_stem(f"{fmap.image_id}_{fmap.name}")
             run.write_bytes(f"featmap_{stem}_{suffix}.png", _png(fmap.drawn), tag=f"featmap/{stem}")
 
     # ------------------------------------------------------------------ end
@@ -520,10 +514,6 @@ def _png(picture: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _safe(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text) or "output"
 
 
 # --------------------------------------------------------------------------- Lightning
