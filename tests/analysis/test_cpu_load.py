@@ -9,7 +9,6 @@ import sys
 import pytest
 
 from featscope.analysis import _cpu_load
-from featscope.analysis.embedding import _effective_n_jobs
 
 
 def _scripted(monkeypatch, snapshots):
@@ -41,9 +40,9 @@ def test_without_proc_falls_back_to_the_load_average(monkeypatch):
 def test_effective_n_jobs_uses_the_idle_cores(monkeypatch):
     monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3})
     monkeypatch.setattr(_cpu_load, "busy_cores_elsewhere", lambda n: 2.6)
-    assert _effective_n_jobs(-1) == 1  # 4 cores - 3 busy
-    assert _effective_n_jobs(-1, load_aware=False) == 4
-    assert _effective_n_jobs(3) == 3  # explicit counts are kept
+    assert _cpu_load.effective_n_jobs(-1) == 1  # 4 cores - 3 busy
+    assert _cpu_load.effective_n_jobs(-1, load_aware=False) == 4
+    assert _cpu_load.effective_n_jobs(3) == 3  # explicit counts are kept
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/stat"), reason="reads Linux's /proc")

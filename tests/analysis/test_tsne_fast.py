@@ -8,14 +8,11 @@ import numpy as np
 import pytest
 
 from featscope.analysis import TSNE
-from featscope.analysis._tsne_affinity import (
-    conditional_probabilities,
-    exact_neighbors,
-    pca_init,
-    perplexity_affinities,
-)
-from featscope.analysis.embedding import EXACT_NEIGHBORS_MAX, EXAGGERATION_ITER, KL_RTOL
+from featscope.analysis._tsne_affinity import conditional_probabilities, perplexity_affinities
+from featscope.analysis._tsne_init import pca_init
+from featscope.analysis._tsne_neighbors import EXACT_NEIGHBORS_MAX, exact_neighbors
 from featscope.analysis.metrics import knn_accuracy, trustworthiness
+from featscope.analysis.tsne_params import EXAGGERATION_ITER, KL_RTOL
 from featscope.errors import ParameterError
 
 
@@ -45,12 +42,12 @@ def test_exact_neighbors_match_brute_force(digits):
 
 
 def test_exact_neighbors_torch_and_numpy_agree(monkeypatch, digits):
-    from featscope.analysis import _tsne_affinity
+    from featscope.analysis import _tsne_neighbors
 
     X, _ = digits
     X = X[:400]
     d_np, i_np = exact_neighbors(X, 10)
-    monkeypatch.setattr(_tsne_affinity, "TORCH_FROM_SAMPLES", 100)
+    monkeypatch.setattr(_tsne_neighbors, "TORCH_FROM_SAMPLES", 100)
     d_t, i_t = exact_neighbors(X, 10, n_jobs=1)
     np.testing.assert_allclose(d_np, d_t, rtol=1e-4, atol=1e-3)
     assert (i_np == i_t).mean() > 0.99  # only exact ties may come in another order
@@ -166,13 +163,13 @@ def test_neighbor_method_choice():
 
 
 def test_kl_rtol_is_stricter_for_larger_data(monkeypatch, digits):
-    from featscope.analysis import embedding
+    from featscope.analysis import _tsne_engine
 
     X, _ = digits
     X = X[:300]
     plain = TSNE(n_jobs=1).fit(X)
     # Pretend 300 samples are "large": the relative tolerance shrinks as 100 / 300.
-    monkeypatch.setattr(embedding, "KL_RTOL_FULL_UP_TO", 100)
+    monkeypatch.setattr(_tsne_engine, "KL_RTOL_FULL_UP_TO", 100)
     strict = TSNE(n_jobs=1).fit(X)
     assert strict.n_iter_exaggeration_ == plain.n_iter_exaggeration_
     assert strict.n_iter_ > plain.n_iter_

@@ -11,9 +11,9 @@ from featscope.analysis import TSNE
 from featscope.analysis._tsne_affinity import (
     conditional_probabilities,
     device_affinities,
-    exact_neighbors,
     perplexity_affinities,
 )
+from featscope.analysis._tsne_neighbors import exact_neighbors
 from featscope.analysis._tsne_torch import TorchTSNE, _lagrange_weights
 from featscope.analysis.metrics import knn_accuracy, trustworthiness
 from featscope.errors import ParameterError
@@ -237,9 +237,9 @@ def test_fft_forces_on_isolated_points_of_a_wide_map():
 
 
 def test_gpu_resolution_of_the_auto_choices(monkeypatch):
-    from featscope.analysis import embedding
+    from featscope.analysis import tsne_params
 
-    monkeypatch.setattr(embedding, "_resolve_device", lambda device: "cuda:0")
+    monkeypatch.setattr(tsne_params, "check_device", lambda device: "cuda:0")
     small = TSNE(device="cuda")._validate(20_000)
     large = TSNE(device="cuda")._validate(1_000_000)
     assert (small["backend"], small["negative_gradient_method"]) == ("torch", "exact")
@@ -251,9 +251,9 @@ def test_gpu_resolution_of_the_auto_choices(monkeypatch):
 
 
 def test_mps_is_refused_with_the_reason(monkeypatch):
-    from featscope.analysis import embedding
+    from featscope.analysis import tsne_params
 
-    monkeypatch.setattr(embedding, "_resolve_device", lambda device: "mps")
+    monkeypatch.setattr(tsne_params, "check_device", lambda device: "mps")
     with pytest.raises(ParameterError, match=r"need float64, which MPS lacks; pass device=\"cpu\""):
         TSNE(device="mps")._validate(1000)
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from featscope.analysis.embedding import TSNE, embed, reduce
+from featscope.analysis.embedding import embed, reduce
 from featscope.analysis.metrics import (
     embedding_metrics,
     knn_accuracy,
     silhouette,
     trustworthiness,
 )
+from featscope.analysis.tsne import TSNE
 
 __all__ = [
     "TSNE",

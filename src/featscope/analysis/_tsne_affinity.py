@@ -1,17 +1,10 @@
-"""The input side of featscope's t-SNE: exact neighbours, perplexity affinities, PCA start.
-
-openTSNE spends most of its time at 2,000-20,000 points outside the gradient descent: its
-default neighbour search (Annoy, one thread) builds a forest of random-projection trees, and its
-PCA initialisation runs scikit-learn's PCA again on the input (docs/benchmarks.md has the
-profile). On PCA-reduced features (50 dimensions) an *exact* k-NN search by blocks of one matrix
-product is both faster and better: the product runs on all cores in BLAS, and the k smallest
-entries of each row are picked with ``torch.topk`` (many times faster than ``np.argpartition``
-on long rows) when torch is at hand, numpy otherwise. torch is imported here only inside
-functions (the layering rule: ``analysis/`` never imports torch at module level).
+"""Affinities for featscope's t-SNE: perplexity-calibrated Gaussians over the neighbours.
 
 The affinities are openTSNE's (and bhtsne's): a Gaussian over each point's ``3 * perplexity``
 nearest neighbours, its precision found by bisection so that the row's perplexity matches, then
-``P = (P + P.T) / 2`` normalised to sum to 1. The bisection runs on all rows at once in numpy.
+``P = (P + P.T) / 2`` normalised to sum to 1. The bisection runs on all rows at once, in numpy
+or, for the torch engine, in torch where the gradient descent will run (openTSNE calibrates one
+row at a time: 3.8 s against 0.44 s at 20,000 points, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -22,127 +15,81 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["device_affinities", "exact_neighbors", "pca_init", "perplexity_affinities"]
+from featscope.analysis._tsne_neighbors import exact_neighbors
 
-#: Below this many samples the neighbour search stays in numpy: importing torch (about a
-#: second) would cost more than it saves.
-TORCH_FROM_SAMPLES = 5_000
-#: Rows of the distance matrix computed at once (bounded memory: block x n float32).
-_BLOCK_BYTES = 64 * 2**20
-#: ... on a GPU: 1 GiB blocks keep its matrix units busy (1,000,000 points: 268 rows a block).
-_BLOCK_BYTES_GPU = 2**30
+__all__ = [
+    "affinities",
+    "conditional_probabilities",
+    "device_affinities",
+    "perplexity_affinities",
+]
+
 #: Bisection steps on the Gaussian precision; 2**-60 relative resolution is far below float32.
 _MAX_STEPS = 100
 _TOL = 1e-5
 
 
-def exact_neighbors(
+def affinities(
     X: np.ndarray,
-    k: int,
-    metric: str = "euclidean",
-    n_jobs: int = 1,
-    device: str = "cpu",
-    as_tensors: bool = False,
-) -> tuple[Any, Any]:
-    """Exact k nearest neighbours of every row of ``X`` (itself excluded).
+    perplexity: float,
+    *,
+    metric: str,
+    neighbors: str,
+    backend: str,
+    device: str,
+    n_jobs: int,
+    random_state: int | None,
+) -> Any:
+    """Build the t-SNE's ``P`` matrix of ``X`` where the chosen engine will use it.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
-        float32 data.
-    k : int
-        Neighbours per point, ``1 <= k < n_samples``.
-    metric : {"euclidean", "cosine"}, default "euclidean"
-        "cosine" searches the unit-normalised rows, whose Euclidean distance is
-        ``sqrt(2 * (1 - cos))``, a monotone function of the cosine distance.
-    n_jobs : int, default 1
-        Threads for torch (numpy's BLAS uses its own setting).
-    device : str, default "cpu"
-        torch device of the search; anything but "cpu" searches there with torch (blocks of
-        :data:`_BLOCK_BYTES_GPU`) whatever the size.
-    as_tensors : bool, default False
-        Search with torch and return torch tensors on ``device`` (the torch t-SNE engine keeps
-        everything there).
+        The (PCA-reduced) float32 data.
+    perplexity : float
+        Target perplexity of each row, ``<= (n_samples - 1) / 3``.
+    metric : {"euclidean", "cosine", "manhattan"}
+        Neighbour metric.
+    neighbors : {"exact", "annoy", "pynndescent"}
+        The search ("auto" already resolved). "exact" with the Euclidean or cosine metric is
+        :func:`~featscope.analysis._tsne_neighbors.exact_neighbors`; anything else is
+        openTSNE's :class:`openTSNE.affinity.PerplexityBasedNN`.
+    backend : {"opentsne", "torch"}
+        The engine: torch gets a sparse tensor on ``device``, openTSNE a scipy CSR matrix.
+    device : str
+        torch device of the torch engine.
+    n_jobs : int
+        Threads of the search.
+    random_state : int or None
+        Seed of openTSNE's approximate searches.
 
     Returns
     -------
-    distances : ndarray or torch.Tensor of shape (n_samples, k)
-        Euclidean distances (float64), ascending along each row.
-    indices : ndarray or torch.Tensor of shape (n_samples, k)
-        Neighbour indices (int64).
+    scipy.sparse.csr_matrix or torch.Tensor of shape (n_samples, n_samples)
+        Symmetric affinities summing to 1.
     """
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if metric == "cosine":
-        norms = np.linalg.norm(X, axis=1, keepdims=True)
-        X = X / np.maximum(norms, np.finfo(np.float32).tiny)
-    n = len(X)
-    # Centring does not change distances and makes |x|^2 + |y|^2 - 2 x.y far less prone to
-    # cancellation in float32.
-    X = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
-    on_gpu = device.split(":")[0] != "cpu"
-    block = max(1, min(n, (_BLOCK_BYTES_GPU if on_gpu else _BLOCK_BYTES) // (4 * n)))
-    if on_gpu or as_tensors:
-        return _neighbors_torch(X, k, block, n_jobs, device, as_tensors)
-    if n >= TORCH_FROM_SAMPLES:
-        try:
-            return _neighbors_torch(X, k, block, n_jobs)
-        except ImportError:  # torch is a dependency, but stay usable without it
-            pass
-    return _neighbors_numpy(X, k, block)
+    n_samples = len(X)
+    # openTSNE's own rule (3 x perplexity neighbours), kept >= 1 for tiny perplexities.
+    k_neighbors = min(n_samples - 1, max(1, int(3 * perplexity)))
+    exact = neighbors == "exact" and metric in ("euclidean", "cosine")
+    if exact and backend == "torch":
+        # The same affinities, computed where the torch engine will run (a GPU).
+        return device_affinities(X, k_neighbors, perplexity, metric, n_jobs, device)
+    if exact:
+        # Much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
+        distances, indices = exact_neighbors(X, k_neighbors, metric, n_jobs)
+        return perplexity_affinities(distances, indices, perplexity)
+    from openTSNE import affinity
 
-
-def _finish(sq: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    dist = np.sqrt(np.maximum(sq.astype(np.float64), 0.0))
-    return dist, idx.astype(np.int64)
-
-
-def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
-    n = len(X)
-    sq_norms = np.einsum("ij,ij->i", X, X)
-    out_d = np.empty((n, k), dtype=np.float32)
-    out_i = np.empty((n, k), dtype=np.int64)
-    for start in range(0, n, block):
-        stop = min(n, start + block)
-        d = X[start:stop] @ X.T
-        d *= -2.0
-        d += sq_norms[None, :]
-        d += sq_norms[start:stop, None]
-        rows = np.arange(stop - start)
-        d[rows, rows + start] = np.inf  # exclude the point itself
-        part = np.argpartition(d, k - 1, axis=1)[:, :k]
-        vals = np.take_along_axis(d, part, axis=1)
-        order = np.argsort(vals, axis=1, kind="stable")
-        out_i[start:stop] = np.take_along_axis(part, order, axis=1)
-        out_d[start:stop] = np.take_along_axis(vals, order, axis=1)
-    return _finish(out_d, out_i)
-
-
-def _neighbors_torch(
-    X: np.ndarray, k: int, block: int, n_jobs: int, device: str = "cpu", as_tensors: bool = False
-) -> tuple[Any, Any]:
-    import torch
-
-    from featscope.analysis._cpu_load import torch_threads
-
-    with torch_threads(n_jobs), torch.no_grad():
-        data = torch.from_numpy(X).to(device)
-        sq_norms = (data * data).sum(dim=1)
-        n = len(X)
-        out_d = torch.empty((n, k), dtype=torch.float32, device=device)
-        out_i = torch.empty((n, k), dtype=torch.int64, device=device)
-        for start in range(0, n, block):
-            stop = min(n, start + block)
-            d = torch.addmm(sq_norms[None, :], data[start:stop], data.T, alpha=-2.0)
-            rows = torch.arange(stop - start, device=device)
-            d[rows, rows + start] = math.inf  # exclude the point itself
-            vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
-            # |x_i|^2 is the same along a row: added after the selection, not to every
-            # entry of the block (one pass less over a 1 GB block on a GPU).
-            out_d[start:stop] = vals + sq_norms[start:stop, None]
-            out_i[start:stop] = idx
-    if as_tensors:
-        return out_d.clamp_(min=0.0).double().sqrt_(), out_i
-    return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())
+    return affinity.PerplexityBasedNN(
+        X,
+        perplexity=perplexity,
+        method=neighbors,
+        metric=metric,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        k_neighbors=k_neighbors,
+    ).P
 
 
 def conditional_probabilities(distances: Any, perplexity: float) -> Any:
@@ -325,39 +272,3 @@ def device_affinities(
         is_coalesced=True,
         check_invariants=False,
     )
-
-
-def pca_init(X: np.ndarray, n_components: int, random_state: int | None) -> np.ndarray:
-    """Start positions as openTSNE's "pca": top principal components scaled to std 1e-4.
-
-    The components come from the ``d x d`` covariance matrix (``d`` <= a few hundred after
-    featscope's PCA step), which is much cheaper than a second full PCA of the data. The sign
-    of each component is fixed (largest loading positive) so the start is deterministic;
-    ``random_state`` is unused and kept for symmetry with the random start.
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-        The (PCA-reduced) data.
-    n_components : int
-        Map dimension.
-    random_state : int or None
-        Unused.
-
-    Returns
-    -------
-    ndarray of shape (n_samples, n_components)
-        Start positions with the first column's standard deviation equal to 1e-4.
-    """
-    del random_state
-    Xc = X - X.mean(axis=0, dtype=np.float64).astype(X.dtype)
-    if Xc.shape[1] < n_components:
-        Xc = np.pad(Xc, ((0, 0), (0, n_components - Xc.shape[1])))
-    cov = (Xc.T @ Xc).astype(np.float64)
-    _, vecs = np.linalg.eigh(cov)
-    comps = vecs[:, ::-1][:, :n_components]
-    signs = np.sign(comps[np.abs(comps).argmax(axis=0), np.arange(n_components)])
-    comps = comps * np.where(signs == 0, 1.0, signs)
-    Y = (Xc @ comps.astype(Xc.dtype)).astype(np.float64)
-    std = Y[:, 0].std()
-    return np.ascontiguousarray(Y / (std if std > 0 else 1.0) * 1e-4)

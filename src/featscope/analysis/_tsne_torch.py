@@ -4,7 +4,7 @@ openTSNE's compiled Barnes-Hut and FFT gradients run on the CPU only; a GPU need
 optimiser. This module reproduces openTSNE's ``gradient_descent`` step for step (gradient
 without scikit-learn's factor 4, momentum, delta-bar-delta gains with ``min_gain`` 0.01, update
 norms clipped at 5, the map re-centred after each step, callbacks every ``every`` iterations
-with the un-exaggerated KL divergence), so :class:`~featscope.analysis.embedding.TSNE` keeps
+with the un-exaggerated KL divergence), so :class:`~featscope.analysis.tsne.TSNE` keeps
 its parameters and its stopping rule whichever engine runs. Two repulsive-force methods:
 
 * ``"exact"``: all pairs, in row blocks sized to the device's memory. O(N^2) but plain

@@ -1,0 +1,156 @@
+"""Nearest neighbours for featscope's t-SNE: exact search by blocks of one matrix product.
+
+openTSNE's default neighbour search (Annoy, one thread) builds a forest of random-projection
+trees, a large part of its time at 2,000-20,000 points (docs/benchmarks.md has the profile).
+On PCA-reduced features (50 dimensions) an *exact* k-NN search by blocks of one matrix product
+is both faster and better: the product runs on all cores in BLAS, and the k smallest entries of
+each row are picked with ``torch.topk`` (many times faster than ``np.argpartition`` on long
+rows) when torch is at hand, numpy otherwise. torch is imported here only inside functions (the
+layering rule: ``analysis/`` never imports torch at module level).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from featscope.analysis.tsne_params import on_cpu
+
+__all__ = ["choose_neighbors", "exact_neighbors"]
+
+#: "auto" neighbours: exact search up to this many samples, Annoy above; exact runs in BLAS on
+#: all cores, Annoy on one thread (docs/benchmarks.md: "Exact neighbours").
+EXACT_NEIGHBORS_MAX = 100_000
+#: Exact neighbour search on a GPU up to this many samples (O(N^2 d) in matrix products).
+EXACT_NEIGHBORS_MAX_GPU = 2_000_000
+#: Below this many samples the neighbour search stays in numpy: importing torch (about a
+#: second) would cost more than it saves.
+TORCH_FROM_SAMPLES = 5_000
+#: Rows of the distance matrix computed at once (bounded memory: block x n float32).
+_BLOCK_BYTES = 64 * 2**20
+#: ... on a GPU: 1 GiB blocks keep its matrix units busy (1,000,000 points: 268 rows a block).
+_BLOCK_BYTES_GPU = 2**30
+
+
+def choose_neighbors(neighbors: str, metric: str, n_samples: int, device: str) -> str:
+    """Resolve ``neighbors="auto"``; any other value is returned as given.
+
+    "auto" is "exact" for the Euclidean and cosine metrics up to :data:`EXACT_NEIGHBORS_MAX`
+    samples (:data:`EXACT_NEIGHBORS_MAX_GPU` on a GPU), "annoy" otherwise.
+    """
+    if neighbors != "auto":
+        return neighbors
+    exact_ok = metric in ("euclidean", "cosine")
+    exact_max = EXACT_NEIGHBORS_MAX if on_cpu(device) else EXACT_NEIGHBORS_MAX_GPU
+    return "exact" if exact_ok and n_samples <= exact_max else "annoy"
+
+
+def exact_neighbors(
+    X: np.ndarray,
+    k: int,
+    metric: str = "euclidean",
+    n_jobs: int = 1,
+    device: str = "cpu",
+    as_tensors: bool = False,
+) -> tuple[Any, Any]:
+    """Exact k nearest neighbours of every row of ``X`` (itself excluded).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+        float32 data.
+    k : int
+        Neighbours per point, ``1 <= k < n_samples``.
+    metric : {"euclidean", "cosine"}, default "euclidean"
+        "cosine" searches the unit-normalised rows, whose Euclidean distance is
+        ``sqrt(2 * (1 - cos))``, a monotone function of the cosine distance.
+    n_jobs : int, default 1
+        Threads for torch (numpy's BLAS uses its own setting).
+    device : str, default "cpu"
+        torch device of the search; anything but "cpu" searches there with torch (blocks of
+        :data:`_BLOCK_BYTES_GPU`) whatever the size.
+    as_tensors : bool, default False
+        Search with torch and return torch tensors on ``device`` (the torch t-SNE engine keeps
+        everything there).
+
+    Returns
+    -------
+    distances : ndarray or torch.Tensor of shape (n_samples, k)
+        Euclidean distances (float64), ascending along each row.
+    indices : ndarray or torch.Tensor of shape (n_samples, k)
+        Neighbour indices (int64).
+    """
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    if metric == "cosine":
+        norms = np.linalg.norm(X, axis=1, keepdims=True)
+        X = X / np.maximum(norms, np.finfo(np.float32).tiny)
+    n = len(X)
+    # Centring does not change distances and makes |x|^2 + |y|^2 - 2 x.y far less prone to
+    # cancellation in float32.
+    X = X - X.mean(axis=0, dtype=np.float64).astype(np.float32)
+    on_gpu = not on_cpu(device)
+    block = max(1, min(n, (_BLOCK_BYTES_GPU if on_gpu else _BLOCK_BYTES) // (4 * n)))
+    if on_gpu or as_tensors:
+        return _neighbors_torch(X, k, block, n_jobs, device, as_tensors)
+    if n >= TORCH_FROM_SAMPLES:
+        try:
+            return _neighbors_torch(X, k, block, n_jobs)
+        except ImportError:  # torch is a dependency, but stay usable without it
+            pass
+    return _neighbors_numpy(X, k, block)
+
+
+def _finish(sq: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    dist = np.sqrt(np.maximum(sq.astype(np.float64), 0.0))
+    return dist, idx.astype(np.int64)
+
+
+def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.ndarray]:
+    n = len(X)
+    sq_norms = np.einsum("ij,ij->i", X, X)
+    out_d = np.empty((n, k), dtype=np.float32)
+    out_i = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        d = X[start:stop] @ X.T
+        d *= -2.0
+        d += sq_norms[None, :]
+        d += sq_norms[start:stop, None]
+        rows = np.arange(stop - start)
+        d[rows, rows + start] = np.inf  # exclude the point itself
+        part = np.argpartition(d, k - 1, axis=1)[:, :k]
+        vals = np.take_along_axis(d, part, axis=1)
+        order = np.argsort(vals, axis=1, kind="stable")
+        out_i[start:stop] = np.take_along_axis(part, order, axis=1)
+        out_d[start:stop] = np.take_along_axis(vals, order, axis=1)
+    return _finish(out_d, out_i)
+
+
+def _neighbors_torch(
+    X: np.ndarray, k: int, block: int, n_jobs: int, device: str = "cpu", as_tensors: bool = False
+) -> tuple[Any, Any]:
+    import torch
+
+    from featscope.analysis._cpu_load import torch_threads
+
+    with torch_threads(n_jobs), torch.no_grad():
+        data = torch.from_numpy(X).to(device)
+        sq_norms = (data * data).sum(dim=1)
+        n = len(X)
+        out_d = torch.empty((n, k), dtype=torch.float32, device=device)
+        out_i = torch.empty((n, k), dtype=torch.int64, device=device)
+        for start in range(0, n, block):
+            stop = min(n, start + block)
+            d = torch.addmm(sq_norms[None, :], data[start:stop], data.T, alpha=-2.0)
+            rows = torch.arange(stop - start, device=device)
+            d[rows, rows + start] = math.inf  # exclude the point itself
+            vals, idx = torch.topk(d, k, dim=1, largest=False, sorted=True)
+            # |x_i|^2 is the same along a row: added after the selection, not to every
+            # entry of the block (one pass less over a 1 GB block on a GPU).
+            out_d[start:stop] = vals + sq_norms[start:stop, None]
+            out_i[start:stop] = idx
+    if as_tensors:
+        return out_d.clamp_(min=0.0).double().sqrt_(), out_i
+    return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())
