@@ -10,12 +10,15 @@ from __future__ import annotations
 import dataclasses
 import datetime as _dt
 import platform
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
 import numpy as np
+
+from featscope.errors import ParameterError
 
 __all__ = ["EmbeddingResult", "FeatureSet", "Provenance", "library_versions"]
 
@@ -203,9 +206,354 @@ class EmbeddingResult:
 # ---------------------------------------------------------------------------------------------
 
 
+def _ratio(num: int, den: int) -> float:
+    return num / den if den else float("nan")
+
+
+_COUNTS = ("n_shape", "n_texture", "n_other")
+
+
+@dataclass(frozen=True)
+class ShapeBiasStats:
+    """Shape and texture decisions of one decision maker on the cue-conflict images.
+
+    Made by :func:`featscope.analysis.shape_bias.shape_bias_from_decisions`; the provenance of
+    the decisions is the :class:`ShapeBiasRun`'s.
+
+    Attributes
+    ----------
+    name : str
+        The decision maker (a csv's ``subj``, a model name or ``"humans"``).
+    n_shape, n_texture, n_other : int
+        Conflict trials (shape != texture) decided by the shape, the texture, or neither.
+    n_excluded : int
+        Trials left out because the image's shape and texture are the same category.
+    per_category : Mapping of str to Mapping
+        Per shape category (the ``category`` column): ``shape_bias``, ``n_shape``,
+        ``n_texture``, ``n_other``. Categories without trials are absent.
+    """
+
+    name: str
+    n_shape: int
+    n_texture: int
+    n_other: int
+    n_excluded: int = 0
+    per_category: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        frozen = {c: MappingProxyType(dict(v)) for c, v in self.per_category.items()}
+        object.__setattr__(self, "per_category", MappingProxyType(frozen))
+
+    @property
+    def n_conflict(self) -> int:
+        """Trials whose shape and texture differ."""
+        return self.n_shape + self.n_texture + self.n_other
+
+    @property
+    def shape_bias(self) -> float:
+        """``n_shape / (n_shape + n_texture)``; NaN without shape or texture decisions."""
+        return _ratio(self.n_shape, self.n_shape + self.n_texture)
+
+    @property
+    def shape_accuracy(self) -> float:
+        """Fraction of the conflict trials decided by the shape."""
+        return _ratio(self.n_shape, self.n_conflict)
+
+    @property
+    def texture_accuracy(self) -> float:
+        """Fraction of the conflict trials decided by the texture."""
+        return _ratio(self.n_texture, self.n_conflict)
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """The overall numbers: shape bias, shape and texture accuracy, and the counts."""
+        return {
+            "shape_bias": self.shape_bias,
+            "shape_accuracy": self.shape_accuracy,
+            "texture_accuracy": self.texture_accuracy,
+            "n_shape": self.n_shape,
+            "n_texture": self.n_texture,
+            "n_other": self.n_other,
+        }
+
+    def texture_fraction(self, category: str | None = None) -> float:
+        """Return ``1 - shape_bias``, overall or for one shape category (NaN if none)."""
+        if category is None:
+            return 1.0 - self.shape_bias
+        entry = self.per_category.get(category)
+        return float("nan") if entry is None else 1.0 - float(entry["shape_bias"])
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (what ``shape_bias.json`` holds per decision maker)."""
+        return {
+            **self.metrics,
+            "n_excluded": self.n_excluded,
+            "per_category": {c: dict(v) for c, v in self.per_category.items()},
+        }
+
+    @classmethod
+    def from_counts(
+        cls, name: str, per_category: Mapping[str, Mapping[str, int]], n_excluded: int = 0
+    ) -> ShapeBiasStats:
+        """Build the statistics from per-category counts.
+
+        Parameters
+        ----------
+        name : str
+            The decision maker.
+        per_category : Mapping
+            ``n_shape``, ``n_texture`` and ``n_other`` per shape category.
+        n_excluded : int, optional
+            Same-shape-and-texture trials left out.
+
+        Returns
+        -------
+        ShapeBiasStats
+            Totals and per-category shape bias from the counts, categories in sorted order
+            (the order of the 16 categories).
+        """
+        per: dict[str, dict[str, Any]] = {}
+        for category in sorted(per_category):
+            counts = {k: int(per_category[category][k]) for k in _COUNTS}
+            bias = _ratio(counts["n_shape"], counts["n_shape"] + counts["n_texture"])
+            per[category] = {"shape_bias": bias, **counts}
+        totals = {k: sum(v[k] for v in per.values()) for k in _COUNTS}
+        return cls(name=name, **totals, n_excluded=int(n_excluded), per_category=per)
+
+
+@dataclass(frozen=True)
+class ShapeBiasRun:
+    """What one shape-bias call produced (a model's evaluation, or decision csvs drawn).
+
+    Attributes
+    ----------
+    stats : Mapping of str to ShapeBiasStats
+        Every decision maker, by name (``subj``); the human observers pooled as ``"humans"``
+        (the shipped reference counts when the input holds no human csv).
+    model_name : str or None
+        The evaluated model's name (its ``subj``), ``None`` for a run from csvs.
+    shown : tuple of str
+        The decision makers drawn in the figure, in legend order (humans first).
+    decisions : DecisionTable or None
+        The model's decisions, one row per stimulus, as written to the csv.
+    params : Mapping
+        The class table used (``mapping``) and the number of stimuli of an evaluation; the csv
+        files and the decision makers drawn of a run from csvs.
+    provenance : Provenance
+        Model, checkpoint and stimuli folder of an evaluation; the csv files of a plot.
+    run_dir : pathlib.Path or None
+        The finished run folder; ``None`` when nothing was written.
+    files : tuple of pathlib.Path
+        The files of the result in the run folder.
+    exported : tuple of pathlib.Path
+        The copies made at ``Output.export`` (``--out``).
+    timings : dict of str to float
+        Seconds per stage.
+    """
+
+    stats: Mapping[str, ShapeBiasStats]
+    model_name: str | None = None
+    shown: tuple[str, ...] = ()
+    decisions: Any = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    run_dir: Path | None = None
+    files: tuple[Path, ...] = ()
+    exported: tuple[Path, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "stats", _frozen_mapping(self.stats))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+    def __getitem__(self, name: str) -> ShapeBiasStats:
+        """Return the statistics of one decision maker."""
+        try:
+            return self.stats[name]
+        except KeyError:
+            raise KeyError(
+                f"no decision maker {name!r}; this run has: {', '.join(self.stats)}"
+            ) from None
+
+    @property
+    def shape_bias(self) -> float:
+        """The evaluated model's shape bias (a run from csvs: use ``run[name].shape_bias``)."""
+        if self.model_name is None:
+            raise ParameterError(
+                "this run was made from csvs and has no single model; read "
+                f"run[name].shape_bias for one of {', '.join(self.stats)}"
+            )
+        return float(self.stats[self.model_name].shape_bias)
+
+    @property
+    def metrics(self) -> dict[str, float] | None:
+        """The evaluated model's numbers (:attr:`ShapeBiasStats.metrics`); None from csvs."""
+        return None if self.model_name is None else self.stats[self.model_name].metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return what ``shape_bias.json`` holds: statistics per decision maker."""
+        return {name: s.to_dict() for name, s in self.stats.items()}
+
+
 # ---------------------------------------------------------------------------------------------
 # Results of the dataset browser.
 # ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BrowsedSample:
+    """One image as the browser drew it.
+
+    Attributes
+    ----------
+    index : int
+        Position of the sample in the data source.
+    id : str
+        Its id: the path relative to the data root, or the demo photo's name.
+    label : int or None
+        Class index (None for unlabelled images).
+    class_name : str or None
+        Class name.
+    columns : tuple of str
+        Title of each drawn column (``"Original"``, step names, ``"transformed"``).
+    sizes : tuple of (int, int)
+        ``(height, width)`` of each column's (first) image.
+    images : tuple of tuple of numpy.ndarray
+        The drawn pictures, ``(H, W, 3)`` uint8: one tuple per column, one image per view.
+    file : str
+        File name without suffix, unique within the run.
+    """
+
+    index: int
+    id: str
+    label: int | None
+    class_name: str | None
+    columns: tuple[str, ...]
+    sizes: tuple[tuple[int, int], ...]
+    images: tuple[tuple[np.ndarray, ...], ...]
+    file: str
+
+    @classmethod
+    def from_panels(
+        cls,
+        index: int,
+        id: str,
+        label: tuple[int | None, str | None],
+        panels: Sequence[Any],
+        file: str,
+    ) -> BrowsedSample:
+        """Describe a sample by the panels drawn for it.
+
+        Parameters
+        ----------
+        index, id, file
+            As the attributes.
+        label : (int or None, str or None)
+            Class index and name.
+        panels : sequence of featscope.render.browse.Panel
+            The columns drawn (``title`` and ``images`` are read).
+
+        Returns
+        -------
+        BrowsedSample
+        """
+        return cls(
+            index=int(index),
+            id=id,
+            label=label[0],
+            class_name=label[1],
+            columns=tuple(p.title for p in panels),
+            sizes=tuple(tuple(p.images[0].shape[:2]) for p in panels),
+            images=tuple(tuple(p.images) for p in panels),
+            file=file,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the sample's entry of ``browse.json`` (everything but the pictures)."""
+        return {
+            "index": self.index,
+            "id": self.id,
+            "label": self.label,
+            "class_name": self.class_name,
+            "columns": list(self.columns),
+            "sizes": [list(size) for size in self.sizes],
+            "file": self.file,
+        }
+
+
+@dataclass(frozen=True)
+class BrowseResult:
+    """What one browse call drew and wrote.
+
+    Attributes
+    ----------
+    samples : tuple of BrowsedSample
+        The drawn samples, in source order.
+    mode : str
+        ``"pipeline"``, ``"original"``, ``"transformed"`` or ``"concat"``.
+    transform : str
+        The transform's source (``"timm:resnet18 (train)"``, a class name).
+    steps : tuple of str
+        Names of the transform's steps, in order.
+    source : str
+        Where the images came from.
+    formats : tuple of str
+        The picture formats written, one file per sample and format.
+    params : Mapping
+        The options used (mode, n, seed, phase, transform).
+    provenance : Provenance
+        The data source and the seed.
+    run_dir : pathlib.Path or None
+        The finished run folder; None when nothing was written.
+    exported : tuple of pathlib.Path
+        The copies made at ``Output.export`` (``--out``): the pictures, then ``browse.json``.
+    timings : dict of str to float
+        Seconds per stage (``load``, ``transform``, ``draw``, ``write``).
+    """
+
+    samples: tuple[BrowsedSample, ...]
+    mode: str
+    transform: str
+    steps: tuple[str, ...]
+    source: str
+    formats: tuple[str, ...] = ("png",)
+    params: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    run_dir: Path | None = None
+    exported: tuple[Path, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "samples", tuple(self.samples))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[BrowsedSample]:
+        return iter(self.samples)
+
+    @property
+    def files(self) -> list[Path]:
+        """The pictures in the run folder, in sample order (empty when nothing was written)."""
+        if self.run_dir is None:
+            return []
+        return [self.run_dir / f"{s.file}.{fmt}" for s in self.samples for fmt in self.formats]
+
+    @property
+    def out_dir(self) -> Path | None:
+        """The folder holding the pictures: the export folder, else the run folder."""
+        return self.exported[0].parent if self.exported else self.run_dir
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return what ``browse.json`` holds: source, transform, steps, options, samples."""
+        return {
+            "source": self.source,
+            "transform": self.transform,
+            "steps": list(self.steps),
+            "params": _jsonable(self.params),
+            "samples": [s.to_dict() for s in self.samples],
+        }
 
 
 # ---------------------------------------------------------------------------------------------

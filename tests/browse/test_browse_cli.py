@@ -50,6 +50,8 @@ def test_cli_writes_one_image_per_sample_to_out_dir(tmp_path, aug_module, capsys
             str(out),
             "--dpi",
             "40",
+            "--work-dir",
+            str(tmp_path / "runs"),
         ]
     )
     assert code == 0
@@ -62,6 +64,11 @@ def test_cli_writes_one_image_per_sample_to_out_dir(tmp_path, aug_module, capsys
     stdout = capsys.readouterr().out
     assert f"2 image(s) from {data} through {aug_module}" in stdout
     assert f"written to {out}/" in stdout
+    # the copies come from the finished run folder, which holds the same pictures and index
+    (run_dir,) = (tmp_path / "runs").glob("browse_*")
+    assert sorted(p.name for p in run_dir.glob("*.png")) == files
+    assert json.loads((run_dir / "browse.json").read_text()) == index
+    assert f"run folder {run_dir}/" in stdout
 
 
 def test_cli_timm_spec_in_run_folder(tmp_path, capsys):
@@ -100,6 +107,28 @@ def test_cli_timm_spec_in_run_folder(tmp_path, capsys):
     assert "warning: cannot show the images" in capsys.readouterr().err
 
 
+def test_cli_data_positional_or_flag(tmp_path, capsys):
+    data = class_folder(tmp_path / "train")
+    common = ["-m", "original", "-n", "1", "--dpi", "30", "--quiet", "--work-dir"]
+    assert main(["browse", "--data", str(data), *common, str(tmp_path / "a")]) == 0
+    assert f"1 image(s) from {data} " in capsys.readouterr().out
+    assert main(["browse", str(data), *common, str(tmp_path / "b")]) == 0
+    assert f"1 image(s) from {data} " in capsys.readouterr().out
+    assert main(["browse", *common, str(tmp_path / "c"), "--cfg-options", f"data={data}"]) == 0
+    assert f"1 image(s) from {data} " in capsys.readouterr().out
+
+
+def test_cli_help_shows_the_groups_and_own_examples(capsys):
+    with pytest.raises(SystemExit):
+        main(["browse", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--data", "--mode", "--seed", "--format", "--dpi", "--show", "--work-dir"):
+        assert flag in out
+    assert "--out PATH, -o PATH, --out-dir PATH" in out
+    assert "mode=concat" in out
+    assert "perplexity" not in out
+
+
 def test_cli_user_errors_exit_2(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert main(["browse", str(tmp_path / "empty"), "--work-dir", str(tmp_path)]) == 2
@@ -117,12 +146,15 @@ def test_cli_corrupt_image_fails_in_one_line_or_is_skipped(tmp_path, capsys):
     data = class_folder(tmp_path / "data")
     (data / "dog" / "zz.png").write_bytes(b"not a png")
     out = tmp_path / "out"
+    work = tmp_path / "runs"
     args = ["browse", str(data), "-m", "original", "--dpi", "30", "-o", str(out), "--quiet"]
+    args += ["--work-dir", str(work)]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read image"), err
     assert "Traceback" not in err
     assert not out.exists()
+    assert not work.exists() or list(work.iterdir()) == []
     assert main([*args, "--skip-bad-images"]) == 0
     assert "3 image(s)" in capsys.readouterr().out
     assert len(list(out.glob("*.png"))) == 3

@@ -110,14 +110,39 @@ def test_unwritable_work_dir(tmp_path, monkeypatch, capsys, code):
     assert _everything(work) == []
 
 
+def _fail_copies(monkeypatch, code: int, under: Path, *, torn: bool = False, named: str = ""):
+    """Make the copies of ``--out`` (``shutil.copyfile`` into ``under``) fail with ``code``.
+
+    With ``named``, only the copies whose file name holds it fail.
+    """
+    import shutil
+
+    real = shutil.copyfile
+
+    def copyfile(src, dst, *args, **kwargs):
+        path = Path(os.fspath(dst))
+        if path.is_relative_to(under) and named in path.name:
+            if torn:  # a disk that fills up half-way through the file
+                path.write_bytes(b"\x89PNG\r\n\x1a\n half a picture")
+            raise OSError(code, os.strerror(code), str(path))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "copyfile", copyfile)
+
+
 def test_read_only_shape_bias_out_dir(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "figs"
-    _fail_savefig(monkeypatch, errno.EROFS, under=out)
+    # the figures are drawn into the run folder; --out (--out-dir) receives copies of them
+    work, out = tmp_path / "work", tmp_path / "figs"
+    _fail_copies(monkeypatch, errno.EROFS, under=out)
     args = ["shape-bias", "plot", "--csv-dir", str(DIGITS_CSV), "--out-dir", str(out)]
-    assert main([*args, "--models", "resnet50", "--quiet"]) == 2
+    assert main([*args, "--models", "resnet50", "--quiet", "--work-dir", str(work)]) == 2
     line = _one_error_line(capsys)
-    assert f"cannot write figure '{out / 'shape_bias.png'}': Read-only file system" in line
-    assert _everything(out) == []  # the numbers are written last: no json without figures
+    assert f"`--out` '{out}': could not write" in line
+    assert "shape_bias.png" in line
+    assert "Read-only file system" in line
+    assert _everything(out) == []  # the numbers are copied last: no json without figures
+    (run_dir,) = work.iterdir()  # the finished run folder is kept: it is the record
+    assert (run_dir / "manifest.json").is_file()
 
 
 def test_recon_out_file_on_a_full_disk_leaves_no_figure(tmp_path, monkeypatch, capsys):
@@ -136,7 +161,7 @@ def test_recon_out_file_on_a_full_disk_leaves_no_figure(tmp_path, monkeypatch, c
 
 
 def test_browse_out_dir_on_a_full_disk_removes_the_pictures(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "out"
+    work, out = tmp_path / "work", tmp_path / "out"
     real = Figure.savefig
     calls = []
 
@@ -147,17 +172,28 @@ def test_browse_out_dir_on_a_full_disk_removes_the_pictures(tmp_path, monkeypatc
         return real(self, fname, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", savefig)
-    assert main(["browse", "--quiet", "-n", "3", "--mode", "original", "--out-dir", str(out)]) == 2
+    args = ["browse", "--quiet", "-n", "3", "--mode", "original", "--out-dir", str(out)]
+    assert main([*args, "--work-dir", str(work)]) == 2
     line = _one_error_line(capsys)
     assert "No space left on device" in line
-    assert not out.exists()  # the folder the run made is removed with the picture in it
+    assert not out.exists()  # copies are made from a finished run folder only
+    assert _everything(work) == []  # and the unfinished one is removed with its picture
+
+
+def test_browse_out_dir_copy_on_a_full_disk_removes_the_copies(tmp_path, monkeypatch, capsys):
+    work, out = tmp_path / "work", tmp_path / "out"
+    _fail_copies(monkeypatch, errno.ENOSPC, under=out, torn=True, named="astronaut")
+    args = ["browse", "--quiet", "-n", "3", "--mode", "original", "--out-dir", str(out)]
+    assert main([*args, "--dpi", "30", "--work-dir", str(work)]) == 2
+    assert "No space left on device" in _one_error_line(capsys)
+    assert _everything(out) == []  # the two pictures copied before are removed again
 
 
 def test_shape_bias_out_dir_on_a_full_disk_leaves_no_torn_figure(tmp_path, monkeypatch, capsys):
-    out = tmp_path / "figs"
-    _fail_savefig(monkeypatch, errno.ENOSPC, under=out, torn=True)
+    work, out = tmp_path / "work", tmp_path / "figs"
+    _fail_copies(monkeypatch, errno.ENOSPC, under=out, torn=True)
     args = ["shape-bias", "plot", "--csv-dir", str(DIGITS_CSV), "--out-dir", str(out)]
-    assert main([*args, "--models", "resnet50", "--quiet"]) == 2
+    assert main([*args, "--models", "resnet50", "--quiet", "--work-dir", str(work)]) == 2
     assert "No space left on device" in _one_error_line(capsys)
     assert _everything(out) == []
 

@@ -181,13 +181,16 @@ def test_browse_out_dir_keeps_no_picture_of_an_interrupted_run(tmp_path):
     data.mkdir()
     for i in range(40):
         Image.new("RGB", (48, 40), (i * 5, 100, 200 - i * 4)).save(data / f"img_{i:02d}.png")
-    out = tmp_path / "out"
+    work, out = tmp_path / "work", tmp_path / "out"
     args = ["browse", str(data), "-n", "0", "--quiet", "--mode", "original", "--out-dir", str(out)]
-    proc = start(args, tmp_path)
-    wait_until(proc, lambda: out.is_dir() and any(out.glob("*.png")))
+    proc = start([*args, "--work-dir", str(work)], tmp_path)
+    # pictures are being drawn into the hidden run folder; --out gets copies once it is finished
+    wait_until(proc, lambda: any(work.glob(".*.partial/*.png")))
     time.sleep(0.2)
     code, err = stop(proc, signal.SIGINT)
     assert code == 130, err
     assert "Traceback" not in err
-    # the pictures already drawn are removed with the folder the run made
+    # no picture of the interrupted run in --out, and no run folder that looks finished
     assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
+    assert manifests(work) == []
+    assert visible_entries(work) == []

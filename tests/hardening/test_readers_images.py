@@ -256,14 +256,20 @@ def test_cli_skip_bad_images_recovers_and_lists_the_file(tmp_path, capsys):
 def test_browse_skip_bad_images(tmp_path):
     # the Python call behind `featscope browse --skip-bad-images` (a plain callable transform
     # keeps timm out of this test)
+    from featscope.data.browse import BrowseOptions
+    from featscope.options import Extraction, Output
     from featscope.views.browse import browse
 
     (tmp_path / "data" / "a").mkdir(parents=True)
     _noise(8, 8).save(tmp_path / "data" / "a" / "good.png")
     (tmp_path / "data" / "a" / "bad.png").write_bytes(b"GIF89a" + b"\0" * 5)
-    options = {"transform": lambda image: image, "mode": "original", "work_dir": None}
+    options = {
+        "transform": lambda image: image,
+        "options": BrowseOptions(mode="original"),
+        "output": Output(work_dir=None),
+    }
     with pytest.raises(DataError, match=r"cannot read image '.*bad\.png'"):
         browse(tmp_path / "data", **options)
     with pytest.warns(UserWarning, match="bad.png"):
-        result = browse(tmp_path / "data", skip_bad_images=True, **options)
+        result = browse(tmp_path / "data", extraction=Extraction(skip_bad_images=True), **options)
     assert [s.id for s in result.samples] == ["a/good.png"]

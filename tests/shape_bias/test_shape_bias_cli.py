@@ -85,6 +85,31 @@ def test_cli_evaluates_a_model(stimuli, tmp_path, capsys):
     assert not (run_dir / "shape_bias.pdf").exists()
 
 
+def test_cli_out_copies_the_decision_csv(stimuli, tmp_path, capsys):
+    args = ["shape-bias", "--model", "py:sb_cli_factory:build", "--data", str(stimuli)]
+    args += ["--work-dir", str(tmp_path / "runs"), "--format", "png", "--quiet"]
+    assert main([*args, "-o", str(tmp_path / "mine.csv")]) == 0
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    written = run_dir / "cue-conflict_build_session-1.csv"
+    assert (tmp_path / "mine.csv").read_bytes() == written.read_bytes()
+    folder = tmp_path / "model-vs-human"
+    folder.mkdir()
+    assert main([*args, "--out", str(folder)]) == 0  # a folder: the csv under its own name
+    assert [p.name for p in folder.iterdir()] == ["cue-conflict_build_session-1.csv"]
+    assert f"copied to {folder / written.name}" in capsys.readouterr().out
+
+
+def test_cli_help_has_the_shared_groups(capsys):
+    with pytest.raises(SystemExit):
+        main(["shape-bias", "--help"])
+    out = capsys.readouterr().out
+    for flag in ("--input-size", "--device", "--batch-size", "--skip-bad-images", "--quiet"):
+        assert flag in out
+    assert "--out PATH, -o PATH, --out-dir PATH" in out
+    assert "images per forward pass (default: 32)" in out  # shape bias's own default
+    assert "perplexity" not in out
+
+
 def test_cli_plot_from_csvs(tmp_path, capsys):
     out_dir = tmp_path / "figs"
     status = main(
@@ -104,6 +129,8 @@ def test_cli_plot_from_csvs(tmp_path, capsys):
             "s",
             "--out-dir",
             str(out_dir),
+            "--work-dir",
+            str(tmp_path / "runs"),
         ]
     )
     out = capsys.readouterr().out
@@ -116,6 +143,10 @@ def test_cli_plot_from_csvs(tmp_path, capsys):
         "shape_bias.pdf",
         "shape_bias.png",
     ]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert (run_dir / "manifest.json").is_file()
+    assert f"results written to {run_dir}/" in out
+    assert f"copied to {out_dir / 'shape_bias.json'}" in out
 
 
 def test_cli_errors(stimuli, tmp_path, capsys):

@@ -15,6 +15,10 @@ import featscope
 from featscope.analysis.shape_bias import CATEGORIES
 from featscope.data.cue_conflict import read_decisions
 from featscope.errors import DataError, ParameterError
+from featscope.options import Extraction, Figures, Output
+
+NOWHERE = Output(work_dir=None)
+QUIET = Extraction(batch_size=4, amp="off", progress=False)
 
 STIMULI = Path("/work/shared/data/cue-conflict")
 CSV_DIR = Path("/work/shared/data/model-vs-human-cue-conflict")
@@ -60,9 +64,8 @@ def test_imagenet_model_run_writes_csv_json_and_figures(stimuli, tmp_path):
         Constant(1000, 404),  # ImageNet class 404 = airliner = "airplane"
         stimuli,
         model_name="always_airplane",
-        batch_size=4,
-        work_dir=tmp_path / "runs",
-        progress=False,
+        extraction=QUIET,
+        output=Output(work_dir=tmp_path / "runs", export=tmp_path / "copy.csv"),
     )
     stats = run["always_airplane"]
     assert (stats.n_shape, stats.n_texture, stats.n_other, stats.n_excluded) == (2, 1, 1, 2)
@@ -94,11 +97,25 @@ def test_imagenet_model_run_writes_csv_json_and_figures(stimuli, tmp_path):
     assert entry["per_category"]["airplane"]["shape_bias"] == 1.0
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
     assert "always_airplane" in json.dumps(manifest)
+    entry = manifest["results"]["always_airplane"]
+    assert entry["metrics"]["shape_bias"] == pytest.approx(2 / 3)
+    assert entry["params"] == {"mapping": "featscope:imagenet_16.json"}
+    assert entry["provenance"]["source"] == str(stimuli)
+    # --out copies the decision csv, byte for byte, once the run folder is finished
+    assert run.exported == (tmp_path / "copy.csv",)
+    csv_file = run.run_dir / "cue-conflict_always-airplane_session-1.csv"
+    assert (tmp_path / "copy.csv").read_bytes() == csv_file.read_bytes()
+    assert [f.name for f in run.files] == [
+        "cue-conflict_always-airplane_session-1.csv",
+        "shape_bias.json",
+        "shape_bias.png",
+        "shape_bias.pdf",
+    ]
 
 
 def test_sixteen_output_model_and_no_work_dir(stimuli):
     run = featscope.shape_bias(
-        Constant(16, CATEGORIES.index("bicycle")), stimuli, work_dir=None, progress=False
+        Constant(16, CATEGORIES.index("bicycle")), stimuli, extraction=QUIET, output=NOWHERE
     )
     assert run.run_dir is None
     assert run.files == ()
@@ -114,7 +131,7 @@ def test_user_mapping_for_other_outputs(stimuli, tmp_path):
     path = tmp_path / "map.json"
     path.write_text(json.dumps(mapping))
     run = featscope.shape_bias(
-        Constant(20, 19), stimuli, mapping=path, work_dir=None, progress=False
+        Constant(20, 19), stimuli, mapping=path, extraction=QUIET, output=NOWHERE
     )
     assert run.decisions.object_response == ("clock",) * 6
     stats = run.stats[run.model_name]
@@ -123,18 +140,22 @@ def test_user_mapping_for_other_outputs(stimuli, tmp_path):
 
 def test_output_neither_1000_nor_16_without_mapping(stimuli):
     with pytest.raises(ParameterError, match=r"outputs 10 classes; shape bias needs 1000.*mapping"):
-        featscope.shape_bias(Constant(10, 0), stimuli, work_dir=None, progress=False)
+        featscope.shape_bias(Constant(10, 0), stimuli, extraction=QUIET, output=NOWHERE)
 
 
 def test_bad_inputs_fail_before_the_model_runs(tmp_path, stimuli):
     not_layout = tmp_path / "photos"
     (not_layout / "misc").mkdir(parents=True)
     with pytest.raises(DataError, match="not in the cue-conflict layout"):
-        featscope.shape_bias(Constant(16, 0), not_layout, work_dir=None)
+        featscope.shape_bias(Constant(16, 0), not_layout, output=NOWHERE)
     with pytest.raises(ParameterError, match="`model_name` 'a/b'"):
-        featscope.shape_bias(Constant(16, 0), stimuli, model_name="a/b", work_dir=None)
+        featscope.shape_bias(Constant(16, 0), stimuli, model_name="a/b", output=NOWHERE)
     with pytest.raises(ParameterError, match="figure format 'gif'"):
-        featscope.shape_bias(Constant(16, 0), stimuli, formats=("gif",), work_dir=None)
+        featscope.shape_bias(Constant(16, 0), stimuli, figures=Figures(formats=("gif",)))
+    with pytest.raises(ParameterError, match="`--out` copies files of the run folder"):
+        featscope.shape_bias(
+            Constant(16, 0), stimuli, output=Output(work_dir=None, export=tmp_path / "x")
+        )
 
 
 def test_from_csv_reproduces_the_published_numbers_and_draws(tmp_path):
@@ -143,8 +164,8 @@ def test_from_csv_reproduces_the_published_numbers_and_draws(tmp_path):
         models=["resnet50", "resnet50_trained_on_SIN"],
         colors=["tab:blue", "0,128,0"],
         markers=["o", "s"],
-        out_dir=tmp_path / "figs",
-        formats=("png",),
+        figures=Figures(formats=("png",)),
+        output=Output(work_dir=tmp_path / "runs", export=tmp_path / "figs"),
     )
     assert round(100 * run["resnet50"].shape_bias, 1) == 21.4
     assert round(100 * run["humans"].shape_bias, 1) == 95.9
@@ -157,13 +178,20 @@ def test_from_csv_reproduces_the_published_numbers_and_draws(tmp_path):
     saved = json.loads((tmp_path / "figs" / "shape_bias.json").read_text())
     assert {"humans", "subject-01", "subject-10", "bagnet33", "clip"} <= set(saved)
     assert saved["resnet50"]["n_shape"] == 169
+    # the numbers are copied last, after the figures they describe
+    assert [p.name for p in run.exported] == ["shape_bias.png", "shape_bias.json"]
+    assert (run.run_dir / "shape_bias.json").read_bytes() == (
+        tmp_path / "figs" / "shape_bias.json"
+    ).read_bytes()
     with pytest.raises(ParameterError):
         run.shape_bias  # noqa: B018 - a run from csvs has no single model
 
 
 def test_from_csv_without_humans_uses_the_reference(tmp_path):
     shutil.copy(CSV_DIR / "cue-conflict_resnet50_session-1.csv", tmp_path)
-    run = featscope.shape_bias_from_csv(tmp_path, work_dir=tmp_path / "runs", formats=("png",))
+    run = featscope.shape_bias_from_csv(
+        tmp_path, figures=Figures(formats=("png",)), output=Output(work_dir=tmp_path / "runs")
+    )
     assert run.shown == ("humans", "resnet50")
     assert run["humans"].shape_bias == pytest.approx(0.9587, abs=5e-5)
     assert run.run_dir.parent == tmp_path / "runs"
@@ -172,26 +200,26 @@ def test_from_csv_without_humans_uses_the_reference(tmp_path):
 
 def test_from_csv_errors(tmp_path):
     with pytest.raises(DataError, match=r"'vit-b-16' not in the csvs \(did you mean vit_b_16\?\)"):
-        featscope.shape_bias_from_csv(CSV_DIR, models=["vit-b-16"], work_dir=None)
+        featscope.shape_bias_from_csv(CSV_DIR, models=["vit-b-16"], output=NOWHERE)
     with pytest.raises(ParameterError, match="1 colours given for 2 decision makers"):
         featscope.shape_bias_from_csv(
-            CSV_DIR, models=["alexnet", "clip"], colors=["red"], work_dir=None
+            CSV_DIR, models=["alexnet", "clip"], colors=["red"], output=NOWHERE
         )
     with pytest.raises(ParameterError, match="'notacolour' is not a colour"):
         featscope.shape_bias_from_csv(
-            CSV_DIR, models=["alexnet"], colors=["notacolour"], work_dir=None
+            CSV_DIR, models=["alexnet"], colors=["notacolour"], output=NOWHERE
         )
     twice = tmp_path / "twice"
     twice.mkdir()
     for name in ("a.csv", "b.csv"):
         shutil.copy(CSV_DIR / "cue-conflict_alexnet_session-1.csv", twice / name)
     with pytest.raises(DataError, match=r"'alexnet' is in both .*a.csv.*b.csv"):
-        featscope.shape_bias_from_csv(twice, work_dir=None)
+        featscope.shape_bias_from_csv(twice, output=NOWHERE)
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match=r"holds no \.csv files"):
-        featscope.shape_bias_from_csv(tmp_path / "empty", work_dir=None)
+        featscope.shape_bias_from_csv(tmp_path / "empty", output=NOWHERE)
     with pytest.raises(DataError, match="does not exist"):
-        featscope.shape_bias_from_csv(tmp_path / "missing", work_dir=None)
+        featscope.shape_bias_from_csv(tmp_path / "missing", output=NOWHERE)
 
 
 def test_figure_rows_follow_the_humans(tmp_path):
@@ -237,16 +265,15 @@ def test_figure_styles_pair_with_the_given_order():
 def test_unreadable_stimulus_fails_or_is_skipped(stimuli, tmp_path):
     (stimuli / "bicycle" / "bicycle1-airplane2.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=r"cannot read image .*bicycle1-airplane2.png"):
-        featscope.shape_bias(Constant(1000, 404), stimuli, work_dir=None, progress=False)
+        featscope.shape_bias(Constant(1000, 404), stimuli, extraction=QUIET, output=NOWHERE)
     with pytest.warns(UserWarning, match="skipped 1 unreadable image"):
         run = featscope.shape_bias(
             Constant(1000, 404),
             stimuli,
             model_name="always_airplane",
-            skip_bad_images=True,
-            work_dir=tmp_path / "runs",
-            formats=("png",),
-            progress=False,
+            extraction=Extraction(skip_bad_images=True, progress=False),
+            figures=Figures(formats=("png",)),
+            output=Output(work_dir=tmp_path / "runs"),
         )
     stats = run["always_airplane"]  # the texture decision on the unreadable image is gone
     assert (stats.n_shape, stats.n_texture, stats.n_other, stats.n_excluded) == (2, 0, 1, 2)
@@ -256,7 +283,8 @@ def test_unreadable_stimulus_fails_or_is_skipped(stimuli, tmp_path):
     assert table.trial == tuple(str(i) for i in range(1, 6))
 
 
-def test_out_dir_json_is_written_after_the_figures(tmp_path, monkeypatch):
+def test_failed_run_leaves_the_export_folder_as_it_was(tmp_path, monkeypatch):
+    """A run that fails writes nothing to --out: an earlier result there stays whole."""
     import featscope.render
     from featscope.errors import OutputError
 
@@ -270,6 +298,37 @@ def test_out_dir_json_is_written_after_the_figures(tmp_path, monkeypatch):
     monkeypatch.setattr(featscope.render, "save_figure", fail)
     with pytest.raises(OutputError, match="disk full"):
         featscope.shape_bias_from_csv(
-            CSV_DIR / "cue-conflict_resnet50_session-1.csv", out_dir=out, formats=("png",)
+            CSV_DIR / "cue-conflict_resnet50_session-1.csv",
+            figures=Figures(formats=("png",)),
+            output=Output(work_dir=tmp_path / "runs", export=out),
         )
-    assert list(out.iterdir()) == []  # no json that looks like this run's finished result
+    # no json that looks like this run's finished result: out is as the earlier run left it
+    assert [p.name for p in out.iterdir()] == ["shape_bias.json"]
+    assert (out / "shape_bias.json").read_text() == "{}"
+    assert list((tmp_path / "runs").iterdir()) == []  # no run folder either
+
+
+def test_export_copies_the_figures_before_the_json(tmp_path, monkeypatch):
+    """A copy that fails half-way leaves no json in --out without its figures."""
+    import errno
+    import shutil as shell
+
+    from featscope.errors import OutputError
+
+    out = tmp_path / "figs"
+    real = shell.copyfile
+
+    def copyfile(src, dst, *args, **kwargs):
+        if Path(src).suffix == ".pdf":
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(shell, "copyfile", copyfile)
+    with pytest.raises(OutputError, match="No space left on device"):
+        featscope.shape_bias_from_csv(
+            CSV_DIR / "cue-conflict_resnet50_session-1.csv",
+            output=Output(work_dir=tmp_path / "runs", export=out),
+        )
+    assert list(out.iterdir()) == []
+    (run_dir,) = (tmp_path / "runs").iterdir()  # the finished run folder is the record
+    assert (run_dir / "manifest.json").is_file()

@@ -17,10 +17,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -29,24 +30,33 @@ from typing import Any
 import numpy as np
 
 from featscope.data.cue_conflict import CATEGORIES, DecisionTable, split_imagename
-from featscope.errors import DataError, ParameterError
+from featscope.errors import CaptureError, DataError, ParameterError
+from featscope.results import ShapeBiasStats
 
 __all__ = [
     "CATEGORIES",
     "HUMANS",
     "CategoryMapping",
     "ShapeBiasStats",
+    "as_mapping",
     "category_probabilities",
+    "check_mapping",
+    "class_scores",
     "decide",
     "decide_from_logits",
     "human_order",
     "is_human",
     "load_mapping",
+    "mapping_source",
     "reference_humans",
+    "select_decision_makers",
     "shape_bias_by_subject",
     "shape_bias_from_decisions",
     "softmax",
+    "with_reference_humans",
 ]
+
+logger = logging.getLogger(__name__)
 
 #: Name under which the human observers are pooled.
 HUMANS = "humans"
@@ -115,7 +125,7 @@ def load_mapping(path: str | os.PathLike[str] | None = None) -> CategoryMapping:
     """
     if path is None:
         text = resources.files(__package__).joinpath(_MAPPING_FILE).read_text(encoding="utf-8")
-        return _check_mapping(json.loads(text)["categories"], f"featscope:{_MAPPING_FILE}")
+        return check_mapping(json.loads(text)["categories"], f"featscope:{_MAPPING_FILE}")
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -134,7 +144,7 @@ def load_mapping(path: str | os.PathLike[str] | None = None) -> CategoryMapping:
             ) from exc
         if isinstance(table, dict) and isinstance(table.get("categories"), dict):
             table = table["categories"]
-    return _check_mapping(table, str(path))
+    return check_mapping(table, str(path))
 
 
 def _mapping_from_csv(text: str, path: Path) -> dict[str, list[Any]]:
@@ -154,7 +164,27 @@ def _mapping_from_csv(text: str, path: Path) -> dict[str, list[Any]]:
     return table
 
 
-def _check_mapping(table: Any, source: str) -> CategoryMapping:
+def check_mapping(table: Any, source: str) -> CategoryMapping:
+    """Check a table of output classes per category and freeze it.
+
+    Parameters
+    ----------
+    table : dict
+        Category -> class indices (a list, or one index); indices may be integer strings.
+    source : str
+        Where the table came from, named in errors and kept as :attr:`CategoryMapping.source`.
+
+    Returns
+    -------
+    CategoryMapping
+        The checked table.
+
+    Raises
+    ------
+    DataError
+        When ``table`` is not a dict, a category is missing or unknown, an index is not a
+        non-negative integer, a class is in two categories, or a category has no class.
+    """
     if not isinstance(table, dict):
         raise DataError(
             f"mapping {source} must map each category to a list of class indices; got "
@@ -204,6 +234,90 @@ def _as_index(value: Any) -> int | None:
     if isinstance(value, str) and value.strip().isdigit():
         return int(value.strip())
     return None
+
+
+def as_mapping(mapping: Any) -> CategoryMapping | None:
+    """Turn the ``mapping`` argument of a shape-bias call into a checked table.
+
+    Parameters
+    ----------
+    mapping : None, str, os.PathLike, dict or CategoryMapping
+        ``None`` (decide by the output width: ImageNet-1k's shipped table or the 16
+        categories), a JSON/csv file (:func:`load_mapping`), a dict of category -> class
+        indices, or a table.
+
+    Returns
+    -------
+    CategoryMapping or None
+        The table; ``None`` when none was given.
+
+    Raises
+    ------
+    ParameterError
+        For any other type.
+    DataError
+        For a file or dict that is not a valid table.
+    """
+    if mapping is None or isinstance(mapping, CategoryMapping):
+        return mapping
+    if isinstance(mapping, Mapping):
+        return check_mapping(dict(mapping), "`mapping`")
+    if isinstance(mapping, (str, os.PathLike)):
+        return load_mapping(mapping)
+    raise ParameterError(
+        f"`mapping` must be a JSON/csv file, a dict of category -> class indices or a "
+        f"CategoryMapping; got {type(mapping).__name__}"
+    )
+
+
+def mapping_source(mapping: CategoryMapping | None, n_outputs: int) -> str:
+    """Say which table turned ``n_outputs`` model outputs into the 16 decisions.
+
+    Parameters
+    ----------
+    mapping : CategoryMapping or None
+        The table given, if any.
+    n_outputs : int
+        The model's output width.
+
+    Returns
+    -------
+    str
+        The table's source, ``"16 outputs (the categories)"`` or the shipped ImageNet table.
+    """
+    if mapping is not None:
+        return mapping.source
+    if n_outputs == len(CATEGORIES):
+        return "16 outputs (the categories)"
+    return f"featscope:{_MAPPING_FILE}"
+
+
+def class_scores(outputs: Mapping[str, Any]) -> np.ndarray:
+    """Return the one ``(N, C)`` array of class scores among a model's captured outputs.
+
+    Parameters
+    ----------
+    outputs : Mapping of str to array-like
+        The features captured at the ``logits`` point, by output name (one entry per element
+        of a tuple output).
+
+    Returns
+    -------
+    numpy.ndarray
+        The scores, as given.
+
+    Raises
+    ------
+    CaptureError
+        When the model returns several outputs (or none).
+    """
+    if len(outputs) != 1:
+        raise CaptureError(
+            f"the model returns {len(outputs)} outputs ({', '.join(outputs)}); shape bias needs "
+            "one (N, classes) tensor of class scores; wrap the model to return the logits only"
+        )
+    (scores,) = outputs.values()
+    return np.asarray(scores)
 
 
 def softmax(logits: Any) -> np.ndarray:
@@ -326,119 +440,6 @@ def decide_from_logits(logits: Any, mapping: CategoryMapping | None = None) -> n
 # --------------------------------------------------------------------------- the analysis
 
 
-def _ratio(num: int, den: int) -> float:
-    return num / den if den else float("nan")
-
-
-@dataclass(frozen=True)
-class ShapeBiasStats:
-    """Shape and texture decisions of one decision maker on the cue-conflict images.
-
-    Attributes
-    ----------
-    name : str
-        The decision maker (a csv's ``subj``, a model name or ``"humans"``).
-    n_shape, n_texture, n_other : int
-        Conflict trials (shape != texture) decided by the shape, the texture, or neither.
-    n_excluded : int
-        Trials left out because the image's shape and texture are the same category.
-    per_category : Mapping of str to Mapping
-        Per shape category (the ``category`` column): ``shape_bias``, ``n_shape``,
-        ``n_texture``, ``n_other``. Categories without trials are absent.
-    """
-
-    name: str
-    n_shape: int
-    n_texture: int
-    n_other: int
-    n_excluded: int = 0
-    per_category: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        frozen = {c: MappingProxyType(dict(v)) for c, v in self.per_category.items()}
-        object.__setattr__(self, "per_category", MappingProxyType(frozen))
-
-    @property
-    def n_conflict(self) -> int:
-        """Trials whose shape and texture differ."""
-        return self.n_shape + self.n_texture + self.n_other
-
-    @property
-    def shape_bias(self) -> float:
-        """``n_shape / (n_shape + n_texture)``; NaN without shape or texture decisions."""
-        return _ratio(self.n_shape, self.n_shape + self.n_texture)
-
-    @property
-    def shape_accuracy(self) -> float:
-        """Fraction of the conflict trials decided by the shape."""
-        return _ratio(self.n_shape, self.n_conflict)
-
-    @property
-    def texture_accuracy(self) -> float:
-        """Fraction of the conflict trials decided by the texture."""
-        return _ratio(self.n_texture, self.n_conflict)
-
-    def texture_fraction(self, category: str | None = None) -> float:
-        """Return ``1 - shape_bias``, overall or for one shape category (NaN if none)."""
-        if category is None:
-            return 1.0 - self.shape_bias
-        entry = self.per_category.get(category)
-        return float("nan") if entry is None else 1.0 - float(entry["shape_bias"])
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (what ``shape_bias.json`` holds per decision maker)."""
-        return {
-            "shape_bias": self.shape_bias,
-            "n_shape": self.n_shape,
-            "n_texture": self.n_texture,
-            "n_other": self.n_other,
-            "n_excluded": self.n_excluded,
-            "shape_accuracy": self.shape_accuracy,
-            "texture_accuracy": self.texture_accuracy,
-            "per_category": {c: dict(v) for c, v in self.per_category.items()},
-        }
-
-    @classmethod
-    def from_counts(
-        cls, name: str, per_category: Mapping[str, Mapping[str, int]], n_excluded: int = 0
-    ) -> ShapeBiasStats:
-        """Build the statistics from per-category counts.
-
-        Each category's counts are ``n_shape``, ``n_texture`` and ``n_other``.
-
-        Parameters
-        ----------
-        name : str
-            The decision maker.
-        per_category : Mapping
-            Counts per shape category.
-        n_excluded : int, optional
-            Same-shape-and-texture trials left out.
-
-        Returns
-        -------
-        ShapeBiasStats
-            Totals and per-category shape bias from the counts.
-        """
-        per: dict[str, dict[str, Any]] = {}
-        for category in CATEGORIES:
-            if category not in per_category:
-                continue
-            counts = {
-                k: int(per_category[category][k]) for k in ("n_shape", "n_texture", "n_other")
-            }
-            bias = _ratio(counts["n_shape"], counts["n_shape"] + counts["n_texture"])
-            per[category] = {"shape_bias": bias, **counts}
-        return cls(
-            name=name,
-            n_shape=sum(v["n_shape"] for v in per.values()),
-            n_texture=sum(v["n_texture"] for v in per.values()),
-            n_other=sum(v["n_other"] for v in per.values()),
-            n_excluded=int(n_excluded),
-            per_category=per,
-        )
-
-
 def shape_bias_from_decisions(
     responses: Sequence[str],
     categories: Sequence[str],
@@ -545,6 +546,71 @@ def shape_bias_by_subject(
             name=subj,
         )
     return out
+
+
+def with_reference_humans(stats: Mapping[str, ShapeBiasStats]) -> dict[str, ShapeBiasStats]:
+    """Add the shipped humans (:func:`reference_humans`) when ``stats`` has no ``"humans"``.
+
+    Parameters
+    ----------
+    stats : Mapping of str to ShapeBiasStats
+        Statistics by decision maker (:func:`shape_bias_by_subject`).
+
+    Returns
+    -------
+    dict of str to ShapeBiasStats
+        A copy, with ``"humans"`` last when it was added.
+    """
+    out = dict(stats)
+    if HUMANS not in out:
+        logger.info("no human csv (subject-NN) in the input: humans from featscope's reference")
+        out[HUMANS] = reference_humans()
+    return out
+
+
+def select_decision_makers(
+    stats: Mapping[str, ShapeBiasStats], models: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """Return the decision makers to draw, in legend order.
+
+    Parameters
+    ----------
+    stats : Mapping of str to ShapeBiasStats
+        Statistics by decision maker, ``"humans"`` included.
+    models : sequence of str, optional
+        The ones to draw, in order, by ``subj`` (repeats dropped). Default: every decision
+        maker that is neither a human observer nor ``"humans"``, by descending shape bias
+        (NaN last).
+
+    Returns
+    -------
+    tuple of str
+        ``models`` in the order given, with ``"humans"`` first unless ``models`` places it.
+
+    Raises
+    ------
+    DataError
+        When a name of ``models`` is not in ``stats``; a name with dashes whose underscore
+        spelling is there gets a "did you mean".
+    """
+    candidates = [n for n in stats if n != HUMANS and not is_human(n)]
+    if not models:
+        chosen = sorted(candidates, key=lambda n: -_sortable(stats[n].shape_bias))
+    else:
+        unknown = [m for m in models if m not in stats]
+        if unknown:
+            hints = [m.replace("-", "_") for m in unknown if m.replace("-", "_") in stats]
+            hint = f" (did you mean {', '.join(hints)}?)" if hints else ""
+            raise DataError(
+                f"`models` {', '.join(map(repr, unknown))} not in the csvs{hint}; they hold: "
+                f"{', '.join(candidates)} (and humans)"
+            )
+        chosen = list(dict.fromkeys(models))
+    return tuple(chosen) if HUMANS in chosen else (HUMANS, *chosen)
+
+
+def _sortable(value: float) -> float:
+    return -1.0 if np.isnan(value) else value
 
 
 def reference_humans() -> ShapeBiasStats:

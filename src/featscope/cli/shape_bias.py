@@ -2,37 +2,37 @@
 
 Two forms, each a thin wrapper of one API call::
 
-    featscope shape-bias [--model M] [--checkpoint C] [--data DIR] [--model-name N]
+    featscope shape-bias [--model M] [--checkpoint C] [--data DIR] [--model-name N] [--out F]
     featscope shape-bias plot --csv-dir DIR [--models a b ...] [--colors ...] [--markers ...]
-                              [--out-dir figs/]
+                              [--out figs/]
 
 The first runs :func:`featscope.shape_bias` (with no arguments: EfficientNet-Lite0 with ImageNet
 weights), the second :func:`featscope.shape_bias_from_csv` (the reference's
-``tools/analysis_tools/shape_bias.py``).
+``tools/analysis_tools/shape_bias.py``). Both write a run folder under ``--work-dir``; ``--out``
+(``-o``, ``--out-dir``) copies the decision csv, or the plot's figures and json, once it is
+finished.
 """
 
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
-from featscope.cli.common import (
-    add_model_flags,
-    add_output_flags,
-    add_skip_bad_images_flag,
-    input_size,
-    new_parser,
-)
+from featscope.cli.common import new_parser
+from featscope.cli.groups import add_group, group_from_args
 from featscope.errors import ParameterError
 
 __all__ = ["build_parser", "run"]
 
 # flags of one form that mean nothing in the other: given there, they are an error, not ignored
 _EVALUATE_ONLY = ("model", "checkpoint", "data", "model_name", "mapping", "skip_bad_images")
-_PLOT_ONLY = ("csv_dir", "csv", "models", "colors", "markers", "plotting_names", "out_dir")
+_PLOT_ONLY = ("csv_dir", "csv", "models", "colors", "markers", "plotting_names")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``featscope shape-bias`` (both forms)."""
+    from featscope.options import Extraction, Figures, Output, Preprocess
+
     parser = new_parser(
         "shape-bias",
         "Measure how often a classifier decides by shape rather than texture on the 1,280 "
@@ -46,7 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["plot"],
         help="plot: analyse and draw decision csvs (--csv-dir) instead of running a model",
     )
-    add_model_flags(parser)
+    model = parser.add_argument_group("model")
+    model.add_argument(
+        "--model",
+        help="an ImageNet-1k classifier: timm:NAME, tv:NAME, hf:DIR, ts:FILE.pt, "
+        "py:pkg.module:factory or demo:NAME (default: demo:efficientnet-lite0)",
+    )
+    model.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
+    add_group(parser, Preprocess, "preprocessing")
     evaluate = parser.add_argument_group("evaluation")
     evaluate.add_argument(
         "--data",
@@ -61,9 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON/csv of output classes per category, for models with neither 1000 nor 16 "
         "outputs (default: the shipped ImageNet table)",
     )
-    evaluate.add_argument("--batch-size", type=int, default=32)
-    evaluate.add_argument("--num-workers", type=int, help="DataLoader workers (default: auto)")
-    add_skip_bad_images_flag(evaluate, default=None)  # None: `plot` can tell it was given
+    add_group(
+        parser,
+        Extraction,
+        "extraction",
+        only=("device", "batch_size", "num_workers", "amp", "skip_bad_images", "progress"),
+        # skip_bad_images None: `plot` can tell it was given
+        defaults={"batch_size": 32, "amp": "off", "skip_bad_images": None},
+    )
     plot = parser.add_argument_group("plot (featscope shape-bias plot ...)")
     plot.add_argument("--csv-dir", nargs="+", help="folder(s) of decision csvs")
     plot.add_argument("--csv", nargs="+", help="decision csv file(s), besides or instead of dirs")
@@ -80,14 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plot.add_argument("--markers", nargs="+", help="one matplotlib marker per --models entry")
     plot.add_argument("--plotting-names", nargs="+", help="legend names per --models entry")
-    plot.add_argument("--out-dir", help="write the figure and json here instead of a run folder")
-    add_output_flags(parser)
-    parser.set_defaults(format=["png", "pdf"])
+    add_group(parser, Figures, "figures", only=("formats", "dpi", "show"),
+              defaults={"formats": ("png", "pdf")})  # fmt: skip
+    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-dir"]})
+    for action in parser._actions:  # argparse has no public way to reach a flag's help
+        if action.dest == "cfg_options":
+            action.help = "override options, e.g. batch_size=16 model_name=my_r50 format=png"
     return parser
 
 
 def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
     return ["--" + n.replace("_", "-") for n in names if getattr(args, n, None) is not None]
+
+
+def _groups(args: argparse.Namespace) -> dict[str, Any]:
+    from featscope.options import Figures, Output
+
+    return {"figures": group_from_args(Figures, args), "output": group_from_args(Output, args)}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,32 +121,20 @@ def run(args: argparse.Namespace) -> int:
             f"{', '.join(stray)} belong to `featscope shape-bias plot`; add `plot` to draw "
             "csvs, or leave them out to evaluate a model"
         )
+    from featscope.options import Extraction, Preprocess
     from featscope.views.shape_bias import shape_bias
 
     result = shape_bias(
         model=args.model,
         data=args.data,
-        model_name=args.model_name,
         checkpoint=args.checkpoint,
+        model_name=args.model_name,
         mapping=args.mapping,
-        input_size=input_size(args.input_size),
-        mean=args.mean,
-        std=args.std,
-        batch_size=args.batch_size,
-        num_workers=args.num_workers,
-        device=args.device,
-        skip_bad_images=bool(args.skip_bad_images),
-        work_dir=args.work_dir,
-        backends=args.backend,
-        formats=tuple(args.format),
-        dpi=args.dpi,
-        show=args.show,
-        progress=not args.quiet,
+        preprocess=group_from_args(Preprocess, args),
+        extraction=group_from_args(Extraction, args, skip_bad_images=bool(args.skip_bad_images)),
+        **_groups(args),
     )
-    _print_table(result, result.shown)
-    if result.run_dir is not None:
-        print(f"results written to {result.run_dir}/")
-    return 0
+    return _report(result)
 
 
 def _plot(args: argparse.Namespace) -> int:
@@ -149,20 +158,14 @@ def _plot(args: argparse.Namespace) -> int:
         colors=args.colors,
         markers=args.markers,
         labels=args.plotting_names,
-        out_dir=args.out_dir,
-        work_dir=args.work_dir,
-        backends=args.backend,
-        formats=tuple(args.format),
-        dpi=args.dpi,
-        show=args.show,
+        **_groups(args),
     )
-    _print_table(result, result.shown)
-    if result.run_dir is not None:
-        print(f"results written to {result.run_dir}/")
-    return 0
+    return _report(result)
 
 
-def _print_table(result, names) -> None:
+def _report(result: Any) -> int:
+    """Print the table of shape biases and where the results are."""
+    names = result.shown
     width = max(len("decision maker"), *(len(n) for n in names))
     print(f"{'decision maker':<{width}}  shape bias  shape  texture  other")
     for name in names:
@@ -171,3 +174,8 @@ def _print_table(result, names) -> None:
             f"{name:<{width}}  {100 * s.shape_bias:9.1f} %  {s.n_shape:5d}  {s.n_texture:7d}  "
             f"{s.n_other:5d}"
         )
+    if result.run_dir is not None:
+        print(f"results written to {result.run_dir}/")
+    for path in result.exported:
+        print(f"copied to {path}")
+    return 0

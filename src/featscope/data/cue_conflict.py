@@ -21,6 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,9 +35,14 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "STIMULI_URL",
     "DecisionTable",
+    "check_model_name",
     "concat_tables",
+    "csv_name",
+    "decision_csv_files",
     "default_cache_dir",
+    "default_model_name",
     "locate_stimuli",
+    "read_decision_csvs",
     "read_decisions",
     "read_stimuli",
     "split_imagename",
@@ -89,6 +95,8 @@ _STIMULI_SUBDIR = "stimuli/style-transfer-preprocessed-512"
 # "<shape><k>-<texture><j>.png"; humans' csvs prefix it with "NNNN_s5n_sXX_0_<shape>_00_"
 _STIMULUS_NAME = re.compile(r"^(?P<shape>[a-z]+)\d+-(?P<texture>[a-z]+)\d+\.png$")
 _IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg"})
+# a model name is a csv value and part of a file name
+_MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 def default_cache_dir() -> Path:
@@ -363,6 +371,31 @@ class DecisionTable:
             source=subj,
         )
 
+    @classmethod
+    def for_stimuli(
+        cls, subj: str, object_response: Sequence[str], stimuli: ImageSamples
+    ) -> DecisionTable:
+        """Build the table of one model's decisions on stimuli read by :func:`read_stimuli`.
+
+        Parameters
+        ----------
+        subj : str
+            The model name.
+        object_response : sequence of str
+            The model's chosen category per stimulus, in the order of ``stimuli``.
+        stimuli : ImageSamples
+            The stimuli (ids ``<category>/<file name>``, labels index :data:`CATEGORIES`).
+
+        Returns
+        -------
+        DecisionTable
+            As :meth:`from_decisions`, with the shape category from each stimulus's label and
+            the file name from its id.
+        """
+        imagenames = [sample_id.rsplit("/", 1)[-1] for sample_id in stimuli.ids]
+        shapes = [stimuli.class_names[label] for label in stimuli.labels]
+        return cls.from_decisions(subj, list(object_response), shapes, imagenames)
+
     def rows(self) -> Iterable[tuple[str, ...]]:
         """Yield the rows in :data:`CSV_COLUMNS` order."""
         return zip(*(getattr(self, name) for name in CSV_COLUMNS), strict=True)
@@ -386,6 +419,158 @@ class DecisionTable:
         writer.writerow(CSV_COLUMNS)
         writer.writerows(self.rows())
         return buffer.getvalue()
+
+
+def csv_name(model_name: str) -> str:
+    """Return model-vs-human's file name for a model's decisions.
+
+    Parameters
+    ----------
+    model_name : str
+        The ``subj`` of the model; underscores become dashes in the file name, as in
+        model-vs-human (``vit_b_16`` -> ``cue-conflict_vit-b-16_session-1.csv``).
+
+    Returns
+    -------
+    str
+        ``cue-conflict_<model-name>_session-1.csv``.
+    """
+    return f"cue-conflict_{model_name.replace('_', '-')}_session-1.csv"
+
+
+def check_model_name(name: Any) -> str:
+    """Return ``name`` if it can be a csv ``subj`` and part of a file name, else raise.
+
+    Parameters
+    ----------
+    name : str
+        The model name.
+
+    Returns
+    -------
+    str
+        ``name``.
+
+    Raises
+    ------
+    ParameterError
+        Unless ``name`` is letters, digits and ``_ . + -``, starting with a letter or digit.
+    """
+    if not isinstance(name, str) or not _MODEL_NAME.match(name):
+        raise ParameterError(
+            f"`model_name` {name!r} cannot name a csv row and file: use letters, digits and "
+            "_ . + - (starting with a letter or digit), e.g. my_resnet50"
+        )
+    return name
+
+
+def default_model_name(spec: str) -> str:
+    """Return a model's ``subj`` from its spec, spelled as model-vs-human's (underscores).
+
+    Parameters
+    ----------
+    spec : str
+        A model spec or a module's qualified class name.
+
+    Returns
+    -------
+    str
+        ``"timm:resnet50"`` -> ``resnet50``, ``"demo:efficientnet-lite0"`` ->
+        ``efficientnet_lite0``, ``"hf:./models/vit-base"`` -> ``vit_base``,
+        ``"py:pkg.nets:build"`` -> ``build``, ``"ts:m.pt"`` -> ``m``, ``"pkg.mod.Net"`` ->
+        ``Net``; ``"model"`` when nothing is left.
+    """
+    kind, sep, body = spec.partition(":")
+    if not sep or not re.fullmatch(r"[a-z]+", kind):
+        body = spec.rsplit(".", 1)[-1]
+    elif kind == "py":
+        body = body.rsplit(":", 1)[-1]
+    body = re.split(r"[/\\]", body.rstrip("/\\"))[-1]
+    body = re.sub(r"\.(pt|pth|bin|safetensors|ckpt|jit)$", "", body)
+    return re.sub(r"[^A-Za-z0-9.+]+", "_", body).strip("_.") or "model"
+
+
+def decision_csv_files(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> list[Path]:
+    """Expand decision csvs and folders of them into a list of files.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        Csv files (taken as given) and folders (every ``*.csv`` in them, sorted, not
+        recursive).
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files, in the order given.
+
+    Raises
+    ------
+    ParameterError
+        When ``paths`` is empty.
+    DataError
+        When a path does not exist or a folder holds no csv.
+    """
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths or [])
+    if not items:
+        raise ParameterError("`paths` is empty; pass a folder of decision csvs or csv files")
+    files: list[Path] = []
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            found = sorted(p for p in path.glob("*.csv") if p.is_file())
+            if not found:
+                raise DataError(
+                    f"folder '{path}' holds no .csv files; pass the folder of decision csvs "
+                    "(cue-conflict_<name>_session-1.csv)"
+                )
+            files += found
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataError(f"decision csv or folder '{path}' does not exist; check the path")
+    return files
+
+
+def read_decision_csvs(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> tuple[DecisionTable, list[Path]]:
+    """Read decision csvs (files or folders of them) into one table.
+
+    Parameters
+    ----------
+    paths : path or sequence of paths
+        As :func:`decision_csv_files`.
+
+    Returns
+    -------
+    (DecisionTable, list of pathlib.Path)
+        Every row of every file, in file order, and the files read.
+
+    Raises
+    ------
+    DataError
+        For a missing path, a folder without csvs, a csv :func:`read_decisions` refuses, a
+        decision maker (``subj``) in two files (never merged silently), or no rows at all.
+    """
+    files = decision_csv_files(paths)
+    tables = []
+    owner: dict[str, Path] = {}
+    for path in files:
+        table = read_decisions(path)
+        for subj in table.subjects():
+            if subj in owner:
+                raise DataError(
+                    f"decision maker {subj!r} is in both '{owner[subj]}' and '{path}'; "
+                    "keep one of the two files out of the input"
+                )
+            owner[subj] = path
+        tables.append(table)
+    if not owner:
+        raise DataError(f"the decision csvs {', '.join(map(str, files))} hold no rows")
+    return concat_tables(tables, source=", ".join(map(str, files))), files
 
 
 def concat_tables(tables: Sequence[DecisionTable], source: str = "") -> DecisionTable:

@@ -6,9 +6,12 @@ conversion happens in :mod:`featscope.data.transforms`), so nothing here imports
 * :func:`to_display` turns any step output (uint8 or float, ``[0, 1]`` or normalised, grey or
   RGB) into a displayable RGB ``uint8`` image, undoing ``Normalize`` with its mean and std;
 * :func:`overlay_mask` darkens the masked patches of a masked-image pipeline (SimMIM, MAE);
+* :func:`step_panel` makes one traced step output a column (its views displayable, masks
+  overlaid, a note with the output's type and value range);
 * :func:`draw_browse` lays out the panels: columns are stages, rows are views (the views of a
   contrastive augmentation), each cell titled with the stage's name and the image size, and a
-  label box on the top-left image.
+  label box on the top-left image;
+* :func:`display_problem` and :func:`can_show` say whether a window can be opened here.
 
 Unlike MMPretrain's ``browse_dataset.py``, the grid is a plain :class:`matplotlib.figure.Figure`
 saved with ``bbox_inches="tight"``; it does not call matplotlib's private ``adjust_bbox``, which
@@ -17,7 +20,10 @@ gained a required argument in matplotlib 3.10 and made every grid mode of that t
 
 from __future__ import annotations
 
+import os
 import re
+import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -29,12 +35,23 @@ from featscope.errors import ParameterError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
-__all__ = ["Panel", "draw_browse", "label_text", "overlay_mask", "to_display"]
+__all__ = [
+    "Panel",
+    "can_show",
+    "display_problem",
+    "draw_browse",
+    "label_text",
+    "overlay_mask",
+    "step_panel",
+    "to_display",
+    "wrap_title",
+]
 
 #: Mask overlay of the reference tool: masked patches drawn black at 80 % opacity.
 MASK_COLOR = (0, 0, 0)
 MASK_ALPHA = 0.8
 _TITLE_WIDTH = 34  # characters per title line (8 pt monospace in a 2.4 in cell); longer wrap
+_NON_INTERACTIVE = frozenset({"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"})
 
 
 def to_display(
@@ -291,6 +308,79 @@ def draw_browse(
     if heading:
         fig.suptitle(heading, fontsize=9, family="monospace", x=0.01, ha="left")
     return fig
+
+
+def step_panel(output: Any) -> Panel:
+    """Turn one traced step output into a column of the grid.
+
+    Parameters
+    ----------
+    output : featscope.data.transforms.StepOutput
+        A step's output (``name``, ``views``, ``masks``, ``kind``, ``stats``), e.g. one of
+        :func:`featscope.data.browse.trace_columns`.
+
+    Returns
+    -------
+    Panel
+        Titled with the output's name; each view made displayable (:func:`to_display`, the
+        normalisation undone) with its mask overlaid (:func:`overlay_mask`); the note says the
+        output's type and, for floats, the range of values the model is fed.
+    """
+    images = []
+    for view, mask in zip(output.views, output.masks, strict=True):
+        picture = to_display(view, output.stats)
+        images.append(picture if mask is None else overlay_mask(picture, mask))
+    first = output.views[0]
+    note = output.kind
+    if first.dtype.kind == "f" and first.size:
+        note = f"{output.kind} [{float(first.min()):.2g}, {float(first.max()):.2g}]"
+    return Panel(title=output.name, images=tuple(images), note=note)
+
+
+def display_problem() -> str | None:
+    """Say why no window can be opened here, or return None when one can.
+
+    Returns
+    -------
+    str or None
+        The reason (a non-interactive matplotlib backend, or no ``DISPLAY`` on Linux).
+    """
+    import matplotlib
+
+    backend = matplotlib.get_backend()
+    if backend.lower() in _NON_INTERACTIVE:
+        return f"matplotlib backend {backend!r} is non-interactive"
+    if backend.lower().startswith("module://"):
+        return None  # notebook backends draw inline
+    if sys.platform.startswith("linux") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):
+        return "there is no display (DISPLAY and WAYLAND_DISPLAY are not set)"
+    return None
+
+
+def can_show(what: str = "the figures") -> bool:
+    """Whether a window can be opened here; if not, warn that ``what`` are only written.
+
+    Parameters
+    ----------
+    what : str, default "the figures"
+        What would have been shown, named in the warning.
+
+    Returns
+    -------
+    bool
+        True when :func:`display_problem` finds none.
+    """
+    problem = display_problem()
+    if problem is not None:
+        warnings.warn(
+            f"cannot show {what}: {problem}; they are written to the output folder instead "
+            "(open them there), or run where there is a display",
+            UserWarning,
+            stacklevel=2,
+        )
+    return problem is None
 
 
 def wrap_title(text: str, width: int = _TITLE_WIDTH) -> list[str]:

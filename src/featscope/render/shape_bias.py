@@ -20,13 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from featscope.analysis.shape_bias import (
-    HUMANS,
-    ShapeBiasStats,
-    human_order,
-    reference_humans,
-)
+from featscope.analysis.shape_bias import HUMANS, human_order, reference_humans
 from featscope.errors import ParameterError
+from featscope.results import ShapeBiasStats
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes

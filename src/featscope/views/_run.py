@@ -10,7 +10,14 @@ from typing import Any
 
 from featscope.errors import ParameterError
 
-__all__ = ["BACKENDS", "Stopwatch", "check_backends", "make_mirrors", "open_run"]
+__all__ = [
+    "BACKENDS",
+    "Stopwatch",
+    "check_backends",
+    "make_mirrors",
+    "open_output_run",
+    "open_run",
+]
 
 BACKENDS = ("local", "tensorboard", "wandb")
 
@@ -105,6 +112,31 @@ def open_run(
         name=name,
         keep_failed=keep_failed,
         mirrors=make_mirrors(extra, backend_options),
+    )
+
+
+def open_output_run(output: Any, view: str) -> Any:
+    """Return the run folder of a view as an ``Output`` group asks for it (see :func:`open_run`).
+
+    Parameters
+    ----------
+    output : featscope.options.Output
+        ``work_dir``, ``backends``, ``name``, ``keep_failed`` and ``backend_options``.
+    view : str
+        Name of the view, the start of the folder name.
+
+    Returns
+    -------
+    LocalRun or contextlib.nullcontext
+        As :func:`open_run`.
+    """
+    return open_run(
+        output.work_dir,
+        view,
+        output.backends,
+        name=output.name,
+        keep_failed=output.keep_failed,
+        backend_options=output.backend_options,
     )
 
 
