@@ -201,6 +201,184 @@ class EmbeddingResult:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class ReconstructedImage:
+    """One image's reconstruction by a masked-image model.
+
+    Attributes
+    ----------
+    image_id : str
+        The image: its path as given, or its name.
+    original : numpy.ndarray
+        ``(H, W, 3)`` uint8: the model input (resized and cropped), de-normalised.
+    mask : numpy.ndarray
+        ``(H, W)`` bool, True on pixels of hidden patches.
+    patch_mask : numpy.ndarray
+        ``(gh, gw)`` bool, True on hidden model patches.
+    masked : numpy.ndarray
+        ``(H, W, 3)`` uint8: the original with hidden pixels in the mask colour.
+    reconstruction : numpy.ndarray
+        ``(H, W, 3)`` uint8: the prediction everywhere (MaskFeat: the predicted HOG picture).
+    pasted : numpy.ndarray
+        ``(H, W, 3)`` uint8: original on visible patches, prediction on hidden ones (MaskFeat:
+        the input's HOG on visible patches, the predicted HOG on hidden ones).
+    error : float
+        Mean squared error over the hidden pixels on the 0-1 scale (MaskFeat: over the HOG
+        values of hidden patches).
+    hog_original : numpy.ndarray or None
+        ``(H, W, 3)`` uint8 HOG picture of the input (MaskFeat only).
+    hog_prediction, hog_target : numpy.ndarray or None
+        ``(3, 9, hc, wc)`` float32 predicted and input HOG cell histograms (MaskFeat only).
+    file : str or None
+        File stem of the image's figure in the run folder.
+    """
+
+    image_id: str
+    original: np.ndarray
+    mask: np.ndarray
+    patch_mask: np.ndarray
+    masked: np.ndarray
+    reconstruction: np.ndarray
+    pasted: np.ndarray
+    error: float
+    hog_original: np.ndarray | None = None
+    hog_prediction: np.ndarray | None = None
+    hog_target: np.ndarray | None = None
+    file: str | None = None
+
+
+def _stacked(name: str, doc: str) -> property:
+    """Return a property that stacks attribute ``name`` of every image into one array."""
+    return property(lambda self: np.stack([getattr(i, name) for i in self.images]), doc=doc)
+
+
+@dataclass(frozen=True)
+class ReconstructionResult:
+    """What a masked-image model filled in on a set of images: a sequence of images.
+
+    Attributes
+    ----------
+    images : tuple of ReconstructedImage
+        One per image, in input order (unreadable images skipped).
+    family : {"mae", "simmim", "maskfeat"}
+        The model family.
+    params : Mapping
+        ``mask_ratio``, ``mask_patch_size``, ``patch_size``, ``seed``, ``norm_pix``,
+        ``mask_color``, ``input_size`` and ``error`` (what the error measures: ``mse_hog`` or
+        ``mse_pixels_0_1``), as resolved for the model.
+    provenance : Provenance
+        Model spec, checkpoint and its SHA-256, the images' source, the mask seed, versions.
+    """
+
+    images: tuple[ReconstructedImage, ...]
+    family: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "images", tuple(self.images))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[ReconstructedImage]:
+        return iter(self.images)
+
+    def __getitem__(self, index: int) -> ReconstructedImage:
+        return self.images[index]
+
+    @property
+    def model(self) -> str | None:
+        """The model spec."""
+        return self.provenance.model
+
+    original = _stacked("original", "``(N, H, W, 3)`` uint8 originals.")
+    mask = _stacked("mask", "``(N, H, W)`` bool pixel masks (True: hidden).")
+    patch_masks = _stacked("patch_mask", "``(N, gh, gw)`` bool patch masks (True: hidden).")
+    reconstruction = _stacked("reconstruction", "``(N, H, W, 3)`` uint8 reconstructions.")
+    pasted = _stacked("pasted", "``(N, H, W, 3)`` uint8 reconstructions with visible patches back.")
+
+    @property
+    def errors(self) -> np.ndarray:
+        """``(N,)`` masked-patch errors."""
+        return np.array([i.error for i in self.images], dtype=np.float64)
+
+    @property
+    def error(self) -> float:
+        """Mean masked-patch error over the images."""
+        return float(self.errors.mean())
+
+    def error_table(self) -> tuple[list[str], list[list[Any]]]:
+        """Return the header and rows of ``errors.csv``: one row per image.
+
+        Returns
+        -------
+        (list of str, list of list)
+            ``image, figure, error, hidden_patches, patches``; the error with 8 significant
+            digits.
+        """
+        header = ["image", "figure", "error", "hidden_patches", "patches"]
+        rows = [
+            [i.image_id, i.file, f"{i.error:.8g}", int(i.patch_mask.sum()), i.patch_mask.size]
+            for i in self.images
+        ]
+        return header, rows
+
+    def error_summary(self) -> dict[str, Any]:
+        """Return what ``errors.json`` holds: what the error measures, its mean, each image's."""
+        return {
+            "error": self.params.get("error"),
+            "mean": self.error,
+            "images": {i.image_id: i.error for i in self.images},
+        }
+
+
+@dataclass(frozen=True)
+class ReconstructionRun:
+    """What one call of :func:`featscope.reconstruct` produced.
+
+    It reads like its :class:`ReconstructionResult`: ``run[0]``, ``len(run)``, ``for image in
+    run``, and every attribute of the result (``run.errors``, ``run.params``, ``run.family``,
+    ``run.mask``, ...) is the result's.
+
+    Attributes
+    ----------
+    result : ReconstructionResult
+        The images, their errors, the parameters and the provenance.
+    run_dir : pathlib.Path or None
+        The finished run folder (``None`` without a work dir).
+    files : tuple of pathlib.Path
+        The copies made outside the run folder (``--out``).
+    timings : Mapping of str to float
+        Seconds per stage (``load``, ``predict``, ``draw``, ``write``).
+    skipped : tuple of (str, str)
+        ``(image, reason)`` of unreadable images skipped with ``skip_bad_images``.
+    """
+
+    result: ReconstructionResult
+    run_dir: Path | None = None
+    files: tuple[Path, ...] = ()
+    timings: Mapping[str, float] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
+
+    def __len__(self) -> int:
+        return len(self.result)
+
+    def __iter__(self) -> Iterator[ReconstructedImage]:
+        return iter(self.result)
+
+    def __getitem__(self, index: int) -> ReconstructedImage:
+        return self.result[index]
+
+    def __getattr__(self, name: str) -> Any:
+        # only called for names the run itself lacks; the guard keeps copy and pickle (which
+        # look up dunders before ``result`` exists) from recursing
+        if name == "result" or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self.result, name)
+
+
 # ---------------------------------------------------------------------------------------------
 # Results of shape bias.
 # ---------------------------------------------------------------------------------------------

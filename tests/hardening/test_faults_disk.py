@@ -1,9 +1,9 @@
 """A full disk or a read-only folder gives one clean error line and leaves no partial files.
 
-The faults are injected where the operating system would report them (``savefig``, ``fsync``,
-``os.replace``, ``os.mkdir`` raising ``OSError`` with ENOSPC, EROFS or EACCES): the tests run as
-root here, where ``chmod`` cannot make a folder read-only, and mounting a small tmpfs needs
-privileges CI does not have.
+The faults are injected where the operating system would report them (``savefig``,
+``copyfile``, ``fsync``, ``os.replace``, ``os.mkdir`` raising ``OSError`` with ENOSPC, EROFS or
+EACCES): the tests run as root here, where ``chmod`` cannot make a folder read-only, and
+mounting a small tmpfs needs privileges CI does not have.
 """
 
 from __future__ import annotations
@@ -145,10 +145,27 @@ def test_read_only_shape_bias_out_dir(tmp_path, monkeypatch, capsys):
     assert (run_dir / "manifest.json").is_file()
 
 
+def _fail_copy(monkeypatch, code: int, *, under: Path) -> None:
+    """Make the export's copies under ``under`` fail with ``code`` half-way through the file."""
+    import featscope.sinks.export as export
+
+    real = export.shutil.copyfile
+
+    def copyfile(source, destination, *args, **kwargs):
+        path = Path(os.fspath(destination))
+        if path.is_relative_to(under):
+            path.write_bytes(b"\x89PNG\r\n\x1a\n half a picture")
+            raise OSError(code, os.strerror(code), str(path))
+        return real(source, destination, *args, **kwargs)
+
+    monkeypatch.setattr(export.shutil, "copyfile", copyfile)
+
+
 def test_recon_out_file_on_a_full_disk_leaves_no_figure(tmp_path, monkeypatch, capsys):
     work, out = tmp_path / "work", tmp_path / "out"
     out.mkdir()
-    _fail_savefig(monkeypatch, errno.ENOSPC, under=out, torn=True)
+    # --out-file copies a figure of the finished run folder: the disk fills up in the copy
+    _fail_copy(monkeypatch, errno.ENOSPC, under=out)
     args = ["recon", "--quiet", "--work-dir", str(work), "--out-file", str(out / "r.png")]
     assert main(args) == 2
     line = _one_error_line(capsys)

@@ -9,6 +9,7 @@ import numpy as np
 from featscope.cli import main
 from featscope.models import load_model
 from featscope.models.demo import demo_mae_samples
+from featscope.options import Output
 
 
 def _mean_colour_fill_error(result) -> np.ndarray:
@@ -32,7 +33,7 @@ def test_demo_mae_beats_the_mean_colour_fill(tmp_path, capsys):
     assert figures[0] == "recon_fashion-mnist-test-0.png"
     assert (run / "overview.png").is_file()
     written = json.loads((run / "errors.json").read_text())
-    result = featscope.reconstruct(work_dir=None)
+    result = featscope.reconstruct(output=Output(work_dir=None))
     assert result.original.shape == (8, 28, 28, 3)
     assert written["mean"] == result.error  # same seed, same masks, same numbers
     # 37 of the 49 4-px patches hidden in every image

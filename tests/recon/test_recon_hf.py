@@ -9,6 +9,7 @@ from PIL import Image
 
 from featscope.cli import main
 from featscope.models.mim import load_mim
+from featscope.options import Output
 from featscope.views.recon import reconstruct
 
 
@@ -85,7 +86,9 @@ def photo_file(tmp_path_factory):
     ],
 )
 def test_hf_families_give_four_panels(hf_dirs, photo_file, name, family, size, grid, hidden):
-    result = reconstruct(f"hf:{hf_dirs[name]}", [photo_file, photo_file], work_dir=None)
+    result = reconstruct(
+        [photo_file, photo_file], f"hf:{hf_dirs[name]}", output=Output(work_dir=None)
+    )
     assert result.family == family
     item = result[0]
     for panel in (item.original, item.masked, item.reconstruction, item.pasted):

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from featscope.analysis.recon import ReconOptions
 from featscope.errors import CheckpointError, ModelSpecError, ParameterError
 from featscope.models.mim import (
     MAEConfig,
@@ -16,7 +17,10 @@ from featscope.models.mim import (
     build_maskfeat,
     load_mim,
 )
+from featscope.options import Output, Preprocess
 from featscope.views.recon import reconstruct
+
+NO_RUN = Output(work_dir=None)
 
 TINY_MAE = MAEConfig(
     img_size=16,
@@ -94,7 +98,7 @@ def test_encoder_only_mae_checkpoint_is_refused(tmp_path):
     path = tmp_path / "mae_pretrain_tiny.pth"
     torch.save({"model": encoder}, path)
     with pytest.raises(CheckpointError, match=r"has no MAE decoder .* mae_visualize"):
-        reconstruct(MaskedAutoencoderViT(TINY_MAE), checkpoint=path, work_dir=None)
+        reconstruct(model=MaskedAutoencoderViT(TINY_MAE), checkpoint=path, output=NO_RUN)
 
 
 def test_maskfeat_mmselfsup_checkpoint_loads_and_predicts_hog(tmp_path):
@@ -116,7 +120,7 @@ def test_maskfeat_mmselfsup_checkpoint_loads_and_predicts_hog(tmp_path):
     path = tmp_path / "maskfeat.pth"
     torch.save({"meta": {"epoch": 1}, "state_dict": source.state_dict()}, path)
     result = reconstruct(
-        MaskFeat(TINY_MASKFEAT), [("noise", _photo(0, 40, 30))], checkpoint=path, work_dir=None
+        [("noise", _photo(0, 40, 30))], MaskFeat(TINY_MASKFEAT), checkpoint=path, output=NO_RUN
     )
     item = result[0]
     assert result.family == "maskfeat"
@@ -145,7 +149,7 @@ def test_maskfeat_checkpoint_without_its_hog_head_is_refused(tmp_path):
     path = tmp_path / "maskfeat_backbone.pth"
     torch.save({"state_dict": backbone}, path)
     with pytest.raises(CheckpointError, match=r"has no MaskFeat HOG head .*'neck\.fc\.weight'"):
-        reconstruct(MaskFeat(TINY_MASKFEAT), checkpoint=path, work_dir=None)
+        reconstruct(model=MaskFeat(TINY_MASKFEAT), checkpoint=path, output=NO_RUN)
 
 
 def test_maskfeat_architectures_are_named():
@@ -161,13 +165,15 @@ def test_maskfeat_architectures_are_named():
 
 def test_a_classifier_is_not_a_masked_image_model():
     with pytest.raises(ModelSpecError, match=r"'demo:digits-cnn' \(DigitsCNN\) is not a masked"):
-        reconstruct("demo:digits-cnn", work_dir=None)
+        reconstruct(model="demo:digits-cnn", output=NO_RUN)
 
 
 def test_wrong_input_size_for_a_fixed_size_model():
     model = MaskedAutoencoderViT(TINY_MAE)
     with pytest.raises(ParameterError, match=r"takes 16x16 images only"):
-        reconstruct(model, [("x", _photo(0))], input_size=20, work_dir=None)
+        reconstruct(
+            [("x", _photo(0))], model, preprocess=Preprocess(input_size=(20, 20)), output=NO_RUN
+        )
     mim = load_mim(model)
     with pytest.raises(ParameterError, match=r"takes \(3, 16, 16\) inputs"):
         mim.predict(torch.zeros(1, 3, 20, 20), torch.zeros(1, 25, dtype=torch.bool))
@@ -175,7 +181,10 @@ def test_wrong_input_size_for_a_fixed_size_model():
 
 def test_norm_pix_is_only_for_mae():
     with pytest.raises(ParameterError, match="`norm_pix` is for MAE models"):
-        reconstruct(MaskFeat(TINY_MASKFEAT), [("x", _photo(0))], norm_pix=True, work_dir=None)
+        reconstruct(
+            [("x", _photo(0))], MaskFeat(TINY_MASKFEAT), options=ReconOptions(norm_pix=True),
+            output=NO_RUN,
+        )  # fmt: skip
 
 
 def _photo(seed: int, h: int = 24, w: int = 24) -> np.ndarray:

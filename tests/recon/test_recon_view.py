@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from featscope.analysis.recon import ReconOptions, parse_mask_color
 from featscope.errors import ParameterError
 from featscope.models.handle import Preprocessing
 from featscope.models.mim import MIMModel, normalize_patches, patchify
-from featscope.views.recon import parse_mask_color, reconstruct
+from featscope.options import Extraction, Figures, Output
+from featscope.views.recon import reconstruct
 
+NO_RUN = Output(work_dir=None)
 PRE = Preprocessing(input_size=(16, 16), mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3), crop_pct=1.0)
 
 
@@ -44,7 +48,7 @@ def _images(count: int = 3):
 @pytest.mark.parametrize("norm_pix", [False, True])
 def test_a_perfect_prediction_reconstructs_the_original(norm_pix):
     # de-normalised once (not twice, the reference's bug without --norm-pix)
-    result = reconstruct(_oracle(norm_pix), _images(), work_dir=None)
+    result = reconstruct(_images(), _oracle(norm_pix), output=NO_RUN)
     for item in result:
         np.testing.assert_allclose(item.reconstruction, item.original, atol=1)
         np.testing.assert_allclose(item.pasted, item.original, atol=1)
@@ -54,7 +58,8 @@ def test_a_perfect_prediction_reconstructs_the_original(norm_pix):
 
 def test_panels_mask_and_error_of_a_shifted_prediction():
     # +0.5 in normalised space is +0.5 * std in 0-1 pixels, on every hidden pixel
-    result = reconstruct(_oracle(False, shift=0.5), _images(), mask_color="black", work_dir=None)
+    black = ReconOptions(mask_color="black")
+    result = reconstruct(_images(), _oracle(False, shift=0.5), options=black, output=NO_RUN)
     item = result[0]
     assert item.mask.shape == (16, 16)
     assert item.patch_mask.shape == (4, 4)
@@ -72,9 +77,18 @@ def test_panels_mask_and_error_of_a_shifted_prediction():
 
 
 def test_same_seed_same_masks_for_any_batch_size():
-    a = reconstruct(_oracle(False), _images(5), seed=7, batch_size=2, work_dir=None)
-    b = reconstruct(_oracle(False), _images(5), seed=7, batch_size=5, work_dir=None)
-    c = reconstruct(_oracle(False), _images(5), seed=8, work_dir=None)
+    seed7 = ReconOptions(seed=7)
+    a, b = (
+        reconstruct(
+            _images(5),
+            _oracle(False),
+            options=seed7,
+            extraction=Extraction(batch_size=size),
+            output=NO_RUN,
+        )
+        for size in (2, 5)
+    )
+    c = reconstruct(_images(5), _oracle(False), options=ReconOptions(seed=8), output=NO_RUN)
     np.testing.assert_array_equal(a.mask, b.mask)
     assert not np.array_equal(a.mask, c.mask)
     assert a.original.shape == (5, 16, 16, 3)
@@ -83,11 +97,10 @@ def test_same_seed_same_masks_for_any_batch_size():
 
 def test_run_folder_holds_figures_errors_and_masks(tmp_path):
     result = reconstruct(
-        _oracle(False, shift=0.2),
         _images(2),
-        work_dir=tmp_path,
-        dpi=30,
-        out_file=tmp_path / "out.png",
+        _oracle(False, shift=0.2),
+        figures=Figures(dpi=30),
+        output=Output(work_dir=tmp_path, export=tmp_path / "out.png"),
     )
     run = result.run_dir
     assert sorted(p.name for p in run.iterdir()) == [
@@ -123,18 +136,26 @@ def test_mask_colours():
         parse_mask_color("300,0,0", PRE.mean)
 
 
+def test_bad_option_values_are_refused_when_the_group_is_made():
+    with pytest.raises(ParameterError, match="between 0 and 1"):
+        ReconOptions(mask_ratio=1.0)
+    with pytest.raises(ParameterError, match="`--batch-size` must be an integer >= 1"):
+        Extraction(batch_size=0)
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "match"),
+    ("groups", "match"),
     [
-        ({"mask_ratio": 1.0}, "between 0 and 1"),
-        ({"mask_patch_size": 6}, "multiple of the model's patch size 4"),
-        ({"batch_size": 0}, "`batch_size` must be a positive integer"),
-        ({"out_file": "fig.bmp"}, "unsupported suffix"),
+        ({"options": ReconOptions(mask_patch_size=6)}, "multiple of the model's patch size 4"),
+        ({"output": Output(export="fig.bmp")}, "unsupported suffix"),
+        ({"output": Output(work_dir=None, export="fig.png")}, "work_dir is None"),
     ],
 )
-def test_bad_options_are_refused(kwargs, match):
+def test_bad_options_are_refused(groups, match, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     with pytest.raises(ParameterError, match=match):
-        reconstruct(_oracle(False), _images(1), work_dir=None, **kwargs)
+        reconstruct(_images(1), _oracle(False), **{"output": NO_RUN, **groups})
+    assert list(tmp_path.iterdir()) == []  # refused before a run folder is made
 
 
 def _files(tmp_path, count: int = 2):
@@ -155,11 +176,12 @@ def test_unreadable_images_stop_the_run_or_are_skipped(tmp_path):
 
     (good0, good1), bad = _files(tmp_path)
     with pytest.raises(DataError, match=r"cannot read image .*bad\.png"):
-        reconstruct(_oracle(False), [good0, bad], work_dir=None)
-    both = reconstruct(_oracle(False), [good0, good1], seed=3, work_dir=None)
+        reconstruct([good0, bad], _oracle(False), output=NO_RUN)
+    seed3, skip = ReconOptions(seed=3), Extraction(batch_size=8, skip_bad_images=True)
+    both = reconstruct([good0, good1], _oracle(False), options=seed3, output=NO_RUN)
     with pytest.warns(UserWarning, match=r"skipped image .*bad\.png.*: cannot read image"):
         result = reconstruct(
-            _oracle(False), [bad, good1], seed=3, work_dir=None, skip_bad_images=True
+            [bad, good1], _oracle(False), options=seed3, extraction=skip, output=NO_RUN
         )
     assert [item.image_id for item in result] == [str(good1)]
     assert [name for name, _ in result.skipped] == [str(bad)]
@@ -170,7 +192,7 @@ def test_unreadable_images_stop_the_run_or_are_skipped(tmp_path):
         pytest.warns(UserWarning, match="skipped image"),
         pytest.raises(DataError, match="none of the 1 image"),
     ):
-        reconstruct(_oracle(False), [bad], work_dir=None, skip_bad_images=True)
+        reconstruct([bad], _oracle(False), extraction=skip, output=NO_RUN)
 
 
 def test_cli_lists_skipped_images(tmp_path, capsys):
@@ -190,20 +212,80 @@ def test_cli_lists_skipped_images(tmp_path, capsys):
 
 
 def test_a_failed_out_file_leaves_no_finished_looking_figure(tmp_path, monkeypatch):
-    from featscope.errors import OutputError
-    from featscope.render import figures
+    import errno
+    import shutil
 
-    real = figures.save_figure
+    from featscope.errors import OutputError
+    from featscope.sinks import export
+
+    real = shutil.copyfile
     calls = []
 
-    def failing_second(fig, stem, **kwargs):
-        calls.append(stem)
-        if len(calls) == 2:
-            raise OutputError("disk full")
-        return real(fig, stem, **kwargs)
+    def failing_second(source, destination):
+        calls.append(destination)
+        if len(calls) == 2:  # the second copy finds the disk full half-way through
+            Path(destination).write_bytes(b"half a picture")
+            raise OSError(errno.ENOSPC, "disk full", str(destination))
+        return real(source, destination)
 
-    monkeypatch.setattr(figures, "save_figure", failing_second)
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(export.shutil, "copyfile", failing_second)
+    output = Output(work_dir=tmp_path / "work", export=out / "f.png")
     with pytest.raises(OutputError, match="disk full"):
-        reconstruct(_oracle(False), _images(3), work_dir=None, dpi=20, out_file=tmp_path / "f.png")
+        reconstruct(_images(3), _oracle(False), figures=Figures(dpi=20), output=output)
     assert len(calls) == 2
-    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert sorted(p.name for p in out.iterdir()) == []
+    # the copies go out after the run folder is finished: that complete result is kept
+    (run_dir,) = (tmp_path / "work").iterdir()
+    assert (run_dir / "manifest.json").is_file()
+
+
+def test_out_flags_and_data_flag_are_one_vocabulary(tmp_path, capsys):
+    from featscope.cli import main
+
+    (good0, good1), _ = _files(tmp_path)
+    work = ["--work-dir", str(tmp_path / "wd"), "--dpi", "20", "--quiet"]
+    assert main(["recon", str(good0), "--data", str(good1), *work, "-o", str(tmp_path / "a")]) == 0
+    assert "reconstructed 2 image(s)" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.glob("a_*")) == ["a_0.png", "a_1.png"]  # png default
+    assert main(["recon", "--data", str(good0), *work, "--out", str(tmp_path / "b.jpeg")]) == 0
+    assert (tmp_path / "b.jpg").is_file()  # as before: the suffix names the format, jpeg is jpg
+    # the run folder holds the exported format too, so the export is a copy of a run file
+    (run,) = [p for p in (tmp_path / "wd").iterdir() if (p / "recon_img0.jpg").is_file()]
+    assert (run / "recon_img0.jpg").read_bytes() == (tmp_path / "b.jpg").read_bytes()
+    assert main(["recon", str(good0), *work, "--out-file", str(tmp_path / "no" / "c.png")]) == 2
+    assert "folder" in capsys.readouterr().err
+
+
+def test_cli_help_shows_one_seed_flag_and_defaults(capsys):
+    from featscope.cli.recon import build_parser
+
+    parser = build_parser()
+    text = parser.format_help()
+    assert text.count("[--seed SEED]") == 1  # one seed: the masks'
+    assert "perplexity" not in text  # --cfg-options shows this subcommand's keys
+    for flag in ("--format", "--dpi", "--show", "--data", "--out", "--out-file", "--quiet"):
+        assert flag in text, flag
+    assert "(default: 8)" in text  # --batch-size
+    assert "(default: 0)" in text  # --seed
+    assert "(default: 150)" in text  # --dpi
+    args = parser.parse_args(["x.png", "--data", "y.png", "--norm-pix", "-o", "f.pdf"])
+    assert args.data == ["x.png", "y.png"]
+    assert args.norm_pix is True
+    assert str(args.export) == "f.pdf"
+
+
+def test_cli_images_from_a_config_file_give_way_to_the_command_line(tmp_path):
+    from featscope.cli.config import apply_cfg_options
+    from featscope.cli.recon import build_parser
+
+    config = tmp_path / "recon.toml"
+    config.write_text('data = ["cfg.png"]\nseed = 4\n', encoding="utf-8")
+    for argv, data in [
+        ([], ["cfg.png"]),
+        (["a.png"], ["a.png"]),
+        (["--data", "b.png", "a.png"], ["b.png", "a.png"]),
+    ]:
+        args = apply_cfg_options(build_parser(), ["--config", str(config), *argv])
+        assert (args.data, args.seed) == (data, 4)

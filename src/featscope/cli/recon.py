@@ -5,9 +5,36 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_output_flags, add_skip_bad_images_flag, input_size, new_parser
+from featscope.analysis.recon import ReconOptions
+from featscope.cli.common import new_parser
+from featscope.cli.groups import add_group, group_from_args
+from featscope.options import Extraction, Figures, Output, Preprocess
 
 __all__ = ["build_parser", "run", "summarize"]
+
+
+class _Paths(argparse.Action):
+    """Gather image paths from ``--data`` and the positional ``IMAGE`` into one list.
+
+    Both spellings share the dest ``data``: what the command line gives is joined in order and
+    replaces a ``--config`` value; no paths at all leave that value (or none).
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if not values or values is self.default:
+            return
+        current = getattr(namespace, self.dest, None)
+        given = current is not None and current is not self.default
+        setattr(namespace, self.dest, [*current, *values] if given else list(values))
+
+
+#: This subcommand's words for flags of shared groups.
+_HELP = {
+    "cfg_options": "override options, e.g. mask_ratio=0.6 seed=3 mask_color=black",
+    "export": "also copy each figure here once the run folder is finished, in the format of its "
+    "suffix (png without one); several images give <stem>_0.png, <stem>_1.png, ...",
+    "input_size": "must equal the model's size: S or H W (default: the model's)",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -18,14 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
         "MaskFeat) fills in: original, masked, reconstruction, reconstruction + visible. With no "
         "images and no --model: the built-in Fashion-MNIST MAE on held-out test images.",
     )
-    parser.add_argument(
-        "images",
-        nargs="*",
-        metavar="IMAGE",
-        help="image files or folders (default: the demo:mae test images without --model, the "
-        "demo photos with one)",
+    data_help = (
+        "image files or folders (default: the demo:mae test images without --model, the demo "
+        "photos with one)"
     )
-    group = parser.add_argument_group("model")
+    parser.add_argument("data", nargs="*", metavar="IMAGE", action=_Paths, help=data_help)
+    group = parser.add_argument_group("model and images")
     group.add_argument(
         "--model",
         help="hf:DIR (ViTMAEForPreTraining, ViT/SwinForMaskedImageModeling), "
@@ -35,40 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
     group.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="must equal the model's size"
+        "--data", nargs="+", action=_Paths, metavar="PATH", help=f"{data_help}; same as IMAGE"
     )
-    group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-    group.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
-    add_skip_bad_images_flag(group)
-    masking = parser.add_argument_group("masking")
-    masking.add_argument(
-        "--mask-ratio",
-        type=float,
-        help="fraction of patches hidden (default: MAE 0.75, SimMIM 0.6, MaskFeat 0.4)",
+    add_group(parser, Preprocess, "model input", only=["input_size"])
+    extraction = ["device", "batch_size", "skip_bad_images", "progress"]
+    add_group(parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8})
+    add_group(parser, ReconOptions, "masking")
+    add_group(parser, Figures, "figures", only=["formats", "dpi", "show"])
+    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-file"]})
+    for action in parser._actions:  # argparse has no public way to reword a flag's help
+        action.help = _HELP.get(action.dest, action.help)
+    parser.epilog = (
+        "example: featscope recon photo.jpg --model hf:./vit-mae-base --mask-ratio 0.75 "
+        "--seed 0 -o mae.png"
     )
-    masking.add_argument("--seed", type=int, default=0, help="seed of the masks")
-    masking.add_argument(
-        "--norm-pix",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="the MAE predicts per-patch normalised pixels (default: as the model was trained)",
-    )
-    masking.add_argument(
-        "--mask-color",
-        help="colour of hidden patches: mean, a name, #rrggbb or R,G,B "
-        "(default: mean, the normalisation mean)",
-    )
-    masking.add_argument(
-        "--mask-patch-size",
-        type=int,
-        help="side of a mask patch in pixels, a multiple of the model patch "
-        "(default: SimMIM 32, otherwise the model patch)",
-    )
-    parser.add_argument(
-        "--out-file",
-        help="also save the figure here (several images: numbered <stem>_0.png, ...)",
-    )
-    add_output_flags(parser)
     return parser
 
 
@@ -77,24 +82,14 @@ def run(args: argparse.Namespace) -> int:
     from featscope.views.recon import reconstruct
 
     result = reconstruct(
-        model=args.model,
-        images=args.images or None,
+        args.data or None,
+        args.model,
         checkpoint=args.checkpoint,
-        mask_ratio=args.mask_ratio,
-        seed=args.seed,
-        norm_pix=args.norm_pix,
-        mask_color=args.mask_color,
-        mask_patch_size=args.mask_patch_size,
-        input_size=input_size(args.input_size),
-        batch_size=args.batch_size,
-        device=args.device,
-        work_dir=args.work_dir,
-        backends=args.backend,
-        formats=args.format,
-        dpi=args.dpi,
-        out_file=args.out_file,
-        show=args.show,
-        skip_bad_images=args.skip_bad_images,
+        options=group_from_args(ReconOptions, args),
+        preprocess=group_from_args(Preprocess, args),
+        extraction=group_from_args(Extraction, args),
+        figures=group_from_args(Figures, args),
+        output=group_from_args(Output, args),
     )
     print(summarize(result))
     return 0

@@ -1,17 +1,14 @@
 """Draw what a masked-image model fills in: the reconstruction panels and HOG pictures.
 
 :func:`plot_reconstruction` draws one image's panels side by side from a reconstruction result
-item (see :class:`featscope.views.recon.ReconstructedImage`): *original*, *masked* (hidden patches
+item (see :class:`featscope.results.ReconstructedImage`): *original*, *masked* (hidden patches
 in the mask colour), *reconstruction* (the prediction everywhere, visible patches included) and
 *reconstruction + visible* (the original on visible patches, the prediction on hidden ones). For
 MaskFeat, whose target is a histogram of oriented gradients, the last three are HOG pictures:
 *HOG of input*, *predicted HOG* and *predicted HOG + visible*.
 
-:func:`hog_picture` draws HOG cell histograms as the usual line glyphs (numpy only). Where it
-differs from MMSelfSup's renderer on purpose: each bin's line is drawn through the cell's
-centre (not its corner) along the edge direction of the bin (perpendicular to its gradient, 9
-directions over 180 degrees rather than 9 lines at 0, 40, ..., 320 degrees), and the picture is
-shown as grey on black instead of being pushed through the image de-normalisation.
+:func:`hog_picture` and :func:`hog_rgb`, the HOG cell histograms as line glyphs, are
+computed in :mod:`featscope.analysis.recon` (the result holds the pictures) and offered here too.
 
 This module never imports torch; matplotlib is imported inside the functions.
 """
@@ -22,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featscope.analysis.recon import hog_picture, hog_rgb
 from featscope.errors import ParameterError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -78,7 +76,7 @@ def plot_reconstruction(
     Parameters
     ----------
     item : ReconstructedImage
-        One image of a :class:`featscope.views.recon.ReconstructionResult`.
+        One image of a :class:`featscope.results.ReconstructionResult`.
     panel_size : float, default 3.0
         Width and height of a panel in inches.
     title : str, optional
@@ -122,7 +120,7 @@ def plot_reconstruction_grid(
     Parameters
     ----------
     items : sequence of ReconstructedImage
-        The images (e.g. a :class:`featscope.views.recon.ReconstructionResult`).
+        The images (e.g. a :class:`featscope.results.ReconstructionResult`).
     panel_size : float, default 1.6
         Width and height of a panel in inches.
     error_label : str, default "MSE"
@@ -169,72 +167,3 @@ def plot_reconstruction_grid(
             fontsize=8,
         )
     return fig
-
-
-def hog_picture(cells: np.ndarray, cell_size: int = 8, *, scale: float | None = None) -> np.ndarray:
-    """Draw HOG cell histograms as line glyphs on a black picture.
-
-    Parameters
-    ----------
-    cells : numpy.ndarray
-        ``(C, B, hc, wc)`` histograms (``C`` colour channels, averaged, ``B`` bins over 180
-        degrees in MMSelfSup's convention: bin ``k`` holds gradients at ``k * 180 / B`` to
-        ``(k + 1) * 180 / B`` degrees from the vertical axis) or ``(B, hc, wc)``.
-    cell_size : int, default 8
-        Side of a cell in pixels.
-    scale : float, optional
-        Value drawn at full length and brightness (default: the largest value of ``cells``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(hc * cell_size, wc * cell_size)`` uint8; a bin of value ``m`` (over ``scale``) is a
-        line through the cell centre along its edge direction, ``m * cell_size`` pixels long,
-        of brightness ``255 * sqrt(m)``; overlapping lines keep the brighter value.
-
-    Raises
-    ------
-    ParameterError
-        When ``cells`` is not 3-D or 4-D.
-    """
-    values = np.asarray(cells, dtype=np.float64)
-    if values.ndim == 4:
-        values = values.mean(axis=0)
-    if values.ndim != 3:
-        raise ParameterError(
-            f"`cells` must be (C, bins, rows, cols) or (bins, rows, cols); got shape "
-            f"{np.asarray(cells).shape}"
-        )
-    values = np.clip(values, 0.0, None)
-    bins, hc, wc = values.shape
-    canvas = np.zeros((hc * cell_size, wc * cell_size), dtype=np.float64)
-    top = float(values.max()) if scale is None else float(scale)
-    if top <= 0:
-        return canvas.astype(np.uint8)
-    m = np.clip(values / top, 0.0, 1.0)
-    # gradient angle from the vertical axis: (gx, gy) = (sin t, cos t); the edge runs along
-    # (cos t, -sin t) in (x, y) = (column, row) picture coordinates
-    theta = (np.arange(bins) + 0.5) * np.pi / bins
-    dx, dy = np.cos(theta), -np.sin(theta)
-    steps = np.linspace(-0.5, 0.5, 4 * cell_size + 1)
-    rows, cols = np.meshgrid(np.arange(hc), np.arange(wc), indexing="ij")
-    cy = (rows + 0.5) * cell_size - 0.5
-    cx = (cols + 0.5) * cell_size - 0.5
-    for k in range(bins):
-        length = m[k] * cell_size  # (hc, wc)
-        t = length[..., None] * steps  # (hc, wc, S)
-        x = np.rint(cx[..., None] + t * dx[k]).astype(np.int64)
-        y = np.rint(cy[..., None] + t * dy[k]).astype(np.int64)
-        value = np.broadcast_to((255.0 * np.sqrt(m[k]))[..., None], x.shape)
-        keep = (x >= 0) & (x < canvas.shape[1]) & (y >= 0) & (y < canvas.shape[0])
-        np.maximum.at(canvas, (y[keep], x[keep]), value[keep])
-    return np.clip(np.rint(canvas), 0, 255).astype(np.uint8)
-
-
-def _as_rgb(picture: np.ndarray) -> np.ndarray:
-    return np.repeat(picture[..., None], 3, axis=-1) if picture.ndim == 2 else picture
-
-
-def hog_rgb(cells: np.ndarray, cell_size: int = 8, *, scale: float | None = None) -> np.ndarray:
-    """:func:`hog_picture` as an ``(H, W, 3)`` uint8 RGB picture."""
-    return _as_rgb(hog_picture(cells, cell_size, scale=scale))

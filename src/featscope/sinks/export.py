@@ -20,7 +20,10 @@ __all__ = ["export_files"]
 
 
 def export_files(
-    files: Sequence[str | os.PathLike[str]], target: str | os.PathLike[str]
+    files: Sequence[str | os.PathLike[str]],
+    target: str | os.PathLike[str],
+    *,
+    names: Sequence[str] | None = None,
 ) -> list[Path]:
     """Copy ``files`` to ``target``: a file for one file, else a folder.
 
@@ -31,6 +34,9 @@ def export_files(
     target : path
         For one file, the copy's path unless it is an existing folder; for several files, a
         folder (created if missing) that receives them under their own names.
+    names : sequence of str, optional
+        The copies' names in the folder ``target``, one per file (``fig_0.png``,
+        ``fig_1.png``); with names, ``target`` is always a folder.
 
     Returns
     -------
@@ -45,7 +51,9 @@ def export_files(
     """
     sources = [Path(f) for f in files]
     target = Path(target)
-    if len(sources) == 1 and not target.is_dir():
+    if names is not None and len(names) != len(sources):
+        raise ValueError(f"{len(names)} names for {len(sources)} files; pass one name per file")
+    if len(sources) == 1 and names is None and not target.is_dir():
         if target.parent != Path("") and not target.parent.is_dir():
             raise OutputError(
                 f"`--out` {str(target)!r}: folder {str(target.parent)!r} does not exist; create "
@@ -62,7 +70,7 @@ def export_files(
             target.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(f"`--out` {str(target)!r} cannot be created: {exc.strerror}") from exc
-        destinations = [target / source.name for source in sources]
+        destinations = [target / name for name in (names or [s.name for s in sources])]
     written: list[Path] = []
     try:
         for source, destination in zip(sources, destinations, strict=True):

@@ -2,8 +2,8 @@
 
 :func:`load_mim` turns a spec (``mae:<arch>``, ``maskfeat:<arch>``, ``hf:<dir>``,
 ``demo:mae``) or a module into a :class:`MIMModel`, whose ``predict(images, mask)`` gives the
-model's prediction for every patch. :mod:`.patches` cuts images into patches and back and
-handles norm-pix targets; :mod:`.masks` draws seeded masks; :mod:`.hog` computes MaskFeat's
+model's prediction for every patch. :mod:`.patches` cuts images into patches and makes
+norm-pix targets; :mod:`.masks` draws seeded masks; :mod:`.hog` computes MaskFeat's
 HOG target.
 
 Importing this package imports torch (it is only imported lazily, by the reconstruction view).
@@ -27,12 +27,7 @@ from featscope.models.mim.mae import (
 )
 from featscope.models.mim.maskfeat import MASKFEAT_ARCHS, MaskFeat, MaskFeatConfig, build_maskfeat
 from featscope.models.mim.masks import mask_count, random_masks
-from featscope.models.mim.patches import (
-    denormalize_patches,
-    normalize_patches,
-    patchify,
-    unpatchify,
-)
+from featscope.models.mim.patches import normalize_patches, patchify
 
 __all__ = [
     "DEMO_MAE_CONFIG",
@@ -49,7 +44,6 @@ __all__ = [
     "MaskedAutoencoderViT",
     "build_mae",
     "build_maskfeat",
-    "denormalize_patches",
     "hog_to_patches",
     "load_mim",
     "mask_count",
@@ -57,5 +51,4 @@ __all__ = [
     "patches_to_hog",
     "patchify",
     "random_masks",
-    "unpatchify",
 ]

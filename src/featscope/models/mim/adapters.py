@@ -39,6 +39,7 @@ from featscope.models.handle import IMAGENET_MEAN, IMAGENET_STD, ModelHandle, Pr
 from featscope.models.mim.mae import MaskedAutoencoderViT, build_mae
 from featscope.models.mim.maskfeat import MaskFeat, build_maskfeat
 from featscope.models.mim.patches import patchify
+from featscope.results import Provenance
 
 __all__ = ["MIM_PREFIXES", "MIMModel", "load_mim"]
 
@@ -157,6 +158,24 @@ class MIMModel:
             )
         with torch.no_grad():
             return self._predict(self.module, images, mask.to(images.device))
+
+    def provenance(self, source: str = "", seed: int = 0) -> Provenance:
+        """Return the provenance of a result of this model: spec, checkpoint and its SHA-256.
+
+        Parameters
+        ----------
+        source : str, default ""
+            What the images came from.
+        seed : int, default 0
+            The seed of the masks.
+        """
+        return Provenance(
+            model=self.spec,
+            checkpoint=self.checkpoint,
+            checkpoint_sha256=self.checkpoint_sha256,
+            source=source,
+            seed=seed,
+        )
 
     def hog_target(self, images: torch.Tensor) -> torch.Tensor:
         """MaskFeat's target: the per-patch HOG of the (normalised) images, ``(N, L, D)``.
