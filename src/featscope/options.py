@@ -124,7 +124,7 @@ def _flag(group: Any, name: str) -> str:
 def _tuple(value: Any) -> tuple | None:
     if value is None:
         return None
-    if isinstance(value, (str, bytes, os.PathLike)):
+    if isinstance(value, (str, bytes, os.PathLike, int, float)):
         return (value,)
     return tuple(value)
 
@@ -359,6 +359,11 @@ class Output:
                 backends.append(name)
         _freeze(self, "backends", tuple(backends))
         _freeze(self, "backend_options", MappingProxyType(dict(self.backend_options or {})))
+        if self.work_dir is None and self.export is not None:
+            raise ParameterError(
+                f"`--out` {str(self.export)!r} copies files of the finished run folder, but "
+                "work_dir is None; pass a work_dir"
+            )
         if self.work_dir is None and self.mirrored:
             raise ParameterError(
                 f"backends {list(self.mirrored)} log beside the run folder, but work_dir is None; "

@@ -153,3 +153,18 @@ def test_overrides_win_and_bad_values_from_flags_are_checked():
     with pytest.raises(ParameterError, match="`--seed` must be an integer"):
         group_from_args(Selection, args)
     assert group_from_args(Selection, args, seed=5).seed == 5
+
+
+def test_a_single_number_is_a_size_and_export_needs_a_run_folder(tmp_path):
+    assert Preprocess(input_size=20).input_size == (20, 20)
+    with pytest.raises(ParameterError, match=r"`--out` .* work_dir is None; pass a work_dir"):
+        Output(work_dir=None, export=tmp_path / "x.png")
+
+
+def test_switches_do_not_print_a_default():
+    parser = new_parser("demo", "test")
+    add_group(parser, Extraction, "extraction", only=["progress", "batch_size"])
+    text = " ".join(parser.format_help().split())
+    assert "--quiet no progress bars, warnings only" in text
+    assert "(default: True)" not in text
+    assert "(default: 64)" in text

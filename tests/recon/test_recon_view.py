@@ -148,7 +148,6 @@ def test_bad_option_values_are_refused_when_the_group_is_made():
     [
         ({"options": ReconOptions(mask_patch_size=6)}, "multiple of the model's patch size 4"),
         ({"output": Output(export="fig.bmp")}, "unsupported suffix"),
-        ({"output": Output(work_dir=None, export="fig.png")}, "work_dir is None"),
     ],
 )
 def test_bad_options_are_refused(groups, match, tmp_path, monkeypatch):

@@ -31,7 +31,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        if action.default is None or "default:" in text:
+        # A switch's default is that it is off (or, for --quiet-like store_false, on).
+        if action.default is None or "default:" in text or action.nargs == 0:
             return text
         return super()._get_help_string(action)
 

@@ -25,7 +25,7 @@ from featscope.data.browse import (
     sample_seed,
     trace_columns,
 )
-from featscope.errors import DataError, ParameterError
+from featscope.errors import DataError
 from featscope.options import Extraction, Figures, Output
 from featscope.render.browse import can_show, draw_browse, label_text, step_panel
 from featscope.results import BrowsedSample, BrowseResult, Provenance
@@ -96,8 +96,6 @@ def browse(
 
     options, extraction = options or BrowseOptions(), extraction or Extraction()
     figures, output = figures or Figures(), output or Output()
-    if output.export is not None and output.work_dir is None:
-        raise ParameterError("`--out` copies the run folder's pictures; pass a work_dir")
     clock = Stopwatch()
     with clock("load"):
         samples = open_images(data)

@@ -41,7 +41,6 @@ from featscope.data.cue_conflict import (
     read_decision_csvs,
     read_stimuli,
 )
-from featscope.errors import ParameterError
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.render.shape_bias import plot_shape_bias
 from featscope.results import Provenance, ShapeBiasRun, ShapeBiasStats
@@ -130,7 +129,6 @@ def shape_bias(
 
     preprocess, extraction = preprocess or Preprocess(), extraction or _EXTRACTION
     figures, output = figures or _FIGURES, output or Output()
-    _check_export(output)
     if model_name is not None:
         check_model_name(model_name)
     clock = Stopwatch()
@@ -237,7 +235,6 @@ def shape_bias_from_csv(
     (0.214, 0.959)
     """
     figures, output = figures or _FIGURES, output or Output()
-    _check_export(output)
     clock = Stopwatch()
     with clock("load"):
         table, files = read_decision_csvs(paths)
@@ -263,11 +260,6 @@ def shape_bias_from_csv(
 
 
 # --------------------------------------------------------------------------- stages
-
-
-def _check_export(output: Output) -> None:
-    if output.export is not None and output.work_dir is None:
-        raise ParameterError("`--out` copies files of the run folder; pass a work_dir")
 
 
 def _logits(handle: Any, samples: Any, extraction: Extraction) -> tuple[Any, Any]:
