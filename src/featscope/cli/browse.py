@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         "browse",
         "Draw a dataset's images as the model sees them after each transform step. With no "
         "arguments: EfficientNet-Lite0's timm training augmentation on three photos.",
+        cfg_example="mode=concat n=4 phase=eval",
     )
     # the positional and --data fill one dest; SUPPRESS keeps an absent positional from
     # overwriting --data
@@ -52,9 +53,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, Extraction, "images", only=("skip_bad_images", "progress"))
     add_group(parser, Figures, "figures", only=("formats", "dpi", "show"))
     add_group(parser, Output, "output", aliases={"export": ["-o", "--out-dir"]})
-    for action in parser._actions:  # argparse has no public way to reach a flag's help
-        if action.dest == "cfg_options":
-            action.help = "override options, e.g. mode=concat n=4 phase=eval"
     return parser
 
 

@@ -39,6 +39,7 @@ def add_group(
     only: Iterable[str] | None = None,
     defaults: Mapping[str, Any] | None = None,
     aliases: Mapping[str, Iterable[str]] | None = None,
+    helps: Mapping[str, str] | None = None,
 ) -> argparse._ArgumentGroup:
     """Add the flags of an option group to a subcommand's parser.
 
@@ -57,6 +58,9 @@ def add_group(
     aliases : Mapping, optional
         Field name -> further spellings of its flag (``--vis-stage`` for users of the reference
         tools); they are accepted and listed after the field's own flag.
+    helps : Mapping, optional
+        Field name -> this subcommand's own words for the flag, where the group's are too
+        general (recon's ``--out`` says how several figures are named).
 
     Returns
     -------
@@ -65,6 +69,7 @@ def add_group(
     """
     defaults = dict(defaults or {})
     aliases = dict(aliases or {})
+    helps = dict(helps or {})
     arg_group = parser.add_argument_group(title)
     for f in _selected(group, only):
         meta = f.metadata
@@ -87,7 +92,7 @@ def add_group(
             *aliases.get(f.name, ()),
             dest=f.name,
             default=default,
-            help=meta["help"],
+            help=helps.get(f.name, meta["help"]),
             **kwargs,
         )
     return arg_group

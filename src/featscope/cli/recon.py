@@ -30,7 +30,6 @@ class _Paths(argparse.Action):
 
 #: This subcommand's words for flags of shared groups.
 _HELP = {
-    "cfg_options": "override options, e.g. mask_ratio=0.6 seed=3 mask_color=black",
     "export": "also copy each figure here once the run folder is finished, in the format of its "
     "suffix (png without one); several images give <stem>_0.png, <stem>_1.png, ...",
     "input_size": "must equal the model's size: S or H W (default: the model's)",
@@ -44,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Hide random patches of images and draw what a masked-image model (MAE, SimMIM, "
         "MaskFeat) fills in: original, masked, reconstruction, reconstruction + visible. With no "
         "images and no --model: the built-in Fashion-MNIST MAE on held-out test images.",
+        cfg_example="mask_ratio=0.6 seed=3 mask_color=black",
     )
     data_help = (
         "image files or folders (default: the demo:mae test images without --model, the demo "
@@ -62,14 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument(
         "--data", nargs="+", action=_Paths, metavar="PATH", help=f"{data_help}; same as IMAGE"
     )
-    add_group(parser, Preprocess, "model input", only=["input_size"])
+    add_group(parser, Preprocess, "model input", only=["input_size"], helps=_HELP)
     extraction = ["device", "batch_size", "skip_bad_images", "progress"]
     add_group(parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8})
     add_group(parser, ReconOptions, "masking")
     add_group(parser, Figures, "figures", only=["formats", "dpi", "show"])
-    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-file"]})
-    for action in parser._actions:  # argparse has no public way to reword a flag's help
-        action.help = _HELP.get(action.dest, action.help)
+    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-file"]}, helps=_HELP)
     parser.epilog = (
         "example: featscope recon photo.jpg --model hf:./vit-mae-base --mask-ratio 0.75 "
         "--seed 0 -o mae.png"

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         "cue-conflict stimuli (Geirhos et al., ICLR 2019) and draw it against humans. "
         "With no --model: EfficientNet-Lite0 with ImageNet weights. "
         "`featscope shape-bias plot --csv-dir DIR` draws decision csvs instead.",
+        cfg_example="batch_size=16 model_name=my_r50 format=png",
     )
     parser.add_argument(
         "action",
@@ -95,9 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, Figures, "figures", only=("formats", "dpi", "show"),
               defaults={"formats": ("png", "pdf")})  # fmt: skip
     add_group(parser, Output, "output", aliases={"export": ["-o", "--out-dir"]})
-    for action in parser._actions:  # argparse has no public way to reach a flag's help
-        if action.dest == "cfg_options":
-            action.help = "override options, e.g. batch_size=16 model_name=my_r50 format=png"
     return parser
 
 
