@@ -508,7 +508,7 @@ def _choose(total: int, n: int | None, seed: int) -> np.ndarray:
 
 def _file_stems(samples: ImageSamples, positions: np.ndarray) -> list[str]:
     """``<index>_<class>_<stem>``: two ``cat.jpg`` in two class folders get two files."""
-    from featscope.views._featmap_images import safe_name, take_unique
+    from featscope.data.photos import safe_name, take_unique
 
     width = max(3, len(str(max(len(samples) - 1, 0))))
     used: set[str] = set()

@@ -332,7 +332,7 @@ def reconstruct(
     CheckpointError
         When the checkpoint does not load (or an MAE checkpoint has no decoder).
     """
-    from featscope.views._featmap_images import collect_images
+    from featscope.data.photos import collect_photos
 
     if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
         raise ParameterError(f"`batch_size` must be a positive integer; got {batch_size!r}")
@@ -354,7 +354,7 @@ def reconstruct(
         from featscope.models.demo import demo_mae_samples
 
         images = demo_mae_samples()
-    items, source = collect_images(images)
+    items, source = collect_photos(images, name="images")
     with open_run(work_dir, "recon", backends) as run:
         recons: list[ReconstructedImage] = []
         skipped: list[tuple[str, str]] | None = [] if skip_bad_images else None
