@@ -196,6 +196,159 @@ class EmbeddingResult:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CapturedMaps:
+    """The feature maps of one image, captured in one forward pass, and where they lie on it.
+
+    Made by :func:`featscope.capture.maps.capture_maps`.
+
+    Attributes
+    ----------
+    image_id : str
+        The image.
+    maps : Mapping
+        ``{point: {output name: (C, h, w) float32}}``: every tensor of every point, laid out
+        channels-first (tokens on their grid), batch axis dropped, as captured.
+    region : (int, int, int, int)
+        ``(left, top, right, bottom)`` of the photo the model saw, in the photo's pixels (the
+        centre crop of a classifier's preprocessing; the whole photo for a detector).
+    valid : (float, float) or None
+        Detectors only: the fraction of each map's height and width that is image, the rest
+        being the padding the detector's transform added at the bottom/right.
+    provenance : Provenance
+        The model, checkpoint and image source.
+    """
+
+    image_id: str
+    maps: Mapping[str, Mapping[str, np.ndarray]]
+    region: tuple[int, int, int, int]
+    valid: tuple[float, float] | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        frozen = {p: _frozen_mapping(levels) for p, levels in self.maps.items()}
+        object.__setattr__(self, "maps", MappingProxyType(frozen))
+        object.__setattr__(self, "region", tuple(int(v) for v in self.region))
+
+
+@dataclass(frozen=True)
+class FeatureMap:
+    """One drawn feature map: one image, one capture point, one level.
+
+    Attributes
+    ----------
+    image_id : str
+        The image: its path as given, or the name of an in-memory/demo image.
+    point : str
+        The capture point asked for (``"layer4"``, ``"backbone.fpn"``).
+    name : str
+        The output drawn: the point, or ``<point>.<level>`` for the elements of tuple and dict
+        outputs (FPN levels, multi-stage backbones).
+    values : numpy.ndarray
+        The raw ``(C, h, w)`` float32 map as captured (tokens laid out on their grid; for a
+        difference ``|F_a - F_b|``), before any crop, standardisation or resizing.
+    drawn : numpy.ndarray
+        The picture written, RGB uint8 ``(H, W, 3)``.
+    file : str or None
+        File name (without suffix) of the pictures and the ``.npy`` in the run folder.
+    params : Mapping
+        How it was drawn: the shapes, the region of the photo, the colour scale, the crop, and
+        the drawing options.
+    provenance : Provenance
+        The model (model A of a difference), its checkpoint and the image source.
+    provenance_b : Provenance or None
+        Model B of a difference; ``None`` for a plain feature map.
+    """
+
+    image_id: str
+    point: str
+    name: str
+    values: np.ndarray
+    drawn: np.ndarray
+    file: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+    provenance_b: Provenance | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+    @property
+    def level(self) -> str | None:
+        """The level of a tuple/dict output (``"0"``, ``"pool"``), or ``None``."""
+        return self.name[len(self.point) + 1 :] if self.name != self.point else None
+
+
+@dataclass(frozen=True)
+class FeatmapRun:
+    """What one feature-map (or difference) run produced.
+
+    Attributes
+    ----------
+    maps : tuple of FeatureMap
+        One per image, point and level, in image order, then point order, then level order.
+    run_dir : pathlib.Path or None
+        The finished run folder (``None`` when ``work_dir=None``).
+    view : str
+        ``"featmap"`` or ``"featmap_diff"``.
+    models : tuple of str
+        The model spec(s).
+    params : Mapping
+        The drawing options used.
+    timings : Mapping of str to float
+        Seconds spent in each stage (``load``, ``forward``, ``draw``, ``write``).
+    skipped : tuple of (str, str)
+        ``(image id, reason)`` of unreadable images skipped with ``skip_bad_images=True``.
+    exported : tuple of pathlib.Path
+        The copies made for ``Output.export`` (``--out``).
+    """
+
+    maps: tuple[FeatureMap, ...]
+    run_dir: Path | None
+    view: str = "featmap"
+    models: tuple[str, ...] = ()
+    params: Mapping[str, Any] = field(default_factory=dict)
+    timings: Mapping[str, float] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
+    exported: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "maps", tuple(self.maps))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+        object.__setattr__(self, "timings", _frozen_mapping(self.timings))
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def __iter__(self) -> Iterator[FeatureMap]:
+        return iter(self.maps)
+
+    def __getitem__(self, key: tuple[str, str]) -> FeatureMap:
+        """Return the map of ``(image_id, name)``."""
+        for item in self.maps:
+            if (item.image_id, item.name) == tuple(key):
+                return item
+        have = ", ".join(f"({m.image_id!r}, {m.name!r})" for m in self.maps[:8])
+        raise KeyError(f"no map for {key!r}; this run has e.g. {have}")
+
+    @property
+    def raw(self) -> dict[tuple[str, str], np.ndarray]:
+        """Raw ``(C, h, w)`` maps by ``(image_id, name)``."""
+        return {(m.image_id, m.name): m.values for m in self.maps}
+
+    @property
+    def drawn(self) -> dict[tuple[str, str], np.ndarray]:
+        """Drawn RGB pictures by ``(image_id, name)``."""
+        return {(m.image_id, m.name): m.drawn for m in self.maps}
+
+    @property
+    def files(self) -> dict[tuple[str, str], Path]:
+        """The ``.png`` files written, by ``(image_id, name)`` (empty without a run folder)."""
+        if self.run_dir is None:
+            return {}
+        return {(m.image_id, m.name): self.run_dir / f"{m.file}.png" for m in self.maps}
+
+
 # ---------------------------------------------------------------------------------------------
 # Results of reconstructions of masked-image models.
 # ---------------------------------------------------------------------------------------------

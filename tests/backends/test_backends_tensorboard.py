@@ -103,13 +103,13 @@ def test_sprite_shrinks_tiles_to_stay_within_the_limit():
 
 def test_featmap_view_logs_its_pictures_to_tensorboard(tmp_path):
     import featscope
+    from featscope.options import Output
 
     done = featscope.feature_maps(
-        tiny_handle(),
         [photo(0), photo(1)],
+        tiny_handle(),
         ["0"],
-        work_dir=tmp_path,
-        backends=["tensorboard"],
+        output=Output(work_dir=tmp_path, backends=["tensorboard"]),
     )
     events = tb_events(tmp_path / "tensorboard" / done.run_dir.name)
     pngs = sorted(p.stem for p in done.run_dir.glob("*.png"))

@@ -15,6 +15,7 @@ from featscope.capture.tokens import (
     tokens_to_map,
 )
 from featscope.errors import CaptureError
+from featscope.options import Output
 
 
 def _tokens(prefix: int, h: int, w: int, c: int = 3) -> torch.Tensor:
@@ -175,7 +176,7 @@ def test_hugging_face_vit_tokens_become_maps(tmp_path):
 
     picture = Image.new("RGB", (40, 40), (200, 30, 30))
     points = ["backbone", "vit.embeddings.patch_embeddings"]
-    run = feature_maps(f"hf:{tmp_path}", [("red", picture)], points, work_dir=None)
+    run = feature_maps([("red", picture)], f"hf:{tmp_path}", points, output=Output(work_dir=None))
     tokens_map = run["red", "backbone"].values
     assert tokens_map.shape == (16, 4, 4)  # class token dropped, 4x4 patch grid
     assert run["red", "vit.embeddings.patch_embeddings"].values.shape == (16, 4, 4)

@@ -42,13 +42,13 @@ def test_parser_defaults_follow_the_reference_names():
         False,
         False,
     )
-    opts = featmap_cli.drawing_options(
+    opts = featmap_cli.groups_from_args(
         featmap_cli.build_parser().parse_args(
             ["--channel-reduction", "none", "--resize-shape", "8", "9"]
         )
-    )
-    assert opts["channel_reduction"] is None
-    assert opts["resize_shape"] == (8, 9)
+    )["style"]
+    assert opts.channel_reduction is None
+    assert opts.resize_shape == (8, 9)
     diff = diff_cli.build_parser().parse_args(["--model", "a", "--model", "b"])
     assert diff.shared_scale is True
     assert diff.models == ["a", "b"]
@@ -94,8 +94,9 @@ def test_cfg_options_example_of_the_help_parses():
     from featscope.cli.config import apply_cfg_options
 
     argv = ["--cfg-options", "channel_reduction=none", "topk=6", "arrangement=[2,3]"]
-    opts = featmap_cli.drawing_options(apply_cfg_options(featmap_cli.build_parser(), argv))
-    assert (opts["channel_reduction"], opts["topk"], opts["arrangement"]) == (None, 6, (2, 3))
+    opts = featmap_cli.groups_from_args(apply_cfg_options(featmap_cli.build_parser(), argv))
+    style = opts["style"]
+    assert (style.channel_reduction, style.topk, style.arrangement) == (None, 6, (2, 3))
 
 
 @pytest.mark.parametrize(
@@ -155,3 +156,63 @@ def test_featmap_diff_with_only_unreadable_images_fails_clearly(tmp_path):
     ):
         _run(diff_cli, argv)
     assert not list((tmp_path / "wd").glob("featmap_diff_*"))
+
+
+def test_data_flag_and_positional_images_are_one_input(tmp_path):
+    a, b = save_photo(tmp_path / "a.png", seed=1), save_photo(tmp_path / "b.png", seed=2)
+    args = featmap_cli.build_parser().parse_args([str(a), "--data", str(b), "--point", "x"])
+    assert args.data == [str(a), str(b)]
+    assert featmap_cli.build_parser().parse_args(["--data", str(b)]).data == [str(b)]
+    assert featmap_cli.build_parser().parse_args([]).data == []  # the demo photos
+
+
+def test_formats_dpi_and_out_export(tmp_path, capsys):
+    from PIL import Image
+
+    img = save_photo(tmp_path / "p.png", size=(40, 40))
+    out = tmp_path / "pictures"
+    argv = ["--data", str(img), "--model", TINY, "--point", "layer1", "layer2", "--input-size"]
+    argv += ["32", "--format", "png", "jpg", "--dpi", "300", "--out", str(out)]
+    assert _run(featmap_cli, [*argv, "--work-dir", str(tmp_path / "wd")]) == 0
+    assert "4 picture(s) copied to --out" in capsys.readouterr().out
+    run_dir = next((tmp_path / "wd").glob("featmap_*"))
+    expected = ["p_layer1.jpg", "p_layer1.png", "p_layer2.jpg", "p_layer2.png"]
+    assert sorted(p.name for p in out.iterdir()) == expected
+    assert sorted(p.name for p in run_dir.glob("p_layer*.*") if p.suffix != ".npy") == expected
+    assert Image.open(out / "p_layer1.png").info["dpi"] == pytest.approx((300, 300), abs=0.01)
+    assert (out / "p_layer1.png").read_bytes() == (run_dir / "p_layer1.png").read_bytes()
+
+
+def test_show_on_a_headless_backend_warns_and_still_writes(tmp_path):
+    img = save_photo(tmp_path / "p.png", size=(40, 40))
+    argv = [str(img), "--model", TINY, "--model", TINY, "--point", "layer2", "--show"]
+    argv += ["--input-size", "32", "--format", "svg", "--work-dir", str(tmp_path / "wd")]
+    with pytest.warns(UserWarning, match="cannot show the figure"):
+        assert _run(diff_cli, argv) == 0
+    run_dir = next((tmp_path / "wd").glob("featmap_diff_*"))
+    assert (run_dir / "p_layer2.svg").exists()
+    assert not (run_dir / "p_layer2.png").exists()
+
+
+def test_every_figures_and_output_flag_is_offered():
+    for module in (featmap_cli, diff_cli):
+        text = module.build_parser().format_help()
+        for flag in ("--format", "--dpi", "--show", "--work-dir", "--out", "--data", "--point"):
+            assert flag in text, (module.__name__, flag)
+        assert "--vis-stage" in text  # MMRazor's users' name of --point
+
+
+def test_points_command_shows_what_each_point_gives(capsys):
+    import featscope.cli.points as points_cli
+
+    assert _run(points_cli, ["--model", TINY]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# timm:test_resnet (timm), shapes per image for a 160x160 input"
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["backbone"].split(None, 1)[1].startswith("-> model API")
+    assert "NCHW (96, 5, 5) stride 32" in rows["backbone"]
+    assert "NC (96,)" in rows["pre_logits"]
+    assert "NCHW (48, 20, 20) stride 8  [feature_info]" in rows["layer2"]
+    assert "Sequential" in rows["layer2"]
+    assert "NCHW (48, 20, 20) stride 8" in rows["layer2.0"]
+    assert "[feature_info]" not in rows["layer2.0"]

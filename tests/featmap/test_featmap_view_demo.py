@@ -12,6 +12,7 @@ import torch
 from featscope.data.photos import DEMO_PHOTOS, demo_photos
 from featscope.errors import DataError, MissingExtraError
 from featscope.models import load_model
+from featscope.options import Output
 from featscope.views.featmap import DEFAULT_DEMO_POINTS, feature_maps
 
 ESPRESSO = 967
@@ -36,7 +37,7 @@ def test_efficientnet_lite0_predicts_espresso_on_the_coffee_photo(lite0):
 
 
 def test_default_run_draws_three_stages_over_three_photos(tmp_path):
-    run = feature_maps(work_dir=tmp_path)
+    run = feature_maps(output=Output(work_dir=tmp_path))
     assert run.models == ("demo:efficientnet-lite0",)
     assert [m.image_id for m in run.maps[::3]] == list(DEMO_PHOTOS)
     assert [m.name for m in run.maps[:3]] == list(DEFAULT_DEMO_POINTS)

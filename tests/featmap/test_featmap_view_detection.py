@@ -8,6 +8,8 @@ import torch
 import torchvision
 from featmap_view_helpers import photo
 
+from featscope.analysis.featmap import FeatmapStyle
+from featscope.options import Output, Preprocess
 from featscope.render.featmap import draw_featmap
 from featscope.views.featmap import feature_maps
 
@@ -24,7 +26,11 @@ def detector():
 def test_fpn_levels_are_drawn_per_level_cropped_to_the_photo(detector, tmp_path):
     picture = photo(1, size=(48, 80))
     run = feature_maps(
-        detector, [("street", picture)], ["backbone.fpn"], overlaid=True, work_dir=tmp_path
+        [("street", picture)],
+        detector,
+        ["backbone.fpn"],
+        style=FeatmapStyle(overlaid=True),
+        output=Output(work_dir=tmp_path),
     )
     names = [m.name for m in run.maps]
     assert names == [f"backbone.fpn.{k}" for k in ("0", "1", "2", "3", "pool")]
@@ -53,7 +59,11 @@ def test_segmentation_model_loads_and_draws_its_backbone():
         weights=None, weights_backbone=None
     ).eval()
     run = feature_maps(
-        model, [("p", photo(2, size=(40, 60)))], ["backbone"], input_size=64, work_dir=None
+        [("p", photo(2, size=(40, 60)))],
+        model,
+        ["backbone"],
+        preprocess=Preprocess(input_size=(64, 64)),
+        output=Output(work_dir=None),
     )
     item = run["p", "backbone.out"]  # the backbone returns a dict {"out": ...}
     assert item.values.shape == (2048, 8, 8)  # dilated: stride 8

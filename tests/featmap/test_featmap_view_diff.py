@@ -9,8 +9,10 @@ import pytest
 import torch
 from featmap_view_helpers import photo, tiny_handle
 
+from featscope.analysis.featmap import FeatmapStyle
 from featscope.capture.hooks import capture
 from featscope.errors import CaptureError, ParameterError
+from featscope.options import Output
 from featscope.views.featmap import feature_map_difference
 
 
@@ -23,7 +25,9 @@ def test_levels_are_paired_by_name_not_by_order(tmp_path):
     a = tiny_handle(seed=0, as_dict=True)
     b = tiny_handle(seed=1, as_dict=True, reverse=True)  # {"p4": ..., "p3": ...}
     picture = photo(1)
-    run = feature_map_difference((a, b), [("p", picture)], ["neck"], work_dir=tmp_path)
+    run = feature_map_difference(
+        [("p", picture)], (a, b), ["neck"], output=Output(work_dir=tmp_path)
+    )
     assert [m.name for m in run.maps] == ["neck.p3", "neck.p4"]
     fa, fb = _neck(a, picture), _neck(b, picture)
     for level in ("p3", "p4"):
@@ -37,7 +41,7 @@ def test_levels_are_paired_by_name_not_by_order(tmp_path):
 
 def test_identical_models_differ_nowhere_and_the_scale_starts_at_zero():
     a, b = tiny_handle(seed=3), tiny_handle(seed=3)
-    run = feature_map_difference((a, b), [("p", photo(2))], ["neck"], work_dir=None)
+    run = feature_map_difference([("p", photo(2))], (a, b), ["neck"], output=Output(work_dir=None))
     for item in run:
         assert not item.values.any()
         assert item.params["value_range"] == [0.0, 0.0]
@@ -47,18 +51,21 @@ def test_identical_models_differ_nowhere_and_the_scale_starts_at_zero():
 
 def test_shared_scale_is_on_by_default_and_anchored_at_zero():
     run = feature_map_difference(
-        (tiny_handle(seed=0), tiny_handle(seed=1)), [("p", photo(2))], ["neck"], work_dir=None
+        [("p", photo(2))],
+        (tiny_handle(seed=0), tiny_handle(seed=1)),
+        ["neck"],
+        output=Output(work_dir=None),
     )
     low, high = run["p", "neck.0"].params["value_range"]
     assert low == 0.0
     assert high > 0
     assert run["p", "neck.1"].params["value_range"] == [low, high]
     off = feature_map_difference(
-        (tiny_handle(seed=0), tiny_handle(seed=1)),
         [("p", photo(2))],
+        (tiny_handle(seed=0), tiny_handle(seed=1)),
         ["neck"],
-        shared_scale=False,
-        work_dir=None,
+        style=FeatmapStyle(shared_scale=False),
+        output=Output(work_dir=None),
     )
     assert off["p", "neck.0"].params["value_range"] is None
 
@@ -70,7 +77,7 @@ def test_shape_mismatch_names_both_shapes():
         match=r"'stage' of image 'p': model A \(tiny-0\) gives \(C, H, W\) = \(6, 8, 8\) and "
         r"model B \(tiny-0\) gives \(5, 8, 8\)",
     ):
-        feature_map_difference((a, b), [("p", photo(2))], ["stage"], work_dir=None)
+        feature_map_difference([("p", photo(2))], (a, b), ["stage"], output=Output(work_dir=None))
 
 
 class _OnlyP3(torch.nn.Module):
@@ -83,24 +90,28 @@ def test_outputs_in_one_model_only_are_skipped_with_a_warning():
     b = tiny_handle(seed=1, as_dict=True)
     b.module.neck = _OnlyP3()
     with pytest.warns(UserWarning, match=r"outputs \['neck.p4'\] exist only in model A"):
-        run = feature_map_difference((a, b), [("p", photo(2))], ["neck"], work_dir=None)
+        run = feature_map_difference(
+            [("p", photo(2))], (a, b), ["neck"], output=Output(work_dir=None)
+        )
     assert [m.name for m in run.maps] == ["neck.p3"]
     c = tiny_handle(seed=1)  # tuple output: levels "0", "1" instead of "p3", "p4"
     with (
         pytest.warns(UserWarning, match="only in model B"),
         pytest.raises(CaptureError, match="none has the same name"),
     ):
-        feature_map_difference((a, c), [("p", photo(2))], ["neck"], work_dir=None)
+        feature_map_difference([("p", photo(2))], (a, c), ["neck"], output=Output(work_dir=None))
 
 
 def test_two_models_are_required():
     with pytest.raises(ParameterError, match="`models` must be two models"):
-        feature_map_difference((tiny_handle(),), [("p", photo(2))], ["neck"], work_dir=None)
+        feature_map_difference(
+            [("p", photo(2))], (tiny_handle(),), ["neck"], output=Output(work_dir=None)
+        )
     with pytest.raises(ParameterError, match="`models` must be two models"):
-        feature_map_difference("timm:resnet18", [("p", photo(2))], work_dir=None)
+        feature_map_difference([("p", photo(2))], "timm:resnet18", output=Output(work_dir=None))
     with pytest.raises(ParameterError, match="one checkpoint \\(or None\\) per model"):
         feature_map_difference(
-            (tiny_handle(), tiny_handle()), [("p", photo(2))], checkpoints=["a.pth"]
+            [("p", photo(2))], (tiny_handle(), tiny_handle()), checkpoints=["a.pth"]
         )
 
 
@@ -109,4 +120,4 @@ def test_a_point_missing_in_model_b_fails_before_any_image_is_read(tmp_path):
 
     other = ModelHandle(torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3)), "seq", "factory")
     with pytest.raises(CaptureError, match="capture point 'stage' is not in this model \\(seq\\)"):
-        feature_map_difference((tiny_handle(), other), [tmp_path / "missing.png"], ["stage"])
+        feature_map_difference([tmp_path / "missing.png"], (tiny_handle(), other), ["stage"])

@@ -10,10 +10,13 @@ import torch
 from featmap_view_helpers import photo, save_photo, tiny_handle
 from PIL import Image
 
+from featscope.analysis import featmap as featmap_analysis
+from featscope.analysis.featmap import FeatmapStyle
 from featscope.capture.hooks import capture
+from featscope.data.photos import safe_name, take_unique, unique_stems
+from featscope.options import Output
 from featscope.render.featmap import draw_featmap, featmap_value_range
-from featscope.views import featmap as view
-from featscope.views.featmap import FeatmapRun, feature_maps, unique_stems
+from featscope.views.featmap import FeatmapRun, feature_maps
 
 
 def _run_dir_files(run: FeatmapRun) -> list[str]:
@@ -23,7 +26,7 @@ def _run_dir_files(run: FeatmapRun) -> list[str]:
 def test_same_file_name_in_two_folders_gives_two_files(tmp_path):
     a = save_photo(tmp_path / "a" / "cat.jpg", seed=1)
     b = save_photo(tmp_path / "b" / "cat.jpg", seed=2)
-    run = feature_maps(tiny_handle(), [a, b], ["stage"], work_dir=tmp_path / "wd")
+    run = feature_maps([a, b], tiny_handle(), ["stage"], output=Output(work_dir=tmp_path / "wd"))
     files = _run_dir_files(run)
     assert "a_cat_stage.png" in files
     assert "b_cat_stage.png" in files
@@ -51,7 +54,9 @@ def test_tuple_levels_drawn_per_level_and_folder_input(tmp_path):
     save_photo(tmp_path / "imgs" / "one.png", seed=1)
     save_photo(tmp_path / "imgs" / "sub" / "two.png", seed=2)
     (tmp_path / "imgs" / "notes.txt").write_text("not an image")
-    run = feature_maps(tiny_handle(), tmp_path / "imgs", ["neck", "stem"], work_dir=tmp_path / "w")
+    run = feature_maps(
+        tmp_path / "imgs", tiny_handle(), ["neck", "stem"], output=Output(work_dir=tmp_path / "w")
+    )
     assert [m.name for m in run.maps] == ["neck.0", "neck.1", "stem"] * 2
     assert [m.level for m in run.maps[:3]] == ["0", "1", None]
     files = _run_dir_files(run)
@@ -72,20 +77,27 @@ def test_file_names_never_collide_between_image_and_point_names(tmp_path):
     handle = tiny_handle()
     images = [("x_neck", photo(1)), ("x", photo(2))]
     # "x_neck" + "0"... and "x" + "neck.0": distinct; force a real clash with point names
-    run = feature_maps(handle, images, ["neck"], work_dir=tmp_path)
+    run = feature_maps(images, handle, ["neck"], output=Output(work_dir=tmp_path))
     names = [m.file for m in run.maps]
     assert len(set(names)) == len(names) == 4
     clash = [("a_stem", photo(1)), ("a", photo(2))]
-    names = view._Names()
-    assert names.take("a_stem", "x") != names.take("a", "stem_x")
-    run = feature_maps(handle, clash, ["stem"], work_dir=tmp_path)
+    used: set[str] = set()  # the run's stems are <image stem>_<output name>, never twice
+    assert take_unique("a_stem_x", used) == "a_stem_x"
+    assert take_unique(f"a_{safe_name('stem_x')}", used) == "a_stem_x-2"
+    run = feature_maps(clash, handle, ["stem"], output=Output(work_dir=tmp_path))
     assert len({m.file for m in run.maps}) == 2
 
 
 def test_raw_maps_are_the_captured_outputs_and_drawing_matches_draw_featmap():
     handle = tiny_handle()
     picture = photo(3, size=(16, 16))
-    run = feature_maps(handle, [("p", picture)], ["stage"], overlaid=True, work_dir=None)
+    run = feature_maps(
+        [("p", picture)],
+        handle,
+        ["stage"],
+        style=FeatmapStyle(overlaid=True),
+        output=Output(work_dir=None),
+    )
     x = handle.preprocess(picture)[None]
     with capture(handle, ["stage"]) as tap:
         expected = tap.run(x)["stage"][0].numpy()
@@ -115,7 +127,9 @@ def test_maps_line_up_with_the_original_photo():
     )
     array = np.zeros((60, 100, 3), np.uint8)
     array[20:30, 60:70] = 255  # right of centre, inside the centre crop
-    run = feature_maps(handle, [("sq", Image.fromarray(array))], ["logits"], work_dir=None)
+    run = feature_maps(
+        [("sq", Image.fromarray(array))], handle, ["logits"], output=Output(work_dir=None)
+    )
     item = run["sq", "logits"]
     left, top, right, bottom = item.params["region"]
     # the centre 80 % of the short side (48 px), left edge through timm's integer crop offset
@@ -132,13 +146,29 @@ def test_maps_line_up_with_the_original_photo():
 
 def test_non_overlaid_has_the_overlaid_size_and_max_size_caps_it():
     picture = photo(4, size=(60, 80))
-    plain = feature_maps(tiny_handle(), [("p", picture)], ["stage"], work_dir=None)
-    over = feature_maps(tiny_handle(), [("p", picture)], ["stage"], overlaid=True, work_dir=None)
+    plain = feature_maps([("p", picture)], tiny_handle(), ["stage"], output=Output(work_dir=None))
+    over = feature_maps(
+        [("p", picture)],
+        tiny_handle(),
+        ["stage"],
+        style=FeatmapStyle(overlaid=True),
+        output=Output(work_dir=None),
+    )
     assert plain["p", "stage"].drawn.shape == over["p", "stage"].drawn.shape == (60, 60, 3)
-    small = feature_maps(tiny_handle(), [("p", picture)], ["stage"], max_size=30, work_dir=None)
+    small = feature_maps(
+        [("p", picture)],
+        tiny_handle(),
+        ["stage"],
+        style=FeatmapStyle(max_size=30),
+        output=Output(work_dir=None),
+    )
     assert small["p", "stage"].drawn.shape == (30, 30, 3)
     sized = feature_maps(
-        tiny_handle(), [("p", picture)], ["stage"], resize_shape=(10, 20), work_dir=None
+        [("p", picture)],
+        tiny_handle(),
+        ["stage"],
+        style=FeatmapStyle(resize_shape=(10, 20)),
+        output=Output(work_dir=None),
     )
     assert sized["p", "stage"].drawn.shape == (10, 20, 3)
 
@@ -146,14 +176,11 @@ def test_non_overlaid_has_the_overlaid_size_and_max_size_caps_it():
 def test_topk_grid_and_shared_scale():
     picture = photo(5, size=(16, 16))
     run = feature_maps(
-        tiny_handle(),
         [("p", picture)],
+        tiny_handle(),
         ["neck"],
-        channel_reduction="none",
-        topk=4,
-        arrangement=(2, 2),
-        shared_scale=True,
-        work_dir=None,
+        style=FeatmapStyle(channel_reduction="none", topk=4, arrangement=(2, 2), shared_scale=True),
+        output=Output(work_dir=None),
     )
     assert run["p", "neck.0"].drawn.shape == (32, 32, 3)
     low, high = run["p", "neck.0"].params["value_range"]
@@ -164,7 +191,11 @@ def test_topk_grid_and_shared_scale():
     ]
     assert (low, high) == pytest.approx((min(r[0] for r in ranges), max(r[1] for r in ranges)))
     separate = feature_maps(
-        tiny_handle(), [("p", picture)], ["neck"], shared_scale=False, work_dir=None
+        [("p", picture)],
+        tiny_handle(),
+        ["neck"],
+        style=FeatmapStyle(shared_scale=False),
+        output=Output(work_dir=None),
     )
     assert separate["p", "neck.1"].params["value_range"] is None
 
@@ -174,31 +205,32 @@ def test_topk_grid_and_shared_scale():
 )
 def test_large_outputs_reduced_in_blocks_give_the_same_pixels(monkeypatch, reduction, topk):
     picture = photo(6, size=(40, 40))
-    kwargs = dict(channel_reduction=reduction, topk=topk, arrangement=(1, 3), overlaid=True)
-    whole = feature_maps(tiny_handle(), [("p", picture)], ["stage"], work_dir=None, **kwargs)
-    monkeypatch.setattr(view, "_RESIZE_BUDGET", 40 * 40 * 2)  # blocks of 2 channels
-    blocks = feature_maps(tiny_handle(), [("p", picture)], ["stage"], work_dir=None, **kwargs)
+    style = FeatmapStyle(channel_reduction=reduction, topk=topk, arrangement=(1, 3), overlaid=True)
+    kwargs = dict(style=style, output=Output(work_dir=None))
+    whole = feature_maps([("p", picture)], tiny_handle(), ["stage"], **kwargs)
+    monkeypatch.setattr(featmap_analysis, "RESIZE_BUDGET", 40 * 40 * 2)  # blocks of 2 channels
+    blocks = feature_maps([("p", picture)], tiny_handle(), ["stage"], **kwargs)
     np.testing.assert_array_equal(whole["p", "stage"].drawn, blocks["p", "stage"].drawn)
 
 
 def test_squeeze_mean_in_blocks_is_within_one_level(monkeypatch):
     picture = photo(6, size=(40, 40))
-    kwargs = dict(channel_reduction="squeeze_mean", overlaid=False)
-    whole = feature_maps(tiny_handle(), [("p", picture)], ["stage"], work_dir=None, **kwargs)
-    monkeypatch.setattr(view, "_RESIZE_BUDGET", 40 * 40 * 2)
-    blocks = feature_maps(tiny_handle(), [("p", picture)], ["stage"], work_dir=None, **kwargs)
+    style = FeatmapStyle(channel_reduction="squeeze_mean", overlaid=False)
+    kwargs = dict(style=style, output=Output(work_dir=None))
+    whole = feature_maps([("p", picture)], tiny_handle(), ["stage"], **kwargs)
+    monkeypatch.setattr(featmap_analysis, "RESIZE_BUDGET", 40 * 40 * 2)
+    blocks = feature_maps([("p", picture)], tiny_handle(), ["stage"], **kwargs)
     diff = np.abs(whole["p", "stage"].drawn.astype(int) - blocks["p", "stage"].drawn.astype(int))
     assert diff.max() <= 4  # one gray level moves a JET colour by at most 4
 
 
 def test_use_norm_standardises_each_channel():
     run = feature_maps(
-        tiny_handle(),
         [("p", photo(7))],
+        tiny_handle(),
         ["stage"],
-        use_norm=True,
-        shared_scale=True,
-        work_dir=None,
+        style=FeatmapStyle(use_norm=True, shared_scale=True),
+        output=Output(work_dir=None),
     )
     # the shared scale is taken on the standardised maps: around 0, not the raw range
     low, high = run["p", "stage"].params["value_range"]

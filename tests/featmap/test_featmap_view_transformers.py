@@ -9,6 +9,7 @@ import torch
 from featmap_view_helpers import photo
 
 from featscope.capture.hooks import capture
+from featscope.options import Output
 from featscope.views.featmap import feature_maps
 
 
@@ -41,7 +42,7 @@ def test_deit_distilled_drops_class_and_distillation_tokens():
     handle = _timm_handle(model, 32)
     assert (handle.num_prefix_tokens, handle.patch_grid) == (2, (4, 4))
     picture = photo(3, size=(32, 32))
-    run = feature_maps(handle, [("p", picture)], ["blocks.0"], work_dir=None)
+    run = feature_maps([("p", picture)], handle, ["blocks.0"], output=Output(work_dir=None))
     tokens = _captured(handle, picture, ["blocks.0"])["blocks.0"][0].numpy()  # (2 + 16, 8)
     assert tokens.shape == (18, 8)
     values = run["p", "blocks.0"].values
@@ -65,7 +66,9 @@ def test_swin_stage_outputs_are_drawn_channels_first():
     ).eval()
     handle = _timm_handle(model, 32)
     picture = photo(4, size=(32, 32))
-    run = feature_maps(handle, [("p", picture)], ["layers.0", "layers.1"], work_dir=None)
+    run = feature_maps(
+        [("p", picture)], handle, ["layers.0", "layers.1"], output=Output(work_dir=None)
+    )
     raw = _captured(handle, picture, ["layers.0", "layers.1"])
     for point, shape in (("layers.0", (8, 8, 8)), ("layers.1", (16, 4, 4))):
         assert raw[point].shape == (1, shape[1], shape[2], shape[0])  # (N, H, W, C) in timm

@@ -15,6 +15,7 @@ from typing import Any
 
 from featscope.errors import CaptureError, ParameterError
 from featscope.models.handle import ALIASES, ModelHandle, PointRef
+from featscope.models.points import module_table
 
 __all__ = ["CapturePoint", "module_table", "resolve_points"]
 
@@ -45,26 +46,6 @@ class CapturePoint:
     def extras_key(self) -> str:
         """Key of the value in the forward extras (for ``ref.module is None``)."""
         return self.alias if self.alias is not None else self.name
-
-
-def module_table(module: Any) -> dict[str, Any]:
-    """Map every module path of ``module`` to its submodule (``""`` is ``module`` itself).
-
-    Parameters
-    ----------
-    module : torch.nn.Module
-        The model.
-
-    Returns
-    -------
-    dict of str to torch.nn.Module
-        Every path, including the extra paths of modules shared by several parents.
-    """
-    try:
-        # a module shared by two parents is hooked once but may be named by either path
-        return dict(module.named_modules(remove_duplicate=False))
-    except TypeError:  # modules overriding named_modules() without the keyword
-        return dict(module.named_modules())
 
 
 def _unknown_point_error(handle: ModelHandle, name: str, candidates: list[str]) -> CaptureError:

@@ -7,7 +7,6 @@ import argparse
 __all__ = [
     "HelpFormatter",
     "add_config_flags",
-    "add_drawing_flags",
     "add_images_argument",
     "add_model_flags",
     "add_output_flags",
@@ -15,11 +14,8 @@ __all__ = [
     "add_preprocessing_flags",
     "add_skip_bad_images_flag",
     "add_trust_checkpoint_flag",
-    "drawing_options",
     "new_parser",
 ]
-
-_REDUCTIONS = ["pixel_wise_max", "squeeze_mean", "select_max", "none"]
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -72,8 +68,12 @@ def add_config_flags(parser: argparse.ArgumentParser, example: str | None = None
     )
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """Add the model spec, its checkpoint and preprocessing overrides."""
+def add_model_flags(parser: argparse.ArgumentParser, *, preprocessing: bool = True) -> None:
+    """Add the model spec, its checkpoint and (unless ``preprocessing=False``) its overrides.
+
+    Commands that take the :class:`~featscope.options.Preprocess` group pass
+    ``preprocessing=False`` and add that group instead.
+    """
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -82,7 +82,8 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
     add_trust_checkpoint_flag(group)
-    add_preprocessing_flags(group)
+    if preprocessing:
+        add_preprocessing_flags(group)
 
 
 def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:
@@ -130,9 +131,18 @@ def add_skip_bad_images_flag(
 
 
 def add_images_argument(parser: argparse.ArgumentParser) -> None:
-    """Add the positional ``IMAGE ...`` files or folders (none: the demo photos)."""
+    """Add the images of an image view: ``--data`` and the same paths positionally.
+
+    Both fill ``args.data`` (a list, empty when none is given: the view's demo images), in
+    the order given, so ``featscope featmap a.jpg --data b.jpg`` reads both.
+    """
+    help_text = "image files or folders (default: the demo photos)"
     parser.add_argument(
-        "images", nargs="*", metavar="IMAGE", help="image files or folders (default: demo photos)"
+        "data", nargs="*", action="extend", default=None, metavar="IMAGE", help=help_text
+    )
+    group = parser.add_argument_group("data")
+    group.add_argument(
+        "--data", dest="data", nargs="+", action="extend", metavar="PATH", help=help_text
     )
 
 
@@ -202,70 +212,3 @@ def add_output_flags(parser: argparse.ArgumentParser, *, figures: bool = True) -
     group.add_argument("--dpi", type=int, default=150, help="resolution of raster figures")
     group.add_argument("--show", action="store_true", help="open the figures in a window")
     group.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")
-
-
-def add_drawing_flags(parser: argparse.ArgumentParser, *, shared_scale_default: bool) -> None:
-    """Add the drawing flags shared by ``featmap`` and ``featmap-diff`` (MMRazor's names).
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    shared_scale_default : bool
-        Whether ``--shared-scale`` is on unless ``--no-shared-scale`` is given.
-    """
-    group = parser.add_argument_group("drawing")
-    group.add_argument(
-        "--channel-reduction",
-        choices=_REDUCTIONS,
-        default="pixel_wise_max",
-        help="how channels become one map; none: a grid of the --topk strongest channels",
-    )
-    group.add_argument("--topk", type=int, default=20, help="channels in the grid (with none)")
-    group.add_argument("--arrangement", nargs=2, type=int, default=[4, 5], metavar=("ROWS", "COLS"))
-    group.add_argument(
-        "--overlaid",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="draw over the photo (default: on for the built-in demo, off otherwise)",
-    )
-    group.add_argument(
-        "--use-norm", action="store_true", help="standardise each channel before drawing"
-    )
-    group.add_argument(
-        "--resize-shape", nargs=2, type=int, metavar=("H", "W"), help="size of every picture"
-    )
-    group.add_argument("--alpha", type=float, default=0.5, help="heat-map weight in the blend")
-    group.add_argument(
-        "--shared-scale",
-        action=argparse.BooleanOptionalAction,
-        default=shared_scale_default,
-        help="one colour scale for all levels and tiles of an image and point",
-    )
-    group.add_argument(
-        "--nan-policy",
-        choices=["raise", "mask"],
-        default="raise",
-        help="NaN/inf in a map: an error, or drawn as the lowest value",
-    )
-    group.add_argument(
-        "--max-size",
-        type=int,
-        default=1024,
-        help="longest side of the pictures; larger photos are scaled down (0: keep)",
-    )
-
-
-def drawing_options(args: argparse.Namespace) -> dict:
-    """Return the drawing keyword arguments of the views from parsed flags."""
-    return {
-        "channel_reduction": None if args.channel_reduction == "none" else args.channel_reduction,
-        "topk": args.topk,
-        "arrangement": tuple(args.arrangement),
-        "resize_shape": None if args.resize_shape is None else tuple(args.resize_shape),
-        "alpha": args.alpha,
-        "use_norm": args.use_norm,
-        "shared_scale": args.shared_scale,
-        "nan_policy": args.nan_policy,
-        "max_size": args.max_size,
-    }

@@ -5,47 +5,65 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import (
-    add_drawing_flags,
-    add_images_argument,
-    add_model_flags,
-    add_output_flags,
-    add_points_flag,
-    add_skip_bad_images_flag,
-    drawing_options,
-    input_size,
-    new_parser,
-)
+from featscope.cli.common import add_images_argument, add_model_flags, add_points_flag, new_parser
+from featscope.cli.groups import add_group, group_from_args
 
-# add_drawing_flags and drawing_options moved to cli.common; still importable from here
-__all__ = [
-    "add_drawing_flags",
-    "build_parser",
-    "describe_flags",
-    "drawing_options",
-    "run",
-    "summarize",
-]
+__all__ = ["add_featmap_groups", "build_parser", "groups_from_args", "run", "summarize"]
+
+_CFG_EXAMPLE = "override options, e.g. channel_reduction=none topk=6 arrangement=[2,3]"
 
 
-def describe_flags(parser: argparse.ArgumentParser, *, overlaid: str) -> None:
-    """Give the shared flags the help texts of the feature-map commands.
+def add_featmap_groups(
+    parser: argparse.ArgumentParser, *, shared_scale: bool, overlaid: str
+) -> None:
+    """Add the option groups ``featmap`` and ``featmap-diff`` share, after their model flags.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
-        The parser of ``featmap`` or ``featmap-diff``, with its flags added.
+        The subcommand's parser.
+    shared_scale : bool
+        The command's default of ``--shared-scale``.
     overlaid : str
         Help of ``--overlaid``, which states the command's own default.
     """
-    texts = {
-        "cfg_options": "override options, e.g. channel_reduction=none topk=6 arrangement=[2,3]",
-        "arrangement": "rows and columns of the --topk grid; at least min(channels, topk) cells",
-        "overlaid": overlaid,
-    }
+    from featscope.analysis.featmap import FeatmapStyle
+    from featscope.options import Extraction, Figures, Output, Preprocess
+
+    add_group(parser, Preprocess, "preprocessing")
+    add_group(parser, Extraction, "extraction", only=("device", "skip_bad_images", "progress"))
+    add_group(parser, FeatmapStyle, "drawing", defaults={"shared_scale": shared_scale})
+    add_group(parser, Figures, "figures", only=("formats", "dpi", "show"))
+    add_group(parser, Output, "output")
+    texts = {"cfg_options": _CFG_EXAMPLE, "overlaid": overlaid}
     for action in parser._actions:  # argparse has no public way to reach a flag's help
         if action.dest in texts:
             action.help = texts[action.dest]
+
+
+def groups_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Return the option groups of a parsed ``featmap``/``featmap-diff`` command line.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        The parsed flags.
+
+    Returns
+    -------
+    dict
+        ``preprocess``, ``style``, ``extraction``, ``figures`` and ``output``, each checked.
+    """
+    from featscope.analysis.featmap import FeatmapStyle
+    from featscope.options import Extraction, Figures, Output, Preprocess
+
+    return {
+        "preprocess": group_from_args(Preprocess, args),
+        "style": group_from_args(FeatmapStyle, args),
+        "extraction": group_from_args(Extraction, args),
+        "figures": group_from_args(Figures, args),
+        "output": group_from_args(Output, args),
+    }
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,18 +74,17 @@ def build_parser() -> argparse.ArgumentParser:
         "point and level. With no images and no --model: EfficientNet-Lite0 on three photos.",
     )
     add_images_argument(parser)
-    add_skip_bad_images_flag(parser)
-    add_model_flags(parser)
+    add_model_flags(parser, preprocessing=False)
     add_points_flag(
         parser,
         "capture points: module paths or backbone, neck (default: backbone; the demo: "
         "blocks.1 blocks.3 blocks.6)",
     )
-    add_drawing_flags(parser, shared_scale_default=False)
-    describe_flags(
-        parser, overlaid="draw over the photo (default: on for the built-in demo, off otherwise)"
+    add_featmap_groups(
+        parser,
+        shared_scale=False,
+        overlaid="draw over the photo (default: on for the built-in demo, off otherwise)",
     )
-    add_output_flags(parser, figures=False)
     return parser
 
 
@@ -76,30 +93,24 @@ def run(args: argparse.Namespace) -> int:
     from featscope.views.featmap import feature_maps
 
     result = feature_maps(
-        model=args.model,
-        images=args.images or None,
-        points=args.points,
+        args.data or None,
+        args.model,
+        args.points,
         checkpoint=args.checkpoint,
-        input_size=input_size(args.input_size),
-        mean=args.mean,
-        std=args.std,
-        overlaid=args.overlaid,
-        device=args.device,
-        work_dir=args.work_dir,
-        backends=args.backend,
-        skip_bad_images=args.skip_bad_images,
-        **drawing_options(args),
+        **groups_from_args(args),
     )
     print(summarize(result))
     return 0
 
 
-def summarize(result: Any) -> str:
+def summarize(result: Any, what: str = "feature maps") -> str:
     """One line: how many maps of how many images at which outputs, and where."""
     images = len({m.image_id for m in result.maps})
     names = list(dict.fromkeys(m.name for m in result.maps))
     shown = ", ".join(names[:6]) + (" ..." if len(names) > 6 else "")
     where = f"; written to {result.run_dir}/" if result.run_dir is not None else ""
+    if result.exported:
+        where += f"; {len(result.exported)} picture(s) copied to --out"
     if result.skipped:
         where += f"; skipped {len(result.skipped)} unreadable image(s) (listed in run.log)"
-    return f"{len(result.maps)} feature maps of {images} image(s) at {shown}{where}"
+    return f"{len(result.maps)} {what} of {images} image(s) at {shown}{where}"

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import (
-    add_drawing_flags,
-    add_images_argument,
-    add_output_flags,
-    add_points_flag,
-    add_preprocessing_flags,
-    add_skip_bad_images_flag,
-    drawing_options,
-    input_size,
-    new_parser,
-)
-from featscope.cli.featmap import describe_flags, summarize
+from featscope.cli.common import add_images_argument, add_points_flag, new_parser
+from featscope.cli.featmap import add_featmap_groups, groups_from_args, summarize
 
 __all__ = ["build_parser", "run"]
 
@@ -28,7 +18,6 @@ def build_parser() -> argparse.ArgumentParser:
         "points (paired by name), one picture per image, point and level.",
     )
     add_images_argument(parser)
-    add_skip_bad_images_flag(parser)
     group = parser.add_argument_group("models")
     group.add_argument(
         "--model",
@@ -45,12 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="give it once per model, in the order of --model ('none' for no checkpoint)",
     )
-    add_preprocessing_flags(group)
     add_points_flag(parser, "capture points present in both models (default: backbone)")
-    add_drawing_flags(parser, shared_scale_default=True)
     # unlike featmap's built-in default, a difference is drawn alone unless asked
-    describe_flags(parser, overlaid="draw over the photo (default: off)")
-    add_output_flags(parser, figures=False)
+    add_featmap_groups(parser, shared_scale=True, overlaid="draw over the photo (default: off)")
     return parser
 
 
@@ -74,19 +60,11 @@ def run(args: argparse.Namespace) -> int:
             )
         checkpoints = [None if c.lower() == "none" else c for c in checkpoints]
     result = feature_map_difference(
+        args.data or None,
         models,
-        images=args.images or None,
-        points=args.points,
+        args.points,
         checkpoints=checkpoints,
-        input_size=input_size(args.input_size),
-        mean=args.mean,
-        std=args.std,
-        overlaid=bool(args.overlaid),
-        device=args.device,
-        work_dir=args.work_dir,
-        backends=args.backend,
-        skip_bad_images=args.skip_bad_images,
-        **drawing_options(args),
+        **groups_from_args(args),
     )
-    print(summarize(result).replace("feature maps", "feature-map differences", 1))
+    print(summarize(result, "feature-map differences"))
     return 0

@@ -1,4 +1,10 @@
-"""``featscope points``: list the capture points of a model (aliases, then module paths)."""
+"""``featscope points``: list the capture points of a model with what each gives.
+
+Aliases first, then every module path, each with its layout, per-image shape and stride at the
+model's input size (the capture-point contract, :meth:`ModelHandle.point_info`): from timm's
+``feature_info`` where it lists the module (marked ``feature_info``), else from one forward pass
+of a zero image.
+"""
 
 from __future__ import annotations
 
@@ -9,27 +15,33 @@ from featscope.cli.common import add_model_flags, input_size, new_parser
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``featscope points``."""
-    parser = new_parser("points", "List the capture points of a model.")
+    parser = new_parser("points", "List the capture points of a model and what each gives.")
     add_model_flags(parser)
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the aliases the model supports, then every module path."""
+    """Print the aliases the model supports, then every module path, with their shapes."""
     from featscope.models import load_model
 
     handle = load_model(
         args.model or "demo:digits-cnn",
         checkpoint=args.checkpoint,
         input_size=input_size(args.input_size),
+        mean=args.mean,
+        std=args.std,
         device=args.device,
     )
-    print(f"# {handle.spec} ({handle.family})")
-    for alias, ref in handle.aliases.items():
-        where = "model API" if ref.module is None else (f"{ref.io} of {ref.module or '<model>'}")
-        print(f"{alias:<12} -> {where}")
-    for name, module in handle.module.named_modules():
-        if name:
-            print(f"{name:<40} {type(module).__name__}")
+    height, width = handle.preprocess.input_size
+    print(f"# {handle.spec} ({handle.family}), shapes per image for a {height}x{width} input")
+    for info in handle.points():
+        if info.name in handle.aliases:
+            ref = handle.aliases[info.name]
+            where = "model API" if ref.module is None else f"{ref.io} of {ref.module or '<model>'}"
+            kind = f"-> {where}"
+        else:
+            kind = type(handle.module.get_submodule(info.name)).__name__
+        source = "  [feature_info]" if info.source == "feature_info" else ""
+        print(f"{info.name:<32} {kind:<28} {info.describe()}{source}")
     return 0

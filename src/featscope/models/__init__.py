@@ -21,7 +21,7 @@ from typing import Any
 
 from featscope.errors import ModelSpecError, ParameterError
 from featscope.models.checkpoint import CheckpointReport, load_checkpoint
-from featscope.models.handle import ALIASES, ModelHandle, PointRef, Preprocessing
+from featscope.models.handle import ALIASES, ModelHandle, PointInfo, PointRef, Preprocessing
 from featscope.models.spec import PREFIXES, ModelSpec, parse_spec
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "CheckpointReport",
     "ModelHandle",
     "ModelSpec",
+    "PointInfo",
     "PointRef",
     "Preprocessing",
     "load_checkpoint",

@@ -2,25 +2,32 @@
 
 A :class:`ModelHandle` bundles the ``torch.nn.Module`` with what featscope needs to use it
 without knowing its family: how to preprocess an image (:class:`Preprocessing`), where the
-aliases ``backbone``, ``neck``, ``pre_logits`` and ``logits`` are (:class:`PointRef`), and
-how token outputs are laid out (``num_prefix_tokens``). Adapters in this package (timm,
-torchvision, Hugging Face, TorchScript, user factories, the built-in demo models) build it.
+aliases ``backbone``, ``neck``, ``pre_logits`` and ``logits`` are (:class:`PointRef`), how token
+outputs are laid out (``num_prefix_tokens``), and what every capture point gives
+(:class:`PointInfo`, the capture-point contract, known before any image is read). Adapters in
+this package (timm, torchvision, Hugging Face, TorchScript, user factories, the built-in demo
+models) build it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["ALIASES", "ModelHandle", "PointRef", "Preprocessing"]
+__all__ = ["ALIASES", "LAYOUTS", "ModelHandle", "PointInfo", "PointRef", "Preprocessing"]
 
 #: The capture-point aliases every adapter tries to resolve, in pipeline order.
 ALIASES = ("backbone", "neck", "pre_logits", "logits")
+#: What a capture point can give: maps channels-first or channels-last, tokens on a grid, one
+#: vector per image, a tuple/dict of outputs (``multi``), anything else, or nothing (the module
+#: did not run).
+LAYOUTS = ("NCHW", "NHWC", "NLC", "NC", "multi", "other", "none")
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -82,6 +89,80 @@ class PointRef:
     select: str | int | None = None
 
 
+@dataclass(frozen=True)
+class PointInfo:
+    """What one capture point gives, known before any image is read (timm's ``feature_info``).
+
+    Attributes
+    ----------
+    name : str
+        The point (``"layer4"``, ``"backbone"``) or an element of a tuple/dict output
+        (``"neck.0"``, ``"backbone.fpn.pool"``).
+    layout : str
+        One of :data:`LAYOUTS`: ``"NCHW"`` and ``"NHWC"`` maps, ``"NLC"`` tokens,
+        ``"NC"`` one vector per image, ``"multi"`` a tuple/dict (see ``elements``), ``"other"``,
+        or ``"none"`` when the module did not run in the dry forward pass.
+    shape : tuple of int or None
+        Per-image shape (no batch axis), in the layout's order, at the model's input size.
+    channels : int or None
+        Channels of maps and tokens, width of vectors.
+    stride : int or None
+        Input pixels per map cell or token (rounded), where the output is a map or token grid.
+    grid : (int, int) or None
+        ``(h, w)`` of the map, or of the token grid for ``"NLC"``.
+    num_prefix_tokens : int
+        Class/register tokens before the grid in ``"NLC"`` outputs (0 for outputs without them,
+        such as ``patch_embed``).
+    elements : Mapping of str to PointInfo
+        For ``"multi"``: every tensor inside the output by its name (``"neck.0"``), in order.
+    source : str
+        ``"feature_info"`` (read from timm's ``model.feature_info``, no forward pass) or
+        ``"dry_run"`` (one forward pass of a zero image of the model's input size).
+    input_size : (int, int) or None
+        ``(height, width)`` the shapes refer to.
+    """
+
+    name: str
+    layout: str
+    shape: tuple[int, ...] | None = None
+    channels: int | None = None
+    stride: int | None = None
+    grid: tuple[int, int] | None = None
+    num_prefix_tokens: int = 0
+    elements: Mapping[str, PointInfo] = field(default_factory=dict)
+    source: str = "dry_run"
+    input_size: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout {self.layout!r} is not one of {LAYOUTS}")
+        object.__setattr__(self, "elements", MappingProxyType(dict(self.elements)))
+
+    @property
+    def is_map(self) -> bool:
+        """Whether the output can be drawn as a feature map (maps, or tokens on a grid)."""
+        return self.layout in ("NCHW", "NHWC") or (self.layout == "NLC" and self.grid is not None)
+
+    def element(self, name: str) -> PointInfo | None:
+        """Return the info of output ``name``: this point itself or one of its elements."""
+        if name == self.name:
+            return self
+        return self.elements.get(name)
+
+    def describe(self) -> str:
+        """One line: layout, shape, stride (``"NCHW (64, 56, 56) stride 4"``)."""
+        if self.layout == "multi":
+            return f"{len(self.elements)} outputs: {', '.join(self.elements)}"
+        if self.layout == "none":
+            return "did not run"
+        text = self.layout if self.shape is None else f"{self.layout} {self.shape}"
+        if self.layout == "NLC" and self.grid is not None:
+            text += f" grid {self.grid[0]}x{self.grid[1]}, {self.num_prefix_tokens} prefix"
+        if self.stride is not None:
+            text += f" stride {self.stride}"
+        return text
+
+
 def _plain_forward(module: Any, x: Any) -> tuple[Any, dict[str, Any]]:
     return module(x), {}
 
@@ -127,8 +208,50 @@ class ModelHandle:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     forward: Callable[[Any, Any], tuple[Any, dict[str, Any]]] = _plain_forward
+    # the dry run's PointInfo by name; not copied by dataclasses.replace (a new preprocessing
+    # or patch grid changes the shapes)
+    _dry_run: dict[str, PointInfo] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def point_names(self) -> list[str]:
         """Every valid capture-point name: the aliases, then the module paths."""
         modules = [name for name, _ in self.module.named_modules() if name]
         return [*self.aliases, *modules]
+
+    def point_info(self, name: str) -> PointInfo:
+        """Say what capture point ``name`` gives, before any image is read.
+
+        From timm's ``model.feature_info`` where it lists the module (channels and reduction,
+        no forward pass); otherwise from one forward pass of a zero image of the model's input
+        size, made once per handle and cached (see :func:`featscope.models.points.dry_run`).
+
+        Parameters
+        ----------
+        name : str
+            An alias, a module path, or an element of a tuple/dict output (``"neck.0"``).
+
+        Returns
+        -------
+        PointInfo
+
+        Raises
+        ------
+        CaptureError
+            When the name is no capture point of this model, or the dry run fails (the message
+            names the input size).
+        """
+        from featscope.models.points import point_info
+
+        return point_info(self, name)
+
+    def points(self) -> tuple[PointInfo, ...]:
+        """Every capture point with what it gives: the aliases, then the module paths.
+
+        Returns
+        -------
+        tuple of PointInfo
+            One per distinct name of :meth:`point_names`, in that order (one dry run for all;
+            an alias that is also a module path is listed once, as the alias).
+        """
+        return tuple(self.point_info(name) for name in dict.fromkeys(self.point_names()))

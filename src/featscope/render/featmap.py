@@ -15,8 +15,12 @@ OpenCV or matplotlib. The order of steps is the reference's:
    blended with the image (``alpha`` weights the heat map, rounded half to even);
 6. top-k tiles are laid out in a ``rows x cols`` grid, row-major, empty cells white.
 
-Each primitive is public: :func:`resize_bilinear`, :func:`resize_image`, :func:`crop_to_aspect`,
-:func:`normalize_to_uint8`, :func:`jet_colormap`, :func:`heatmap_rgb`, :func:`overlay_heatmap`.
+Each primitive is public: :func:`resize_image`, :func:`normalize_to_uint8`, :func:`jet_colormap`,
+:func:`heatmap_rgb`, :func:`overlay_heatmap`, and :func:`resize_bilinear` and
+:func:`crop_to_aspect` (from :mod:`featscope.analysis.resize`, where the memory-bounded channel
+reduction of the views uses them too). The feature-map views draw with
+:func:`draw_feature_maps` (the levels of one image and point, on one colour scale if asked) and
+encode the pictures with :func:`encode_picture`.
 
 Where featscope differs from the reference on purpose (its bugs): numpy arrays and float16,
 bfloat16, integer and boolean maps are accepted; ``alpha`` is checked to be a number in [0, 1];
@@ -45,9 +49,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -58,27 +62,30 @@ from featscope.analysis.channels import (
     reduce_channels,
     topk_channels,
 )
+from featscope.analysis.featmap import FeatmapStyle, PreparedMap
+from featscope.analysis.resize import check_alpha, check_pair, crop_to_aspect, resize_bilinear
 from featscope.errors import ParameterError
+
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
 
 __all__ = [
     "JET_LUT",
     "crop_to_aspect",
     "draw_featmap",
+    "draw_feature_maps",
+    "encode_picture",
     "featmap_value_range",
     "heatmap_rgb",
     "jet_colormap",
     "normalize_to_uint8",
     "overlay_heatmap",
+    "picture_figure",
     "resize_bilinear",
     "resize_image",
 ]
 
 logger = logging.getLogger(__name__)
-
-# torch's Vectorized<float> width on AVX2 CPUs; see resize_bilinear.
-_TORCH_FLOAT_LANES = 8
-# Output elements resized per block of channels (bounds the float64 temporaries to ~64 MiB).
-_BLOCK_ELEMENTS = 1 << 22
 
 
 # --------------------------------------------------------------------------- colour map
@@ -250,21 +257,6 @@ def heatmap_rgb(values: np.ndarray, value_range: tuple[float, float] | None = No
 # --------------------------------------------------------------------------- blending
 
 
-def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, (bool, np.bool_)) or not isinstance(alpha, (int, float, np.number)):
-        raise ParameterError(
-            f"`alpha` {alpha!r} is not a number; it is the weight of the heat map in the blend "
-            "(0 = image only, 1 = heat map only): pass a float in [0, 1], e.g. 0.5"
-        )
-    value = float(alpha)
-    if not 0.0 <= value <= 1.0:
-        raise ParameterError(
-            f"`alpha` {alpha!r} is outside [0, 1]; it is the weight of the heat map in the blend "
-            "(0 = image only, 1 = heat map only): pass a float in [0, 1], e.g. 0.5"
-        )
-    return value
-
-
 def _as_rgb_image(image: Any, name: str = "overlaid_image") -> np.ndarray:
     """Return an RGB uint8 (H, W, 3) array from gray, gray+1, RGB or RGBA uint8 input."""
     arr = np.asarray(image)
@@ -315,7 +307,7 @@ def overlay_heatmap(heat_rgb: np.ndarray, image_rgb: np.ndarray, alpha: float = 
     ParameterError
         When ``alpha`` is not a number in [0, 1], an array is not uint8, or the sizes differ.
     """
-    a = _check_alpha(alpha)
+    a = check_alpha(alpha)
     heat = np.asarray(heat_rgb)
     if heat.dtype != np.uint8 or heat.ndim != 3 or heat.shape[2] != 3:
         raise ParameterError(
@@ -338,108 +330,6 @@ def overlay_heatmap(heat_rgb: np.ndarray, image_rgb: np.ndarray, alpha: float = 
 
 
 # --------------------------------------------------------------------------- resizing
-
-
-def _torch_linear_weights(n_in: int, n_out: int) -> tuple[np.ndarray, ...]:
-    """Compute torch's bilinear ``align_corners=False`` indices and weights along one axis."""
-    if n_in == n_out:
-        idx = np.arange(n_out)
-        return idx, idx, np.ones(n_out, np.float32), np.zeros(n_out, np.float32)
-    scale = np.float32(n_in) / np.float32(n_out)
-    dst = np.arange(n_out, dtype=np.float32) + np.float32(0.5)
-    # torch: scale * (i + 0.5) - 0.5 in float32, compiled to one fused multiply-add.
-    src = (np.float64(scale) * dst.astype(np.float64) - 0.5).astype(np.float32)
-    src = np.maximum(src, np.float32(0.0))
-    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    lam1 = np.clip(src - i0.astype(np.float32), 0, 1).astype(np.float32)
-    i1 = i0 + (i0 < n_in - 1)
-    return i0, i1, (np.float32(1.0) - lam1).astype(np.float32), lam1
-
-
-def _fma(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """float32 fused multiply-add ``a * b + c`` rounded once (via float64)."""
-    out = np.multiply(a, b, dtype=np.float64)
-    np.add(out, c, out=out)
-    return out.astype(np.float32)
-
-
-def resize_bilinear(
-    maps: np.ndarray,
-    size: tuple[int, int],
-    *,
-    vector_width: int = _TORCH_FLOAT_LANES,
-    torch_contiguous: bool = True,
-) -> np.ndarray:
-    """Resize (C, h, w) float32 maps like ``F.interpolate(mode='bilinear', align_corners=False)``.
-
-    Half-pixel centres, edge clamping, no antialiasing (so downscaling aliases, as in the
-    reference). The arithmetic follows torch's CPU kernels bit for bit (checked against
-    torch 2.14 on AVX2): for outputs with ``H + W > 128`` the generic kernel
-    ``fma(fma(x00, w0, x01*w1), h0, fma(x10, w0, x11*w1) * h1)``; for smaller outputs (and
-    1x1 inputs with more than 3 channels) torch's channels-last kernel with per-corner weights,
-    in one order for channels in whole SIMD vectors of ``vector_width`` floats and another for
-    the rest. Not reproduced: torch with a single thread on 3-channel maps (it then takes the
-    channels-last kernel for any size) and AVX-512 builds (``vector_width=16``, pass it): both
-    differ by at most a few float32 ulps.
-
-    Parameters
-    ----------
-    maps : numpy.ndarray
-        float32 array (C, h, w).
-    size : (int, int)
-        Output ``(H, W)``, height first.
-    vector_width : int, optional
-        torch's float SIMD width, 8 on AVX2.
-    torch_contiguous : bool, optional
-        Whether the torch tensor being imitated is contiguous; a cropped view (MMRazor's crop)
-        is not, which sends 1x1 maps with more than 3 channels to the generic kernel.
-
-    Returns
-    -------
-    numpy.ndarray
-        float32 array (C, H, W).
-    """
-    x = np.asarray(maps, dtype=np.float32)
-    if x.ndim != 3 or 0 in x.shape:
-        raise ParameterError(f"`maps` has shape {x.shape}; resize_bilinear takes (C, h, w)")
-    c, h, w = x.shape
-    out_h, out_w = _check_pair(size, "size", "(224, 224)")
-    i0, i1, a0, a1 = _torch_linear_weights(h, out_h)
-    j0, j1, b0, b1 = _torch_linear_weights(w, out_w)
-    h0, h1 = a0[:, None], a1[:, None]
-    w0, w1 = b0[None, :], b1[None, :]
-    # torch takes its channels-last kernel for small outputs, and for inputs that are already
-    # channels-last contiguous with more than 3 channels: only 1x1 maps, when contiguous.
-    channels_last = (out_h + out_w <= 128) or (torch_contiguous and c > 3 and h == w == 1)
-    n_vec = (c // vector_width) * vector_width if channels_last else 0
-    out = np.empty((c, out_h, out_w), np.float32)
-    # Blocks of channels keep the float64 temporaries small (a 256-channel map resized to a
-    # photo would otherwise need several GiB); the vector/tail split stays global.
-    block = max(1, _BLOCK_ELEMENTS // max(1, out_h * out_w))
-    if n_vec:
-        block = max(vector_width, block // vector_width * vector_width)
-    for start in range(0, c, block):
-        stop = min(c, start + block)
-        if n_vec and start < n_vec < stop:
-            stop = n_vec
-        if not channels_last:
-            # The horizontal pass only depends on the input row: do it once per input row.
-            rows = x[start:stop]
-            horizontal = _fma(rows[:, :, j0], w0, rows[:, :, j1] * w1)
-            out[start:stop] = _fma(horizontal[:, i0], h0, horizontal[:, i1] * h1)
-            continue
-        rows0, rows1 = x[start:stop, i0], x[start:stop, i1]
-        x00, x01 = rows0[:, :, j0], rows0[:, :, j1]
-        x10, x11 = rows1[:, :, j0], rows1[:, :, j1]
-        if start < n_vec:
-            # Vectorized interpolate(): x00*w00 + (x01*w01 + (x10*w10 + x11*w11)), fused.
-            inner = _fma(x11, h1 * w1, x10 * (h1 * w0))
-            out[start:stop] = _fma(x00, h0 * w0, _fma(x01, h0 * w1, inner))
-        else:
-            # Scalar tail: x00*w00 + x01*w01 + x10*w10 + x11*w11, fused left to right.
-            first = _fma(x00, h0 * w0, x01 * (h0 * w1))
-            out[start:stop] = _fma(x11, h1 * w1, _fma(x10, h1 * w0, first))
-    return out
 
 
 def _cv_linear_coeffs(n_in: int, n_out: int, clamp: bool) -> tuple[np.ndarray, ...]:
@@ -487,7 +377,7 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     if squeeze:
         img = img[..., None]
     h, w, _c = img.shape
-    out_h, out_w = _check_pair(size, "size", "(224, 224)")
+    out_h, out_w = check_pair(size, "size", "(224, 224)")
     s0, s1, a0, a1 = _cv_linear_coeffs(w, out_w, clamp=True)
     r0, r1, b0, b1 = _cv_linear_coeffs(h, out_h, clamp=False)
     x = img.astype(np.int64)
@@ -497,36 +387,6 @@ def resize_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     out = (((b0[:, None, None] * d0) >> 16) + ((b1[:, None, None] * d1) >> 16) + 2) >> 2
     out = np.clip(out, 0, 255).astype(np.uint8)
     return out[..., 0] if squeeze else out
-
-
-def crop_to_aspect(featmap_hw: tuple[int, int], image_hw: tuple[int, int]) -> tuple[int, int]:
-    """MMRazor's crop of a padded feature map to the image's aspect ratio (top-left kept).
-
-    Detectors pad their input at the bottom/right to a multiple of 32, so the feature map has
-    a margin the image does not. With feature ``(fh, fw)`` and image ``(ih, iw)``: if
-    ``fh / fw > ih / iw`` keep the first ``round(fw * ih / iw)`` rows, else the first
-    ``round(fh * iw / ih)`` columns, with Python's ``round`` (half to even: 12.5 -> 12). Never
-    fewer than 1 (the reference would crash on an empty map).
-
-    Parameters
-    ----------
-    featmap_hw : (int, int)
-        Feature-map height and width.
-    image_hw : (int, int)
-        Image height and width.
-
-    Returns
-    -------
-    (int, int)
-        The height and width to keep.
-    """
-    fh, fw = (int(v) for v in featmap_hw)
-    ih, iw = (int(v) for v in image_hw)
-    if fh / fw > ih / iw:
-        fh = round(fw * ih / iw)
-    else:
-        fw = round(fh * iw / ih)
-    return max(1, fh), max(1, fw)
 
 
 # --------------------------------------------------------------------------- draw_featmap
@@ -539,20 +399,6 @@ class _Prepared:
     image: np.ndarray | None  # RGB uint8 at the maps' size
     grid: tuple[int, int] | None  # (rows, cols) in top-k mode
     n_channels: int  # channels of the feature map given
-
-
-def _check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
-    ok = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str)
-    ok = ok and len(value) == 2
-    if ok:
-        ok = all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1 for v in value
-        )
-    if not ok:
-        raise ParameterError(
-            f"`{name}` {value!r} is not two positive integers; pass e.g. {name}={example}"
-        )
-    return int(value[0]), int(value[1])
 
 
 def _prepare(
@@ -572,8 +418,8 @@ def _prepare(
         )
     if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)):
         raise ParameterError(f"`topk` {topk!r} is not an integer; pass e.g. topk=20")
-    rows, cols = _check_pair(arrangement, "arrangement", "(4, 5)")
-    size = None if resize_shape is None else _check_pair(resize_shape, "resize_shape", "(224, 224)")
+    rows, cols = check_pair(arrangement, "arrangement", "(4, 5)")
+    size = None if resize_shape is None else check_pair(resize_shape, "resize_shape", "(224, 224)")
     if not isinstance(crop_to_image, (bool, np.bool_)):
         raise ParameterError(f"`crop_to_image` {crop_to_image!r} is not True or False")
 
@@ -768,7 +614,7 @@ def draw_featmap(
         RGB/gray/RGBA, an invalid ``resize_shape``/``value_range``, or ``channel_names`` whose
         length is not the number of channels.
     """
-    a = _check_alpha(alpha)
+    a = check_alpha(alpha)
     fixed = _check_value_range(value_range)
     prep = _prepare(
         featmap,
@@ -806,3 +652,146 @@ def draw_featmap(
         r, c = divmod(i, cols)
         canvas[r * h : (r + 1) * h, c * w : (c + 1) * w] = tile
     return canvas
+
+
+# --------------------------------------------------------------------------- the views' pictures
+
+
+def draw_feature_maps(
+    prepared: Mapping[str, PreparedMap],
+    photo: np.ndarray,
+    style: FeatmapStyle,
+    *,
+    difference: bool = False,
+) -> dict[str, tuple[np.ndarray, dict[str, Any]]]:
+    """Draw the levels of one image and point, on one colour scale with ``style.shared_scale``.
+
+    Parameters
+    ----------
+    prepared : Mapping of str to PreparedMap
+        From :func:`featscope.analysis.featmap.prepare_feature_maps`.
+    photo : numpy.ndarray
+        RGB uint8: the part of the photo the maps cover, at the drawing size
+        (:func:`featscope.analysis.featmap.fit_photo`). Its size is the pictures' size (unless
+        ``style.resize_shape``); it is drawn under the maps with ``style.overlaid``.
+    style : FeatmapStyle
+        The drawing options, ``overlaid`` and ``shared_scale`` resolved.
+    difference : bool, default False
+        The maps are differences (>= 0): a shared scale then starts at 0, so that a small
+        difference stays dark.
+
+    Returns
+    -------
+    dict of str to (numpy.ndarray, dict)
+        Per output: the RGB uint8 picture, and the prepared map's ``params`` plus
+        ``value_range``, the shared ``[low, high]`` colour scale (``None``: per-map min-max).
+
+    Raises
+    ------
+    ParameterError
+        As :func:`draw_featmap` (e.g. a grid with fewer cells than tiles).
+    """
+    image = photo if style.overlaid else None
+    # without the photo the maps are drawn at its size all the same (MMRazor: the map's size)
+    resize_shape = (
+        style.resize_shape
+        if image is not None
+        else (style.resize_shape or tuple(int(v) for v in photo.shape[:2]))
+    )
+    options = (style.arrangement, resize_shape)
+    value_range = None
+    if style.shared_scale:
+        ranges = [
+            featmap_value_range(p.values, image, p.reduction, p.topk, *options, True)
+            for p in prepared.values()
+        ]
+        low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+        value_range = (min(0.0, low) if difference else low, high)
+    shown = None if value_range is None else list(value_range)
+    return {
+        name: (
+            draw_featmap(
+                p.values,
+                image,
+                p.reduction,
+                p.topk,
+                *options,
+                style.alpha,
+                crop_to_image=True,
+                shared_scale=bool(style.shared_scale),
+                value_range=value_range,
+                channel_names=p.channel_names,
+            ),
+            {**p.params, "value_range": shown},
+        )
+        for name, p in prepared.items()
+    }
+
+
+def picture_figure(picture: np.ndarray, dpi: float = 100) -> Figure:
+    """Put a picture on a figure of exactly its pixel size at ``dpi`` (no axes, no margin).
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        RGB uint8 ``(H, W, 3)``.
+    dpi : float, default 100
+        Resolution; the figure is ``W / dpi`` by ``H / dpi`` inches.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Not managed by pyplot.
+    """
+    from matplotlib.figure import Figure
+
+    height, width = picture.shape[:2]
+    fig = Figure(figsize=(width / dpi, height / dpi), dpi=dpi, frameon=False)
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    ax.imshow(picture, interpolation="nearest")
+    ax.set_axis_off()
+    return fig
+
+
+def encode_picture(picture: np.ndarray, fmt: str = "png", dpi: float = 150) -> bytes:
+    """Encode a drawn picture as a file: pixel-exact PNG/JPEG, or a PDF/SVG page.
+
+    Parameters
+    ----------
+    picture : numpy.ndarray
+        RGB uint8 ``(H, W, 3)``.
+    fmt : {"png", "jpg", "pdf", "svg"}, default "png"
+        The format (``jpeg`` and a leading dot are accepted).
+    dpi : float, default 150
+        Resolution recorded in PNG/JPEG (the pixels do not change) and the page size of
+        PDF/SVG (``W / dpi`` inches wide).
+
+    Returns
+    -------
+    bytes
+        The file's content; PDF/SVG carry no creation date, so equal pictures give equal files.
+
+    Raises
+    ------
+    ParameterError
+        For another format.
+    """
+    import io
+
+    from PIL import Image
+
+    from featscope.options import check_formats
+
+    (fmt,) = check_formats(fmt)
+    buffer = io.BytesIO()
+    if fmt in ("png", "jpg"):
+        kind = "PNG" if fmt == "png" else "JPEG"
+        Image.fromarray(picture).save(buffer, format=kind, dpi=(dpi, dpi))
+        return buffer.getvalue()
+    import matplotlib
+
+    from featscope.render.figures import _METADATA  # no dates: the same picture, the same file
+
+    with matplotlib.rc_context({"svg.hashsalt": "featscope"}):
+        picture_figure(picture, dpi).savefig(buffer, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
+    return buffer.getvalue()

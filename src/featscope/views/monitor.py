@@ -392,14 +392,15 @@ class Monitor:
         return results, sets
 
     def _featmaps(self) -> tuple[Any, ...]:
+        from featscope.options import Extraction, Output
         from featscope.views.featmap import feature_maps
 
         done = feature_maps(
-            self._plan.handle,
             self._plan.featmap_samples,
+            self._plan.handle,
             self.featmap_points,
-            device=self.device,
-            work_dir=None,
+            extraction=Extraction(device=self.device),
+            output=Output(work_dir=None),
         )
         return tuple(done.maps)
 

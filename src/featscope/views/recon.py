@@ -93,8 +93,8 @@ def reconstruct(
         When the checkpoint does not load (or an MAE checkpoint has no decoder).
     """
     from featscope.capture.masked import masked_batches
+    from featscope.data.photos import collect_photos
     from featscope.models.mim import load_mim
-    from featscope.views._featmap_images import collect_images
 
     options, preprocess = options or ReconOptions(), preprocess or Preprocess()
     extraction, figures = extraction or Extraction(batch_size=8), figures or Figures()
@@ -109,7 +109,7 @@ def reconstruct(
         from featscope.models.demo import demo_mae_samples
 
         data = demo_mae_samples()
-    items, source = collect_images(data)
+    items, source = collect_photos(data)
     skipped: list[tuple[str, str]] | None = [] if extraction.skip_bad_images else None
     with open_run(
         output.work_dir,
