@@ -11,7 +11,7 @@ from pathlib import Path
 
 from featscope.render.featmap import encode_picture
 from featscope.results import FeatureMap
-from featscope.sinks.local import LocalRun
+from featscope.sinks.run import LocalRun
 
 __all__ = ["write_feature_map"]
 
