@@ -892,6 +892,31 @@ class BrowseResult:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class CompareRun:
+    """What :func:`compare` produced.
+
+    Attributes
+    ----------
+    results : tuple of EmbeddingResult
+        Every map shown, restricted to the common samples, in page order.
+    titles : tuple of str
+        The title of each map (``"<run folder> · <point> · <method>"``).
+    page : pathlib.Path
+        The HTML file written.
+    run_dir : pathlib.Path or None
+        The ``compare_<timestamp>`` run folder holding the page (``None`` with ``out``).
+    n_dropped : int
+        Samples of the first run missing from another run (left out of the page).
+    """
+
+    results: tuple[EmbeddingResult, ...]
+    titles: tuple[str, ...]
+    page: Path
+    run_dir: Path | None
+    n_dropped: int = 0
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _jsonable(v) for k, v in value.items()}

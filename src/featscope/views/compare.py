@@ -12,13 +12,11 @@ import logging
 import os
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-import numpy as np
-
+from featscope.analysis.align import common_samples
 from featscope.errors import DataError, ParameterError
-from featscope.results import EmbeddingResult
+from featscope.results import CompareRun, EmbeddingResult
 from featscope.sinks import load_run
 from featscope.views._run import open_run
 
@@ -28,31 +26,6 @@ logger = logging.getLogger(__name__)
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 COMPARE_PAGE_NAME = "compare.html"
-
-
-@dataclass(frozen=True)
-class CompareRun:
-    """What :func:`compare` produced.
-
-    Attributes
-    ----------
-    results : tuple of EmbeddingResult
-        Every map shown, restricted to the common samples, in page order.
-    titles : tuple of str
-        The title of each map (``"<run folder> · <point> · <method>"``).
-    page : pathlib.Path
-        The HTML file written.
-    run_dir : pathlib.Path or None
-        The ``compare_<timestamp>`` run folder holding the page (``None`` with ``out``).
-    n_dropped : int
-        Samples of the first run missing from another run (left out of the page).
-    """
-
-    results: tuple[EmbeddingResult, ...]
-    titles: tuple[str, ...]
-    page: Path
-    run_dir: Path | None
-    n_dropped: int = 0
 
 
 def read_tsne_run(
@@ -163,7 +136,7 @@ def compare(
     for message in left_out:
         # a run silently missing from the page would read as "the runs agree"
         warnings.warn(message, UserWarning, stacklevel=2)
-    aligned, n_dropped = _align(maps)
+    aligned, n_dropped = common_samples(maps)
     ids = aligned[0].ids
     uris = [thumbs.get(i, "") for i in ids] if thumbs else None
     text = build_page(
@@ -202,36 +175,3 @@ def _run_names(paths: list[Path]) -> list[str]:
     if len(set(names)) == len(names):
         return names
     return [f"{p.resolve().parent.name}/{p.resolve().name}" for p in paths]
-
-
-def _align(maps: list[EmbeddingResult]) -> tuple[list[EmbeddingResult], int]:
-    """Keep the samples present in every map, in the first map's order."""
-    common = set(maps[0].ids)
-    for m in maps[1:]:
-        common &= set(m.ids)
-    if not common:
-        raise DataError(
-            "the runs share no sample id, so their maps cannot be linked; compare runs made on "
-            "the same data (same --data, --class-idx, --max-num-samples and --seed)"
-        )
-    order = [i for i in maps[0].ids if i in common]
-    n_dropped = len(maps[0].ids) - len(order)
-    if any(len(m.ids) != len(order) for m in maps):
-        warnings.warn(
-            f"only {len(order)} samples are in every run; the page shows those and leaves out "
-            f"the others ({max(len(m.ids) for m in maps) - len(order)} in the largest run)",
-            UserWarning,
-            stacklevel=3,
-        )
-    aligned = []
-    for m in maps:
-        if m.ids == tuple(order):
-            aligned.append(m)
-            continue
-        position = {sample_id: k for k, sample_id in enumerate(m.ids)}
-        keep = np.asarray([position[i] for i in order], dtype=np.int64)
-        aligned.append(replace(m, coords=m.coords[keep], labels=m.labels[keep], ids=tuple(order)))
-    # labels and class names of the first run everywhere: one colour per sample on every map
-    first = aligned[0]
-    aligned = [replace(m, labels=first.labels, class_names=first.class_names) for m in aligned]
-    return aligned, n_dropped
