@@ -17,37 +17,50 @@ except _metadata.PackageNotFoundError:  # running from a source tree that is not
 
 # public name -> module that defines it
 _LAZY = {
+    # one call per view
     "tsne": "featscope.views.embedding",
-    "TsneRun": "featscope.views.embedding",
     "feature_maps": "featscope.views.featmap",
     "feature_map_difference": "featscope.views.featmap",
-    "FeatmapRun": "featscope.views.featmap",
-    "FeatureMap": "featscope.views.featmap",
-    "draw_featmap": "featscope.render.featmap",
+    "reconstruct": "featscope.views.recon",
+    "shape_bias": "featscope.views.shape_bias",
+    "shape_bias_from_csv": "featscope.views.shape_bias",
+    "browse": "featscope.views.browse",
+    "compare": "featscope.views.compare",
+    "Monitor": "featscope.views.monitor",
+    "FeatscopeCallback": "featscope.views.monitor",
+    # option groups shared by the views, and each view's own options
+    "Selection": "featscope.options",
+    "Preprocess": "featscope.options",
+    "Extraction": "featscope.options",
+    "Figures": "featscope.options",
+    "Output": "featscope.options",
+    "FeatmapStyle": "featscope.analysis.featmap",
+    "ReconOptions": "featscope.analysis.recon",
+    "BrowseOptions": "featscope.data.browse",
+    # stage objects
     "load_model": "featscope.models",
     "trusted_checkpoints": "featscope.models.checkpoint",
+    "load_features": "featscope.data",
     "capture": "featscope.capture",
     "extract_features": "featscope.capture",
     "TSNE": "featscope.analysis",
     "embed": "featscope.analysis",
     "embedding_metrics": "featscope.analysis",
-    "load_features": "featscope.data",
     "plot_embedding": "featscope.render",
+    "draw_featmap": "featscope.render.featmap",
     "LocalRun": "featscope.sinks",
     "load_run": "featscope.sinks",
+    # results
+    "Provenance": "featscope.results",
     "FeatureSet": "featscope.results",
     "EmbeddingResult": "featscope.results",
-    # shape bias
-    "shape_bias": "featscope.views.shape_bias",
-    "shape_bias_from_csv": "featscope.views.shape_bias",
-    # reconstructions of masked-image models
-    "reconstruct": "featscope.views.recon",
-    # the interactive page of other runs side by side, logging during training
-    "compare": "featscope.views.compare",
-    "Monitor": "featscope.views.monitor",
-    "FeatscopeCallback": "featscope.views.monitor",
-    # dataset browser
-    "browse": "featscope.views.browse",
+    "TsneRun": "featscope.views.embedding",
+    "FeatureMap": "featscope.results",
+    "FeatmapRun": "featscope.results",
+    "ReconstructionRun": "featscope.results",
+    "ShapeBiasRun": "featscope.results",
+    "BrowseResult": "featscope.results",
+    "CompareRun": "featscope.results",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

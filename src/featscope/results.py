@@ -20,7 +20,23 @@ import numpy as np
 
 from featscope.errors import ParameterError
 
-__all__ = ["EmbeddingResult", "FeatureSet", "Provenance", "library_versions"]
+__all__ = [
+    "BrowseResult",
+    "BrowsedSample",
+    "CapturedMaps",
+    "CompareRun",
+    "EmbeddingResult",
+    "FeatmapRun",
+    "FeatureMap",
+    "FeatureSet",
+    "Provenance",
+    "ReconstructedImage",
+    "ReconstructionResult",
+    "ReconstructionRun",
+    "ShapeBiasRun",
+    "ShapeBiasStats",
+    "library_versions",
+]
 
 _LIBRARIES = ("featscope", "numpy", "torch", "openTSNE", "scikit-learn", "timm", "transformers")
 
