@@ -163,7 +163,7 @@ def test_data_flag_and_positional_images_are_one_input(tmp_path):
     args = featmap_cli.build_parser().parse_args([str(a), "--data", str(b), "--point", "x"])
     assert args.data == [str(a), str(b)]
     assert featmap_cli.build_parser().parse_args(["--data", str(b)]).data == [str(b)]
-    assert featmap_cli.build_parser().parse_args([]).data == []  # the demo photos
+    assert featmap_cli.build_parser().parse_args([]).data is None  # the demo photos
 
 
 def test_formats_dpi_and_out_export(tmp_path, capsys):

@@ -130,19 +130,41 @@ def add_skip_bad_images_flag(
     )
 
 
-def add_images_argument(parser: argparse.ArgumentParser) -> None:
+class _Paths(argparse.Action):
+    """Gather image paths from ``--data`` and the positional ``IMAGE`` into one list.
+
+    Both spellings share the dest ``data``: what the command line gives is joined in order and
+    replaces a ``--config`` value; no paths at all leave that value (or none).
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        if not values or values is self.default:
+            return
+        current = getattr(namespace, self.dest, None)
+        given = current is not None and current is not self.default
+        setattr(namespace, self.dest, [*current, *values] if given else list(values))
+
+
+def add_images_argument(
+    parser: argparse.ArgumentParser,
+    help_text: str = "image files or folders (default: the demo photos)",
+) -> None:
     """Add the images of an image view: ``--data`` and the same paths positionally.
 
-    Both fill ``args.data`` (a list, empty when none is given: the view's demo images), in
+    Both fill ``args.data`` (a list; ``None`` when none is given: the view's demo images), in
     the order given, so ``featscope featmap a.jpg --data b.jpg`` reads both.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The subcommand's parser.
+    help_text : str, optional
+        What the paths are, with the subcommand's default.
     """
-    help_text = "image files or folders (default: the demo photos)"
-    parser.add_argument(
-        "data", nargs="*", action="extend", default=None, metavar="IMAGE", help=help_text
-    )
+    parser.add_argument("data", nargs="*", metavar="IMAGE", action=_Paths, help=help_text)
     group = parser.add_argument_group("data")
     group.add_argument(
-        "--data", dest="data", nargs="+", action="extend", metavar="PATH", help=help_text
+        "--data", nargs="+", action=_Paths, metavar="PATH", help=f"{help_text}; same as IMAGE"
     )
 
 

@@ -10,7 +10,7 @@ from featscope.cli.groups import add_group, group_from_args
 
 __all__ = ["add_featmap_groups", "build_parser", "groups_from_args", "run", "summarize"]
 
-_CFG_EXAMPLE = "override options, e.g. channel_reduction=none topk=6 arrangement=[2,3]"
+_CFG_EXAMPLE = "channel_reduction=none topk=6 arrangement=[2,3]"
 
 
 def add_featmap_groups(
@@ -32,13 +32,15 @@ def add_featmap_groups(
 
     add_group(parser, Preprocess, "preprocessing")
     add_group(parser, Extraction, "extraction", only=("device", "skip_bad_images", "progress"))
-    add_group(parser, FeatmapStyle, "drawing", defaults={"shared_scale": shared_scale})
+    add_group(
+        parser,
+        FeatmapStyle,
+        "drawing",
+        defaults={"shared_scale": shared_scale},
+        helps={"overlaid": overlaid},
+    )
     add_group(parser, Figures, "figures", only=("formats", "dpi", "show"))
     add_group(parser, Output, "output")
-    texts = {"cfg_options": _CFG_EXAMPLE, "overlaid": overlaid}
-    for action in parser._actions:  # argparse has no public way to reach a flag's help
-        if action.dest in texts:
-            action.help = texts[action.dest]
 
 
 def groups_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -72,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
         "featmap",
         "Draw a model's feature maps at one or more capture points, one picture per image, "
         "point and level. With no images and no --model: EfficientNet-Lite0 on three photos.",
+        cfg_example=_CFG_EXAMPLE,
     )
     add_images_argument(parser)
     add_model_flags(parser, preprocessing=False)

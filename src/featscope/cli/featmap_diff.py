@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
         "featmap-diff",
         "Draw |F_a - F_b|, the difference of two models' feature maps at the same capture "
         "points (paired by name), one picture per image, point and level.",
+        cfg_example="channel_reduction=none topk=6 arrangement=[2,3]",
     )
     add_images_argument(parser)
     group = parser.add_argument_group("models")

@@ -6,26 +6,11 @@ import argparse
 from typing import Any
 
 from featscope.analysis.recon import ReconOptions
-from featscope.cli.common import new_parser
+from featscope.cli.common import add_images_argument, new_parser
 from featscope.cli.groups import add_group, group_from_args
 from featscope.options import Extraction, Figures, Output, Preprocess
 
 __all__ = ["build_parser", "run", "summarize"]
-
-
-class _Paths(argparse.Action):
-    """Gather image paths from ``--data`` and the positional ``IMAGE`` into one list.
-
-    Both spellings share the dest ``data``: what the command line gives is joined in order and
-    replaces a ``--config`` value; no paths at all leave that value (or none).
-    """
-
-    def __call__(self, parser, namespace, values, option_string=None) -> None:
-        if not values or values is self.default:
-            return
-        current = getattr(namespace, self.dest, None)
-        given = current is not None and current is not self.default
-        setattr(namespace, self.dest, [*current, *values] if given else list(values))
 
 
 #: This subcommand's words for flags of shared groups.
@@ -49,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         "image files or folders (default: the demo:mae test images without --model, the demo "
         "photos with one)"
     )
-    parser.add_argument("data", nargs="*", metavar="IMAGE", action=_Paths, help=data_help)
+    add_images_argument(parser, data_help)
     group = parser.add_argument_group("model and images")
     group.add_argument(
         "--model",
@@ -59,9 +44,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the built-in demo:mae)",
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
-    group.add_argument(
-        "--data", nargs="+", action=_Paths, metavar="PATH", help=f"{data_help}; same as IMAGE"
-    )
     add_group(parser, Preprocess, "model input", only=["input_size"], helps=_HELP)
     extraction = ["device", "batch_size", "skip_bad_images", "progress"]
     add_group(parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8})
