@@ -11,6 +11,7 @@ from _page_helpers import make_results, tile_thumbnails
 import featscope
 from featscope.cli import main
 from featscope.errors import DataError, ParameterError
+from featscope.options import EmbeddingOptions, Extraction, Output, Selection
 from featscope.sinks import LocalRun
 from featscope.views.compare import compare, read_tsne_run
 
@@ -182,15 +183,15 @@ def test_no_html_skips_the_page(cli_runs, tmp_path):
 
 def test_api_flags(tmp_path):
     with pytest.raises(ParameterError, match=r"`--thumbnails` \(thumbnails=\) must be a count"):
-        featscope.tsne(work_dir=tmp_path, thumbnails=-3)
+        featscope.tsne(output=Output(work_dir=tmp_path), thumbnails=-3)
     run = featscope.tsne(
         model="demo:digits-cnn",
         points=["pre_logits"],
-        method="pca",
-        max_num_samples=2,
+        embedding=EmbeddingOptions(method="pca"),
+        selection=Selection(max_num_samples=2),
+        extraction=Extraction(progress=False),
+        output=Output(work_dir=tmp_path),
         thumbnails=0,
-        work_dir=tmp_path,
-        progress=False,
     )
     assert run.page == run.run_dir / "embedding.html"
     assert run.page.is_file()
@@ -211,7 +212,11 @@ def test_missing_bokeh_names_the_fix_and_tsne_still_writes_its_run(monkeypatch, 
     rng = np.random.default_rng(0)
     np.savez(features, features=rng.normal(size=(12, 5)), labels=np.repeat([0, 1, 2], 4))
     with pytest.warns(UserWarning, match="no embedding.html"):
-        run = featscope.tsne(features=features, method="pca", work_dir=tmp_path, progress=False)
+        run = featscope.tsne(
+            features=features,
+            embedding=EmbeddingOptions(method="pca"),
+            output=Output(work_dir=tmp_path),
+        )
     assert run.page is None
     assert len(list(run.run_dir.glob("coords_*.csv"))) == 1  # the map itself was written
     assert not (run.run_dir / "embedding.html").exists()

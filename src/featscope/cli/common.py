@@ -26,13 +26,18 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show each flag's default, except where there is none or its help already states it.
 
     ``ArgumentDefaultsHelpFormatter`` appends ``(default: None)`` to every flag without a default,
-    even after a help text that says what happens then ("default: the built-in demo model").
+    even after a help text that says what happens then ("default: the built-in demo model"), and
+    ``(default: True)`` to a switch that turns something off.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         if action.default is None or "default:" in text:
             return text
+        if action.nargs == 0 and action.const is False:
+            # a store_false switch (--quiet, --no-html) holds True until given: "(default: True)"
+            # would read as "quiet by default"
+            return f"{text} (default: off)"
         return super()._get_help_string(action)
 
 
@@ -58,8 +63,14 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_model_flags(parser: argparse.ArgumentParser) -> None:
-    """Add the model spec, its checkpoint and preprocessing overrides."""
+def add_model_flags(
+    parser: argparse.ArgumentParser, *, preprocessing: bool = True
+) -> argparse._ArgumentGroup:
+    """Add the model spec, its checkpoint and (unless ``preprocessing=False``) its overrides.
+
+    A subcommand built from option groups passes ``preprocessing=False`` and adds the
+    ``Preprocess`` group (and ``--device`` from ``Extraction``) itself. Returns the group.
+    """
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
@@ -68,7 +79,9 @@ def add_model_flags(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
     add_trust_checkpoint_flag(group)
-    add_preprocessing_flags(group)
+    if preprocessing:
+        add_preprocessing_flags(group)
+    return group
 
 
 def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:

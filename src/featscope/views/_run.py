@@ -1,124 +1,77 @@
-"""Pieces every view uses: the run folder (or none) and per-stage wall times."""
+"""Pieces every view uses: the run folder (or none) from the Output group, and stage times."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
 
 from featscope.errors import ParameterError
+from featscope.options import Output
 
-__all__ = ["BACKENDS", "Stopwatch", "check_backends", "make_mirrors", "open_run"]
-
-BACKENDS = ("local", "tensorboard", "wandb")
-
-
-def check_backends(backends: Sequence[str] | None) -> list[str]:
-    """Return the backends besides ``"local"``, in order and without repeats.
-
-    Parameters
-    ----------
-    backends : sequence of str or None
-        Backend names; ``None`` means the run folder only.
-
-    Returns
-    -------
-    list of str
-        The names other than ``"local"``.
-
-    Raises
-    ------
-    ParameterError
-        For a name that is not a backend.
-    """
-    if backends is None:
-        return []
-    if isinstance(backends, str):
-        backends = [backends]
-    extra: list[str] = []
-    for name in backends:
-        if name not in BACKENDS:
-            raise ParameterError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
-        if name != "local" and name not in extra:
-            extra.append(name)
-    return extra
+__all__ = ["Stopwatch", "file_stem", "make_mirrors", "open_run"]
 
 
 def open_run(
-    work_dir: str | os.PathLike[str] | None,
+    output: Output | str | os.PathLike[str] | None,
     view: str,
     backends: Sequence[str] | None = None,
-    *,
-    name: str | None = None,
-    keep_failed: bool = False,
-    backend_options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Any:
     """Return the run folder of a view as a context manager.
 
     Parameters
     ----------
-    work_dir : path or None
-        Parent folder of the run folder; None writes nothing.
+    output : Output or path or None
+        Work dir, backends (``tensorboard``: events in ``<work_dir>/tensorboard/<run name>/``;
+        ``wandb``: a W&B run, its files in ``<work_dir>/wandb/``), run name, whether a failed
+        run's ``.partial`` folder is kept, and the backends' options. A path or ``None`` is
+        read as ``Output(work_dir=output, backends=backends)`` (``None``: no folder), the form
+        of the views that do not take an Output yet.
     view : str
         Name of the view, the start of the folder name.
     backends : sequence of str, optional
-        Where else the run is logged: ``"tensorboard"`` (events in
-        ``<work_dir>/tensorboard/<run name>/``), ``"wandb"`` (a W&B run; its local files in
-        ``<work_dir>/wandb/``). ``"local"`` (the run folder) is always on and may be named.
-    name : str, optional
-        Run folder name instead of ``<view>_<timestamp>``.
-    keep_failed : bool, default False
-        Keep the hidden ``.partial`` folder of a failed run.
-    backend_options : Mapping, optional
-        Keyword arguments per backend: ``{"tensorboard": {"log_dir": ...}, "wandb":
-        {"project": ..., "mode": "offline", "init_kwargs": {...}}}`` (see
-        :class:`featscope.sinks.tensorboard.TensorBoardMirror` and
-        :class:`featscope.sinks.wandb.WandbMirror`).
+        Only with a path for ``output``.
 
     Returns
     -------
     LocalRun or contextlib.nullcontext
-        A :class:`featscope.sinks.LocalRun`, or a context that gives ``None`` for no folder.
+        A :class:`featscope.sinks.LocalRun`, or a context that gives ``None`` without a work dir.
 
     Raises
     ------
     ParameterError
-        For an unknown backend, backends without a work_dir, or options for a backend that is
-        not selected.
+        For options of a backend that is not selected (names are checked by :class:`Output`).
     MissingExtraError
         When a backend's package is not installed (before anything is written).
     """
-    extra = check_backends(backends)
-    if work_dir is None:
-        if extra:
-            raise ParameterError(
-                f"backends {extra} log beside the run folder, but work_dir is None; pass a work_dir"
-            )
+    if not isinstance(output, Output):
+        output = Output(work_dir=output, backends=tuple(backends or ()))
+    elif backends is not None:
+        raise ParameterError("pass the backends in the Output group, not beside it")
+    if output.work_dir is None:
         return nullcontext(None)
     from featscope.sinks import LocalRun  # lazily: sinks import numpy and the writers
 
     return LocalRun(
-        work_dir,
+        output.work_dir,
         view,
-        name=name,
-        keep_failed=keep_failed,
-        mirrors=make_mirrors(extra, backend_options),
+        name=output.name,
+        keep_failed=output.keep_failed,
+        mirrors=make_mirrors(output),
     )
 
 
-def make_mirrors(
-    backends: Sequence[str], options: Mapping[str, Mapping[str, Any]] | None = None
-) -> list[Any]:
-    """Build the mirror of each backend name (besides ``"local"``).
+def make_mirrors(output: Output) -> list[Any]:
+    """Build the mirror of each backend of ``output`` besides the run folder.
 
     Parameters
     ----------
-    backends : sequence of str
-        ``"tensorboard"`` and/or ``"wandb"`` (``"local"`` is skipped).
-    options : Mapping, optional
-        Keyword arguments per backend name.
+    output : Output
+        The backends and their options (``{"wandb": {"project": ...}}``, see
+        :class:`featscope.sinks.tensorboard.TensorBoardMirror` and
+        :class:`featscope.sinks.wandb.WandbMirror`).
 
     Returns
     -------
@@ -128,21 +81,20 @@ def make_mirrors(
     Raises
     ------
     ParameterError
-        For an unknown name, or options for a backend not in ``backends``.
+        For options of a backend that is not among ``output.backends``.
     MissingExtraError
         When a backend's package is not installed.
     """
-    extra = check_backends(backends)
-    options = dict(options or {})
-    for key in options:
-        if key not in extra:
+    for key in output.backend_options:
+        if key not in output.mirrored:
             raise ParameterError(
                 f"backend_options has an entry for {key!r}, which is not among the selected "
-                f"backends {extra}; add {key!r} to the backends or drop its options"
+                f"backends {list(output.mirrored)}; add {key!r} to the backends or drop its "
+                "options"
             )
     mirrors: list[Any] = []
-    for backend in extra:
-        kwargs = dict(options.get(backend) or {})
+    for backend in output.mirrored:
+        kwargs = dict(output.backend_options.get(backend) or {})
         if backend == "tensorboard":
             from featscope.sinks.tensorboard import TensorBoardMirror
 
@@ -152,6 +104,11 @@ def make_mirrors(
 
             mirrors.append(WandbMirror(**kwargs))
     return mirrors
+
+
+def file_stem(text: str) -> str:
+    """Return a capture point or id usable in a file name (module paths keep their dots)."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text) or "output"
 
 
 class Stopwatch:
