@@ -150,10 +150,14 @@ def main() -> None:
                 [
                     sys.executable,
                     "-c",
-                    "import sys, json, featscope; r = featscope.tsne(model='tv:resnet18', "
-                    f"data={str(folder)!r}, points=['pre_logits'], work_dir={str(work)!r}, "
-                    f"device={args.device!r}, input_size=({args.image_size}, {args.image_size}), "
-                    "progress=False); print(json.dumps(r.timings))",
+                    "import sys, json, featscope; "
+                    "from featscope.options import Extraction, Output, Preprocess; "
+                    "r = featscope.tsne(model='tv:resnet18', "
+                    f"data={str(folder)!r}, points=['pre_logits'], "
+                    f"output=Output(work_dir={str(work)!r}), "
+                    f"extraction=Extraction(device={args.device!r}, progress=False), "
+                    f"preprocess=Preprocess(input_size=({args.image_size}, {args.image_size}))); "
+                    "print(json.dumps(r.timings))",
                 ]
             )
             rows.setdefault("featscope whole job", []).append(wall)
@@ -168,15 +172,15 @@ def main() -> None:
                 rows.setdefault("recipe (ImageFolder + sklearn TSNE)", []).append(wall)
             # stage timings of an in-process run (import cost excluded)
             import featscope
+            from featscope.options import Extraction, Output, Preprocess
 
             run = featscope.tsne(
                 model="tv:resnet18",
                 data=str(folder),
                 points=["pre_logits"],
-                work_dir=str(work),
-                device=args.device,
-                progress=False,
-                input_size=(args.image_size, args.image_size),
+                preprocess=Preprocess(input_size=(args.image_size, args.image_size)),
+                extraction=Extraction(device=args.device, progress=False),
+                output=Output(work_dir=str(work)),
             )
             stages.append(run.timings)
 

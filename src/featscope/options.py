@@ -18,6 +18,7 @@ This module sits between ``analysis/`` and ``render/`` in the pipeline and impor
 
 from __future__ import annotations
 
+import copyreg
 import dataclasses
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -374,3 +375,100 @@ class Output:
     def mirrored(self) -> tuple[str, ...]:
         """The backends besides ``local``, in order."""
         return tuple(b for b in self.backends if b != "local")
+
+
+# ---------------------------------------------------------------------------------------------
+# Embedding maps: the reducer and its parameters (featscope.tsne and featscope.Monitor).
+# ---------------------------------------------------------------------------------------------
+
+
+def _mappingproxy(mapping: dict[str, Any]) -> MappingProxyType:
+    return MappingProxyType(mapping)
+
+
+def _reduce_mappingproxy(mapping: MappingProxyType) -> tuple[Any, tuple[dict[str, Any]]]:
+    return _mappingproxy, (dict(mapping),)
+
+
+# Groups (and results) keep their mappings read-only, which pickle and copy.deepcopy refuse by
+# default; they must travel to the processes of `nproc` and of Lightning's spawn strategies (a
+# FeatscopeCallback holds its Monitor's groups), so read-only mappings pickle as their copy.
+copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
+
+#: Reducers of an embedding map.
+EMBEDDING_METHODS = ("tsne", "umap", "pca")
+TSNE_INITS = ("pca", "random")
+
+
+def _learning_rate(text: str) -> float | str:
+    """``--learning-rate``: ``auto`` or a number (the name is read as "a learning rate")."""
+    return text if text == "auto" else float(text)
+
+
+@dataclass(frozen=True)
+class EmbeddingOptions:
+    """How feature vectors become a 2-D or 3-D map: the method and its parameters.
+
+    The t-SNE parameters have the meanings of scikit-learn's ``TSNE`` (see
+    :class:`featscope.analysis.TSNE`) and reach it only when ``method="tsne"``; ``params`` holds
+    any other parameter of the method (``{"n_neighbors": 30}`` for UMAP, ``{"whiten": True}``
+    for PCA, ``{"metric": "cosine"}`` for t-SNE).
+    """
+
+    method: str = option(
+        "tsne", "--method", choices=EMBEDDING_METHODS, help="the map: t-SNE, UMAP or PCA"
+    )
+    n_components: int = option(
+        2, "--n-components", type=int, choices=(2, 3), help="dimensions of the map"
+    )
+    perplexity: float = option(
+        30.0, "--perplexity", type=float, help="t-SNE: effective number of neighbours per point"
+    )
+    early_exaggeration: float = option(
+        12.0, "--early-exaggeration", type=float,
+        help="t-SNE: factor on the attraction during the first 250 iterations",
+    )  # fmt: skip
+    learning_rate: float | str = option(
+        "auto", "--learning-rate", type=_learning_rate,
+        help="t-SNE: step size in scikit-learn's units, or auto",
+    )  # fmt: skip
+    n_iter: int = option(
+        750, "--n-iter", type=int, help="iterations, incl. 250 exaggerated (reference: 1000)"
+    )
+    n_iter_without_progress: int = option(
+        300, "--n-iter-without-progress", type=int,
+        help="t-SNE: stop after this many iterations without a lower KL divergence",
+    )  # fmt: skip
+    init: str = option("pca", "--init", choices=TSNE_INITS, help="t-SNE: initial positions")
+    pca_dims: int = option(
+        50, "--pca-dims", type=int, help="t-SNE: PCA first to this width (0: off)"
+    )
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_choice(self, "method", self.method, EMBEDDING_METHODS)
+        if self.n_components not in (2, 3) or isinstance(self.n_components, bool):
+            raise ParameterError(f"`--n-components` must be 2 or 3; got {self.n_components!r}")
+        if self.learning_rate != "auto" and (
+            isinstance(self.learning_rate, bool) or not isinstance(self.learning_rate, (int, float))
+        ):
+            raise ParameterError(
+                f"`--learning-rate` must be 'auto' or a number; got {self.learning_rate!r}"
+            )
+        _freeze(self, "params", MappingProxyType(dict(self.params or {})))
+
+    def reducer_params(self) -> dict[str, Any]:
+        """Return the keyword arguments of the method (those of ``reduce``/``embed``).
+
+        Returns
+        -------
+        dict
+            ``n_components``, the t-SNE parameters when ``method="tsne"``, and ``params``.
+        """
+        kwargs: dict[str, Any] = {"n_components": self.n_components}
+        if self.method == "tsne":
+            names = ("perplexity", "early_exaggeration", "learning_rate", "n_iter")
+            names += ("n_iter_without_progress", "init", "pca_dims")
+            kwargs.update({name: getattr(self, name) for name in names})
+        kwargs.update(self.params)
+        return kwargs

@@ -29,12 +29,14 @@ __all__ = [
     "FeatmapRun",
     "FeatureMap",
     "FeatureSet",
+    "MonitorStep",
     "Provenance",
     "ReconstructedImage",
     "ReconstructionResult",
     "ReconstructionRun",
     "ShapeBiasRun",
     "ShapeBiasStats",
+    "TsneRun",
     "library_versions",
 ]
 
@@ -918,19 +920,82 @@ class CompareRun:
         Every map shown, restricted to the common samples, in page order.
     titles : tuple of str
         The title of each map (``"<run folder> · <point> · <method>"``).
-    page : pathlib.Path
-        The HTML file written.
+    page : pathlib.Path or None
+        The page: its ``--out`` copy when one was asked for, else ``compare.html`` in the run
+        folder (``None`` without a work dir).
     run_dir : pathlib.Path or None
-        The ``compare_<timestamp>`` run folder holding the page (``None`` with ``out``).
+        The ``compare_<timestamp>`` run folder holding the page (``None`` without a work dir).
     n_dropped : int
         Samples of the first run missing from another run (left out of the page).
     """
 
     results: tuple[EmbeddingResult, ...]
     titles: tuple[str, ...]
-    page: Path
+    page: Path | None
     run_dir: Path | None
     n_dropped: int = 0
+
+
+@dataclass(frozen=True)
+class TsneRun:
+    """What one embedding-map run (:func:`featscope.tsne`) produced.
+
+    Attributes
+    ----------
+    results : tuple of EmbeddingResult
+        One map per capture point (tuple outputs give one per element, ``<point>.<i>``).
+    features : tuple of FeatureSet
+        The features each map was computed from, in the same order.
+    run_dir : pathlib.Path or None
+        The finished run folder (``None`` without a work dir).
+    skipped : tuple of (str, str)
+        ``(sample id, reason)`` for images skipped with ``skip_bad_images``.
+    timings : dict of str to float
+        Seconds spent in each stage (``load``, ``extract``, ``reduce``, ``render``, ``write``,
+        ``thumbnails``, ``page``).
+    page : pathlib.Path or None
+        The interactive page ``embedding.html`` in the run folder (``None`` without a run folder
+        or with ``html=False``).
+    """
+
+    results: tuple[EmbeddingResult, ...]
+    features: tuple[FeatureSet, ...]
+    run_dir: Path | None
+    skipped: tuple[tuple[str, str], ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+    page: Path | None = None
+
+    def __getitem__(self, point: str) -> EmbeddingResult:
+        """Return the map of capture point ``point``."""
+        for result in self.results:
+            if result.point == point:
+                return result
+        names = ", ".join(r.point for r in self.results)
+        raise KeyError(f"no map for point {point!r}; this run has: {names}")
+
+
+@dataclass(frozen=True)
+class MonitorStep:
+    """What one step of :class:`featscope.Monitor` logged.
+
+    Attributes
+    ----------
+    epoch : int
+        The step (epoch) it was logged at.
+    results : tuple of EmbeddingResult
+        One map per captured output, with its metrics.
+    featmaps : tuple
+        The feature maps drawn (empty without ``featmaps``).
+    """
+
+    epoch: int
+    results: tuple[EmbeddingResult, ...]
+    featmaps: tuple[Any, ...] = ()
+
+    @property
+    def metrics(self) -> dict[str, dict[str, float]]:
+        """Metrics of every map, by capture point."""
+        return {r.point: dict(r.metrics) for r in self.results}
 
 
 def _jsonable(value: Any) -> Any:

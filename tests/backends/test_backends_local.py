@@ -11,10 +11,10 @@ from backends_helpers import thumbs, tiny_maps
 from PIL import Image
 
 from featscope.errors import ParameterError
-from featscope.sinks import LocalRun, Mirror
+from featscope.options import Output
+from featscope.sinks import LocalRun, Mirror, open_run
 from featscope.sinks.layout import SCALARS_NAME
 from featscope.sinks.mirrors import escape_field, png_to_rgb
-from featscope.views._run import open_run
 
 
 class Recorder(Mirror):
@@ -161,13 +161,18 @@ def test_log_embedding_and_image_check_their_inputs(tmp_path):
 
 
 def test_open_run_rejects_bad_backend_requests(tmp_path):
-    with pytest.raises(ParameterError, match="unknown backend 'mlflow'"):
-        open_run(tmp_path, "tsne", ["mlflow"])
+    with pytest.raises(ParameterError, match=r"`--backend` must be one of .*; got 'mlflow'"):
+        open_run(Output(work_dir=tmp_path, backends=["mlflow"]), "tsne")
     with pytest.raises(ParameterError, match="work_dir is None"):
-        open_run(None, "tsne", ["tensorboard"])
+        open_run(Output(work_dir=None, backends=["tensorboard"]), "tsne")
     with pytest.raises(ParameterError, match="entry for 'wandb', which is not among"):
-        open_run(tmp_path, "tsne", ["tensorboard"], backend_options={"wandb": {}})
-    assert open_run(tmp_path, "tsne", ["local"]).mirrors == ()
+        open_run(
+            Output(work_dir=tmp_path, backends=["tensorboard"], backend_options={"wandb": {}}),
+            "tsne",
+        )
+    assert open_run(Output(work_dir=tmp_path, backends=["local"]), "tsne").mirrors == ()
+    with open_run(Output(work_dir=None), "tsne") as nothing:
+        assert nothing is None
 
 
 def test_escape_field_and_png_to_rgb():

@@ -10,18 +10,17 @@ from backends_helpers import ProjectorClient, tb_events, tiny_net
 
 import featscope
 from featscope.errors import CaptureError, ParameterError
+from featscope.options import EmbeddingOptions, Figures, Output, Preprocess, Selection
 from featscope.views.monitor import Monitor
 
-# 8x8 digits shown to the tiny net at 16x16; ~40 samples keep each step well under a second.
+# 8x8 digits shown to the tiny net at 16x16; 40 samples keep each step well under a second.
 MONITOR = {
     "data": "demo:digits",
     "points": ["5"],
-    "input_size": 16,
-    "mean": (0.5,) * 3,
-    "std": (0.5,) * 3,
-    "max_samples": 40,
+    "preprocess": Preprocess(input_size=(16, 16), mean=(0.5,) * 3, std=(0.5,) * 3),
+    "selection": Selection(max_num_samples=4),  # 10 classes x 4
     "thumbnails": 8,
-    "dpi": 30,
+    "figures": Figures(dpi=30),
 }
 
 
@@ -41,7 +40,11 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
     net[0].eval()  # a mixed state, to check it is restored exactly
     opt = torch.optim.SGD(net.parameters(), lr=0.1)
     monitor = featscope.Monitor(
-        net, every=2, backends=["tensorboard"], work_dir=tmp_path, featmaps=["0"], **MONITOR
+        net,
+        every=2,
+        output=Output(work_dir=tmp_path, backends=["tensorboard"]),
+        featmaps=["0"],
+        **MONITOR,
     )
     logged = []
     for epoch in range(4):
@@ -66,10 +69,13 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
         "pca_5_e0003.png",
     ]
     assert len(list(run_dir.glob("featmap_*_e0003.png"))) == 2  # two images, point "0"
-    # each epoch's coordinates in the tsne view's table, one row per monitored sample
+    # the coordinates of each logged epoch, in the columns of a tsne run
     coords = (run_dir / "coords_5_e0003.csv").read_text().splitlines()
     assert coords[0] == "id,label,class_name,x,y"
     assert len(coords) == 1 + 40
+    sample_id, label, class_name = coords[1].split(",")[:3]
+    assert sample_id.startswith("digits:")
+    assert label == class_name  # the digits' classes are named by their index
     assert sorted(p.name for p in run_dir.glob("coords_*.csv")) == [
         "coords_5_e0001.csv",
         "coords_5_e0003.csv",
@@ -94,7 +100,7 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
 
 def test_monitor_without_work_dir_only_computes(tmp_path):
     net = tiny_net()
-    with Monitor(net, backends=None, work_dir=None, embeddings=False, **MONITOR) as monitor:
+    with Monitor(net, output=Output(work_dir=None), embeddings=False, **MONITOR) as monitor:
         first = monitor(force=True)
         assert monitor() is not None  # every=1; epoch counts calls
     assert first.epoch == 0
@@ -106,14 +112,17 @@ def test_monitor_without_work_dir_only_computes(tmp_path):
 
 def test_monitor_rejects_bad_requests_before_training(tmp_path):
     net = tiny_net()
+    output = Output(work_dir=tmp_path)
     with pytest.raises(ParameterError, match="`every` must be a positive integer"):
-        Monitor(net, every=0, work_dir=tmp_path, **MONITOR)
-    with pytest.raises(ParameterError, match="`method` must be one of"):
-        Monitor(net, method="lda", work_dir=tmp_path, **MONITOR)
+        Monitor(net, every=0, output=output, **MONITOR)
+    with pytest.raises(ParameterError, match="`--method` must be one of"):
+        Monitor(net, embedding=EmbeddingOptions(method="lda"), output=output, **MONITOR)
     with pytest.raises(CaptureError, match="nope"):
-        Monitor(net, work_dir=tmp_path, **{**MONITOR, "points": ["nope"]})
+        Monitor(net, output=output, **{**MONITOR, "points": ["nope"]})
     with pytest.raises(ParameterError, match="work_dir is None"):
-        Monitor(net, backends=["tensorboard"], work_dir=None, **MONITOR)
+        Monitor(net, output=Output(backends=["tensorboard"], work_dir=None), **MONITOR)
+    with pytest.raises(ParameterError, match="`thumbnails` is the thumbnail side"):
+        Monitor(net, output=output, **{**MONITOR, "thumbnails": -1})
     assert not any(tmp_path.iterdir())
 
 
@@ -142,8 +151,7 @@ def test_lightning_callback_logs_each_epoch(tmp_path):
     )
     callback = FeatscopeCallback(
         points=["net.5"],
-        backends=["tensorboard"],
-        work_dir=tmp_path,
+        output=Output(work_dir=tmp_path, backends=["tensorboard"]),
         **{k: v for k, v in MONITOR.items() if k != "points"},
     )
     assert isinstance(callback, pl.Callback)
@@ -210,3 +218,26 @@ def test_callback_pickles_by_reference():
     callback = pickle.loads(pickle.dumps(FeatscopeCallback(points=["net.5"], every=3)))
     assert callback.every == 3
     assert callback.points == ["net.5"]
+
+
+def test_feature_maps_on_option_groups_are_called_with_data_first(monkeypatch):
+    # the featmap view's signature on option groups (branch `featmap`): data, model, points
+    import types
+
+    import featscope.views.featmap as featmap_view
+
+    calls = []
+
+    def feature_maps(data=None, model=None, points=None, *, extraction=None, output=None):
+        calls.append((data, model, points, extraction, output))
+        return types.SimpleNamespace(maps=())
+
+    monkeypatch.setattr(featmap_view, "feature_maps", feature_maps)
+    monitor = Monitor(tiny_net(), output=Output(work_dir=None), featmaps=["0"], **MONITOR)
+    assert monitor.step(0).featmaps == ()
+    ((data, model, points, extraction, output),) = calls
+    assert data.ids == monitor.samples.ids[:2]
+    assert model is monitor.handle
+    assert points == ["0"]
+    assert extraction.device == "cpu"
+    assert output.work_dir is None

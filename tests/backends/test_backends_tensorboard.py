@@ -17,9 +17,10 @@ from backends_helpers import (
 )
 
 from featscope.errors import MissingExtraError
+from featscope.options import Output
+from featscope.sinks import open_run
 from featscope.sinks.mirrors import escape_field
 from featscope.sinks.tensorboard import TensorBoardMirror, sprite_image
-from featscope.views._run import open_run
 
 
 def _figure():
@@ -33,7 +34,7 @@ def _figure():
 def test_scalars_images_and_projector_are_readable_by_tensorboard(tmp_path):
     fs, result = tiny_maps(n=12)
     sprites = thumbs(len(fs), size=8)
-    with open_run(tmp_path, "tsne", ["local", "tensorboard"]) as run:
+    with open_run(Output(work_dir=tmp_path, backends=["local", "tensorboard"]), "tsne") as run:
         run.write_figure(_figure(), "tsne_neck", dpi=40)
         run.write_embedding(result, "neck")
         run.log_embedding(fs, result, sprites)
@@ -81,7 +82,7 @@ def test_scalars_images_and_projector_are_readable_by_tensorboard(tmp_path):
 
 def test_projector_keeps_one_entry_per_step(tmp_path):
     fs, _result = tiny_maps(n=6)
-    with open_run(tmp_path, "monitor", ["tensorboard"]) as run:
+    with open_run(Output(work_dir=tmp_path, backends=["tensorboard"]), "monitor") as run:
         for epoch in (0, 3):
             run.step = epoch
             run.log_embedding(fs, None)  # features only, no sprite
@@ -122,16 +123,15 @@ def test_featmap_view_logs_its_pictures_to_tensorboard(tmp_path):
 
 def test_tsne_view_fills_the_projector_with_features_map_and_sprite(tmp_path):
     import featscope
+    from featscope.options import EmbeddingOptions, Extraction, Selection
 
     done = featscope.tsne(
-        method="pca",
         points=["pre_logits"],
-        max_num_class=3,
-        max_num_samples=5,
+        embedding=EmbeddingOptions(method="pca"),
+        selection=Selection(max_num_class=3, max_num_samples=5),
+        extraction=Extraction(progress=False),
+        output=Output(work_dir=tmp_path, backends=["tensorboard"]),
         thumbnails=10,
-        work_dir=tmp_path,
-        backends=["tensorboard"],
-        progress=False,
     )
     name = done.run_dir.name
     client = ProjectorClient(tmp_path / "tensorboard")
@@ -165,5 +165,5 @@ def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match=r"pip install 'featscope\[tensorboard\]'"):
         TensorBoardMirror()
     with pytest.raises(MissingExtraError, match="TensorBoard backend"):
-        open_run(tmp_path, "tsne", ["tensorboard"])
+        open_run(Output(work_dir=tmp_path, backends=["tensorboard"]), "tsne")
     assert not any(tmp_path.iterdir())  # failed before anything was written

@@ -17,8 +17,9 @@ from backends_helpers import (
 )
 
 from featscope.errors import MissingExtraError
+from featscope.options import Output
+from featscope.sinks import open_run
 from featscope.sinks.wandb import WandbMirror
-from featscope.views._run import open_run
 
 
 def test_figures_metrics_and_map_table_land_in_the_offline_run(tmp_path, wandb_offline):
@@ -29,7 +30,9 @@ def test_figures_metrics_and_map_table_land_in_the_offline_run(tmp_path, wandb_o
     fs, result = tiny_maps(n=6)
     sprites = thumbs(len(fs), size=8)
     options = {"wandb": {"project": "unit-test"}}
-    with open_run(tmp_path, "tsne", ["wandb"], backend_options=options) as run:
+    with open_run(
+        Output(work_dir=tmp_path, backends=["wandb"], backend_options=options), "tsne"
+    ) as run:
         run.write_figure(fig, "tsne_neck", dpi=40)
         run.write_embedding(result, "neck")
         run.log_embedding(fs, result, sprites)
@@ -83,7 +86,7 @@ def test_figures_metrics_and_map_table_land_in_the_offline_run(tmp_path, wandb_o
 
 
 def test_steps_are_epochs_and_never_go_back(tmp_path, wandb_offline):
-    with open_run(tmp_path, "monitor", ["wandb"]) as run:
+    with open_run(Output(work_dir=tmp_path, backends=["wandb"]), "monitor") as run:
         for epoch in (0, 2):
             run.log_metrics({"acc": epoch / 10}, step=epoch)
         run.log_metrics({"late": 1.0}, step=1)  # W&B would drop it: logged at step 2
@@ -95,7 +98,10 @@ def test_steps_are_epochs_and_never_go_back(tmp_path, wandb_offline):
 
 
 def test_failed_run_marks_the_wandb_run_failed(tmp_path, wandb_offline):
-    with pytest.raises(RuntimeError, match="boom"), open_run(tmp_path, "tsne", ["wandb"]):
+    with (
+        pytest.raises(RuntimeError, match="boom"),
+        open_run(Output(work_dir=tmp_path, backends=["wandb"]), "tsne"),
+    ):
         raise RuntimeError("boom")
     exits = [
         r.exit.exit_code
@@ -111,27 +117,28 @@ def test_missing_wandb_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match=r"pip install 'featscope\[wandb\]'"):
         WandbMirror()
     with pytest.raises(MissingExtraError, match="Weights & Biases backend"):
-        open_run(tmp_path, "tsne", ["tensorboard", "wandb"])
+        open_run(Output(work_dir=tmp_path, backends=["tensorboard", "wandb"]), "tsne")
 
 
 def test_monitor_logs_each_epoch_to_wandb(tmp_path, wandb_offline):
     from backends_helpers import tiny_net
 
     import featscope
+    from featscope.options import Figures, Preprocess, Selection
 
     monitor = featscope.Monitor(
         tiny_net(),
         "demo:digits",
         points=["5"],
-        backends=["wandb"],
-        work_dir=tmp_path,
-        input_size=16,
-        mean=(0.5,) * 3,
-        std=(0.5,) * 3,
-        max_samples=30,
+        preprocess=Preprocess(input_size=(16, 16), mean=(0.5,) * 3, std=(0.5,) * 3),
+        selection=Selection(max_num_samples=3),  # 10 classes x 3
+        figures=Figures(dpi=30),
+        output=Output(
+            work_dir=tmp_path,
+            backends=["wandb"],
+            backend_options={"wandb": {"project": "monitor-test"}},
+        ),
         thumbnails=8,
-        dpi=30,
-        backend_options={"wandb": {"project": "monitor-test"}},
     )
     for epoch in range(2):
         monitor.step(epoch)
@@ -149,7 +156,7 @@ def test_monitor_logs_each_epoch_to_wandb(tmp_path, wandb_offline):
 
 def test_rows_without_thumbnail_have_an_empty_cell(tmp_path, wandb_offline):
     fs, result = tiny_maps(n=4)
-    with open_run(tmp_path, "tsne", ["wandb"]) as run:
+    with open_run(Output(work_dir=tmp_path, backends=["wandb"]), "tsne") as run:
         run.log_embedding(fs, result, thumbs(2), thumbnail_indices=[0, 2])
     ((table, _files),) = wandb_table_artifacts(wandb_run_file(tmp_path))
     cells = [row[5] for row in table["data"]]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,15 +13,15 @@ import pytest
 import featscope
 from featscope.capture.distributed import launch, shard_range
 from featscope.errors import ParameterError
+from featscope.options import EmbeddingOptions, Extraction, Output, Selection
 
 COMMON = dict(
-    max_num_samples=6,  # 10 digit classes x 6 = 60 images
-    batch_size=8,
-    method="pca",
+    selection=Selection(max_num_samples=6),  # 10 digit classes x 6 = 60 images
+    embedding=EmbeddingOptions(method="pca"),
     html=False,
     thumbnails=0,
-    progress=False,
 )
+EXTRACT = Extraction(batch_size=8, progress=False)
 
 
 @pytest.mark.parametrize(("n", "batch", "world"), [(60, 8, 2), (61, 8, 3), (10, 8, 4), (1, 4, 2)])
@@ -34,10 +35,14 @@ def test_shards_are_whole_batches_covering_every_sample_once(n, batch, world):
 
 
 def test_nproc_2_gives_identical_features_and_one_run_folder(tmp_path):
-    single = featscope.tsne(work_dir=tmp_path / "one", **COMMON)
+    single = featscope.tsne(output=Output(work_dir=tmp_path / "one"), extraction=EXTRACT, **COMMON)
     # with a cache folder: each rank streams its shard to disk, rank 0 merges the files
     cache = tmp_path / "cache"
-    double = featscope.tsne(work_dir=tmp_path / "two", nproc=2, cache_dir=cache, **COMMON)
+    double = featscope.tsne(
+        output=Output(work_dir=tmp_path / "two"),
+        extraction=replace(EXTRACT, nproc=2, cache_dir=cache),
+        **COMMON,
+    )
     assert [fs.point for fs in double.features] == [fs.point for fs in single.features]
     for a, b in zip(single.features, double.features, strict=True):
         assert a.features.shape == (60, a.features.shape[1])
@@ -67,14 +72,14 @@ def test_torchrun_module_gives_identical_features(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.count("results written to") == 1  # printed by rank 0 only
     (run_dir,) = (tmp_path / "w").iterdir()
-    single = featscope.tsne(work_dir=None, **COMMON)
+    single = featscope.tsne(output=Output(work_dir=None), extraction=EXTRACT, **COMMON)
     for fs in single.features:
         assert np.array_equal(np.load(run_dir / f"feat_{fs.point}.npy"), fs.features), fs.point
 
 
 def test_bad_nproc_is_refused():
     with pytest.raises(ParameterError, match="`nproc` must be an integer >= 1; got 0"):
-        featscope.tsne(work_dir=None, nproc=0)
+        featscope.tsne(output=Output(work_dir=None), extraction=Extraction(nproc=0))
     with pytest.raises(ParameterError, match="`nproc` must be an integer >= 1"):
         launch(print, {}, -1)
 
@@ -92,10 +97,12 @@ def test_an_error_in_a_launched_rank_comes_back_as_one_line(tmp_path):
     (tmp_path / "b" / "3.png").write_bytes(b"")  # unreadable, in rank 1's shard
     with pytest.raises(DataError, match=r"3\.png"):
         featscope.tsne(
-            model="demo:digits-cnn", data=tmp_path, nproc=2, work_dir=tmp_path / "w", **{
-                **COMMON, "batch_size": 2
-            }
-        )  # fmt: skip
+            model="demo:digits-cnn",
+            data=tmp_path,
+            extraction=replace(EXTRACT, nproc=2, batch_size=2),
+            output=Output(work_dir=tmp_path / "w"),
+            **COMMON,
+        )
     assert not (tmp_path / "w").exists() or not any((tmp_path / "w").iterdir())
 
 

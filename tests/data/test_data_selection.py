@@ -147,3 +147,36 @@ def test_selection_properties(labels, class_idx, max_num_samples, seed, sample):
             labels, 6, sample=sample, **{**kwargs, "class_idx": class_idx[::-1]}
         )
         np.testing.assert_array_equal(got, reordered)
+
+
+def test_select_samples_applies_names_then_the_selection_to_samples_and_features(tmp_path):
+    from featscope.data import demo_digits, select_samples
+    from featscope.options import Selection
+    from featscope.results import FeatureSet, Provenance
+
+    samples = demo_digits()
+    selection = Selection(class_idx=(3, 5), max_num_samples=4, seed=1)
+    picked = select_samples(samples, selection)
+    keep = select_indices(samples.labels, 10, class_idx=[3, 5], max_num_samples=4, seed=1)
+    assert picked.ids == tuple(samples.ids[i] for i in keep)
+    names = [f"digit {i}" for i in range(10)]
+    (tmp_path / "names.txt").write_text("\n".join(names) + "\n")
+    named = select_samples(samples, selection, class_names=tmp_path / "names.txt")
+    assert named.class_names[3] == "digit 3"
+    assert select_samples(samples, selection, class_names=names).class_names == named.class_names
+    # saved features: the same rows, features and ids cut alike
+    features = FeatureSet(
+        features=np.arange(len(samples), dtype=np.float32)[:, None],
+        labels=samples.labels,
+        class_names=samples.class_names,
+        ids=samples.ids,
+        point="f",
+        provenance=Provenance(source="f.npy"),
+    )
+    cut = select_samples(features, selection)
+    np.testing.assert_array_equal(cut.features[:, 0], keep)
+    assert cut.ids == picked.ids
+    np.testing.assert_array_equal(cut.labels, samples.labels[keep])
+    assert len(select_samples(features)) == 1000  # Selection(): 100 of each of the 10 digits
+    with pytest.raises(DataError, match=r"class 4 \('4'\) has no samples in f\.npy"):
+        select_samples(cut, Selection(class_idx=(3, 4)))

@@ -90,7 +90,7 @@ def test_config_values_are_converted_like_flags(tmp_path, parser):
     assert args.perplexity == 5.0
     assert isinstance(args.perplexity, float)
     assert args.n_iter == 300
-    assert args.format == ["svg"]
+    assert args.formats == ["svg"]  # the Figures field; `format` is its flag's name
     assert args.class_idx == [2]
     assert args.learning_rate == "auto"
     assert args.mean == [0.5, 0.5, 0.5]
@@ -122,7 +122,7 @@ def test_cfg_options_keep_the_text_of_bare_values_for_text_flags(parser):
     assert values == {
         "work_dir": "2024",
         "model": "timm:resnet50",
-        "format": ["pdf"],
+        "formats": ["pdf"],
         "class_idx": [5],
         "seed": 3,
     }

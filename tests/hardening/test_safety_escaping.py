@@ -70,9 +70,10 @@ def test_tensorboard_text_of_options_renders_as_inert_text(tmp_path):
     from tensorboard.plugins.text.text_plugin import text_array_to_html
     from tensorboard.util import tensor_util
 
-    from featscope.views._run import open_run
+    from featscope.options import Output
+    from featscope.sinks import open_run
 
-    with open_run(tmp_path, "tsne", ["tensorboard"]) as run:
+    with open_run(Output(work_dir=tmp_path, backends=["tensorboard"]), "tsne") as run:
         run.add_metadata("class_names", list(NAMES))
         run.add_metadata("note", "line one\n    </code></pre><script>alert(3)</script>")
     events = EventAccumulator(str(tmp_path / "tensorboard" / run.final_path.name))

@@ -103,3 +103,17 @@ def test_many_classes_share_the_last_legend_entry():
     # the shared entry still colours each point by its own class
     r, g, b, _ = class_color(49)
     assert f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}" in page
+
+
+def test_page_titles_name_point_method_model_and_3d():
+    from featscope.render.page import page_titles
+
+    a, b = make_results(n_per_class=2)
+    assert page_titles([a, b]) == ["stage0 · t-SNE", "stage1 · t-SNE"]
+    other = dataclasses.replace(b, provenance=Provenance(model="timm:resnet18"))
+    assert page_titles([a, other]) == [
+        "demo:digits-cnn · stage0 · t-SNE",
+        "timm:resnet18 · stage1 · t-SNE",
+    ]
+    three = dataclasses.replace(a, coords=np.zeros((len(a.ids), 3)), method="pca")
+    assert page_titles([three]) == ["stage0 · PCA (first 2 of 3 components)"]

@@ -11,6 +11,7 @@ from _page_helpers import make_results, tile_thumbnails
 import featscope
 from featscope.cli import main
 from featscope.errors import DataError, ParameterError
+from featscope.options import EmbeddingOptions, Extraction, Output, Selection
 from featscope.sinks import LocalRun
 from featscope.views.compare import compare, read_tsne_run
 
@@ -67,9 +68,12 @@ def test_read_tsne_run_gives_back_the_maps_and_thumbnails(two_runs):
 def test_compare_links_runs_by_sample_id(two_runs, tmp_path):
     run_a, run_b, (a0, _, b0) = two_runs
     with pytest.warns(UserWarning, match="only 15 samples are in every run"):
-        out = compare([run_a, run_b], out=tmp_path / "cmp.html")
+        out = compare(
+            [run_a, run_b], output=Output(work_dir=tmp_path / "wd", export=tmp_path / "cmp.html")
+        )
     assert out.page == tmp_path / "cmp.html"
-    assert out.run_dir is None
+    # the copy is made from the finished run folder, which holds the same page
+    assert out.page.read_bytes() == (out.run_dir / "compare.html").read_bytes()
     assert out.n_dropped == 5
     assert out.titles == (
         "run_a · stage0 · t-SNE",
@@ -93,29 +97,40 @@ def test_compare_points_and_run_folder_and_errors(two_runs, tmp_path):
     run_a, run_b, _ = two_runs
     work = tmp_path / "work"
     with pytest.warns(UserWarning, match="every run"):
-        out = compare([run_a, run_b], points=["stage1", "layer4"], work_dir=work)
+        out = compare([run_a, run_b], points=["stage1", "layer4"], output=Output(work_dir=work))
     assert [r.point for r in out.results] == ["stage1", "layer4"]
     assert out.run_dir.parent == work
     assert out.run_dir.name.startswith("compare_")
     assert (out.run_dir / "manifest.json").is_file()
     assert out.page == out.run_dir / "compare.html"
     with pytest.raises(ParameterError, match="none of the runs has a map"):
-        compare([run_a], points=["nope"], work_dir=None, out=tmp_path / "x.html")
+        compare([run_a], points=["nope"], output=Output(work_dir=None))
     with pytest.raises(DataError, match=r"no manifest\.json"):
-        compare([tmp_path], out=tmp_path / "x.html")
+        compare([tmp_path], output=Output(work_dir=tmp_path / "wd", export=tmp_path / "x.html"))
     with pytest.raises(DataError, match="does not exist"):
-        compare([tmp_path / "missing"], out=tmp_path / "x.html")
+        compare(
+            [tmp_path / "missing"],
+            output=Output(work_dir=tmp_path / "wd", export=tmp_path / "x.html"),
+        )
     with pytest.raises(ParameterError, match="empty"):
-        compare([], out=tmp_path / "x.html")
+        compare([], output=Output(work_dir=tmp_path / "wd", export=tmp_path / "x.html"))
 
 
 def test_compare_names_the_points_the_runs_have(two_runs, tmp_path):
     run_a, run_b, _ = two_runs
     with pytest.raises(ParameterError, match=r"the runs have \['stage0', 'stage1', 'layer4'\]"):
-        compare([run_a, run_b], points=["nope"], out=tmp_path / "x.html")
+        compare(
+            [run_a, run_b],
+            points=["nope"],
+            output=Output(work_dir=tmp_path / "wd", export=tmp_path / "x.html"),
+        )
     # run_b has no stage0: it is left out of the page, with a warning naming it
     with pytest.warns(UserWarning, match=r"run 'run_b' has no map of the points \['stage0'\]"):
-        out = compare([run_a, run_b], points=["stage0"], out=tmp_path / "y.html")
+        out = compare(
+            [run_a, run_b],
+            points=["stage0"],
+            output=Output(work_dir=tmp_path / "wd", export=tmp_path / "y.html"),
+        )
     assert out.titles == ("run_a · stage0 · t-SNE",)
 
 
@@ -125,17 +140,18 @@ def test_compare_runs_with_no_common_sample_fail(tmp_path):
     run_a = _fake_tsne_run(tmp_path, [a], name="a")
     run_b = _fake_tsne_run(tmp_path, [b], name="b")
     with pytest.raises(DataError, match="share no sample id"):
-        compare([run_a, run_b], out=tmp_path / "x.html")
+        compare([run_a, run_b], output=Output(work_dir=tmp_path / "wd", export=tmp_path / "x.html"))
 
 
 def test_cli_compare(two_runs, tmp_path, capsys):
     run_a, run_b, _ = two_runs
     page = tmp_path / "c.html"
-    assert main(["compare", str(run_a), str(run_b), "--out", str(page), "--quiet"]) == 0
+    wd = ["--work-dir", str(tmp_path / "wd")]
+    assert main(["compare", str(run_a), str(run_b), "--out", str(page), "--quiet", *wd]) == 0
     printed = capsys.readouterr().out
     assert "3 maps of 15 common samples (5 not in every run left out)" in printed
     assert page.is_file()
-    assert main(["compare", str(tmp_path / "nothing"), "--out", str(page)]) == 2
+    assert main(["compare", str(tmp_path / "nothing"), "--out", str(page), *wd]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -175,22 +191,24 @@ def test_no_html_skips_the_page(cli_runs, tmp_path):
     assert not (without / "thumbnails.npy").exists()
     # and compare reuses the first run's thumbnails for the samples both runs share
     with_html, _ = cli_runs
-    out = compare([with_html, without], out=tmp_path / "c.html")
+    out = compare(
+        [with_html, without], output=Output(work_dir=tmp_path / "wd", export=tmp_path / "c.html")
+    )
     assert len(out.results) == 3
     assert len(re.findall(WEBP, out.page.read_text(encoding="utf-8"))) == 7
 
 
 def test_api_flags(tmp_path):
     with pytest.raises(ParameterError, match=r"`--thumbnails` \(thumbnails=\) must be a count"):
-        featscope.tsne(work_dir=tmp_path, thumbnails=-3)
+        featscope.tsne(output=Output(work_dir=tmp_path), thumbnails=-3)
     run = featscope.tsne(
         model="demo:digits-cnn",
         points=["pre_logits"],
-        method="pca",
-        max_num_samples=2,
+        embedding=EmbeddingOptions(method="pca"),
+        selection=Selection(max_num_samples=2),
+        extraction=Extraction(progress=False),
+        output=Output(work_dir=tmp_path),
         thumbnails=0,
-        work_dir=tmp_path,
-        progress=False,
     )
     assert run.page == run.run_dir / "embedding.html"
     assert run.page.is_file()
@@ -211,7 +229,11 @@ def test_missing_bokeh_names_the_fix_and_tsne_still_writes_its_run(monkeypatch, 
     rng = np.random.default_rng(0)
     np.savez(features, features=rng.normal(size=(12, 5)), labels=np.repeat([0, 1, 2], 4))
     with pytest.warns(UserWarning, match="no embedding.html"):
-        run = featscope.tsne(features=features, method="pca", work_dir=tmp_path, progress=False)
+        run = featscope.tsne(
+            features=features,
+            embedding=EmbeddingOptions(method="pca"),
+            output=Output(work_dir=tmp_path),
+        )
     assert run.page is None
     assert len(list(run.run_dir.glob("coords_*.csv"))) == 1  # the map itself was written
     assert not (run.run_dir / "embedding.html").exists()

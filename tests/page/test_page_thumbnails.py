@@ -91,3 +91,21 @@ def test_encoded_thumbnails_decode_back(fmt, mime):
         encode_thumbnails(thumbs.astype(np.float32))
     with pytest.raises(ParameterError, match="gif"):
         encode_thumbnails(thumbs, "gif")
+
+
+def test_sample_thumbnails_caps_with_a_seeded_subset_and_checks_the_count():
+    from featscope.data import demo_digits
+    from featscope.data.thumbnails import check_max_thumbnails, sample_thumbnails
+
+    samples = demo_digits().subset(np.arange(30))
+    thumbs, rows = sample_thumbnails(samples, 5, seed=2, size=16)
+    np.testing.assert_array_equal(rows, thumbnail_indices(30, 5, seed=2))
+    np.testing.assert_array_equal(thumbs, make_thumbnails(samples, rows, size=16))
+    every, rows = sample_thumbnails(samples, None, size=8)
+    assert every.shape == (30, 8, 8, 3)
+    assert rows.tolist() == list(range(30))
+    assert check_max_thumbnails(None) is None
+    assert check_max_thumbnails(0) == 0
+    for bad in (-3, 2.5, True, "10"):
+        with pytest.raises(ParameterError, match=r"`--thumbnails` \(thumbnails=\) must be a count"):
+            check_max_thumbnails(bad)

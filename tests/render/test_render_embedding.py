@@ -321,3 +321,31 @@ def test_render_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_run_figures_are_one_per_map_and_an_overview():
+    from featscope.render import plot_embedding_figures
+
+    a = make_result([0, 1, 2] * 5, point="neck")
+    b = make_result([0, 1, 2] * 5, point="blocks.3", method="pca")
+    figures = plot_embedding_figures([a, b], legend=True, annotate=True, point_size=4)
+    assert list(figures) == ["tsne_neck", "pca_blocks.3", "overview"]
+    assert all(isinstance(f, Figure) for f in figures.values())
+    assert len(figures["overview"].axes) == 2
+    (only,) = plot_embedding_figures([a]).values()  # one map: no overview
+    assert point_count(only.axes[0]) == 15
+
+
+def test_png_bytes_round_trip():
+    import io
+
+    from PIL import Image
+
+    from featscope.render import png_bytes
+
+    picture = np.arange(4 * 5 * 3, dtype=np.uint8).reshape(4, 5, 3)
+    decoded = np.asarray(Image.open(io.BytesIO(png_bytes(picture))))
+    np.testing.assert_array_equal(decoded, picture)
+    assert png_bytes(picture[..., 0]).startswith(b"\x89PNG")
+    with pytest.raises(ParameterError, match=r"\(H, W, 3\) or \(H, W\) uint8; got shape"):
+        png_bytes(picture.astype(np.float32))

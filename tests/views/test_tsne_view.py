@@ -12,14 +12,18 @@ from PIL import Image
 import featscope
 from featscope.cli import main
 from featscope.errors import ParameterError
+from featscope.options import EmbeddingOptions, Extraction, Output, Preprocess, Selection
 
 FAST = ["--n-iter", "500", "--quiet"]
+QUIET = Extraction(progress=False)
 
 
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("demo")
-    return featscope.tsne(work_dir=work, progress=False, n_iter=500)
+    return featscope.tsne(
+        embedding=EmbeddingOptions(n_iter=500), extraction=QUIET, output=Output(work_dir=work)
+    )
 
 
 def _run_dirs(work: Path) -> list[Path]:
@@ -72,10 +76,10 @@ def test_same_seed_same_map_and_saved_features_redo_it(demo_run, tmp_path):
         features=run_dir / "feat_pre_logits.npy",
         labels=run_dir / "labels.npy",
         class_names=run_dir / "class_names.txt",
-        work_dir=None,
-        n_iter=500,
-        max_num_samples=None,
-        progress=False,
+        embedding=EmbeddingOptions(n_iter=500),
+        selection=Selection(max_num_samples=None),
+        extraction=QUIET,
+        output=Output(work_dir=None),
     )
     np.testing.assert_allclose(again.results[0].coords, demo_run["pre_logits"].coords)
     assert again.results[0].class_names[3] == "3"
@@ -258,11 +262,10 @@ def test_timm_model_on_an_image_folder_at_three_points(tmp_path):
         model="timm:test_resnet",
         data=data,
         points=["backbone", "neck", "pre_logits"],
-        input_size=(32, 32),
-        perplexity=3,
-        n_iter=300,
-        work_dir=None,
-        progress=False,
+        embedding=EmbeddingOptions(perplexity=3, n_iter=300),
+        preprocess=Preprocess(input_size=(32, 32)),
+        extraction=QUIET,
+        output=Output(work_dir=None),
     )
     assert [r.point for r in run.results] == ["backbone", "neck", "pre_logits"]
     assert {fs.pooling for fs in run.features} == {"global_avg", "none"}
@@ -335,9 +338,10 @@ def test_checkpoint_that_does_not_fit_names_the_keys(tmp_path, capsys):
 
 
 def test_amp_choice_reaches_the_extraction(tmp_path, capsys):
-    # argparse checks the choices; the Python API passes anything on to extract_features.
-    with pytest.raises(ParameterError, match="`amp` must be 'auto', 'off'"):
-        featscope.tsne(work_dir=tmp_path, progress=False, n_iter=300, amp="fp8")
+    # argparse checks the choices; the Python API checks them in the Extraction group
+    # (extract_features' own check: tests/capture/test_capture_extract.py).
+    with pytest.raises(ParameterError, match="`--amp` must be one of auto, off, bf16, fp16"):
+        featscope.tsne(extraction=Extraction(amp="fp8"), output=Output(work_dir=tmp_path))
     assert _run_dirs(tmp_path) == []
     with pytest.raises(SystemExit):
         main(["tsne", "--amp", "fp8", "--work-dir", str(tmp_path), *FAST])

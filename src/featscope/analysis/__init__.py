@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from featscope.analysis.embedding import embed, reduce
+from featscope.analysis.embedding import embed, map_feature_sets, reduce
 from featscope.analysis.metrics import (
     embedding_metrics,
     knn_accuracy,
@@ -24,6 +24,7 @@ __all__ = [
     "embed",
     "embedding_metrics",
     "knn_accuracy",
+    "map_feature_sets",
     "reduce",
     "silhouette",
     "trustworthiness",

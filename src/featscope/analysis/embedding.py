@@ -12,6 +12,8 @@ Three layers, each built from the one below:
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -20,9 +22,12 @@ from featscope.analysis import pca, tsne_params, umap
 from featscope.analysis.params import N_COMPONENTS, check_known, check_parameters
 from featscope.analysis.tsne import TSNE
 from featscope.errors import ParameterError
+from featscope.options import EmbeddingOptions
 from featscope.results import EmbeddingResult, FeatureSet
 
-__all__ = ["METHODS", "embed", "reduce"]
+__all__ = ["METHODS", "embed", "map_feature_sets", "reduce"]
+
+logger = logging.getLogger(__name__)
 
 #: Each method's parameter table (:mod:`.params`); ``n_components`` and ``random_state`` are
 #: :func:`reduce`'s own arguments.
@@ -154,3 +159,53 @@ def embed(
         pooling=features.pooling,
         provenance=features.provenance,
     )
+
+
+def map_feature_sets(
+    feature_sets: Iterable[FeatureSet],
+    options: EmbeddingOptions | None = None,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+) -> tuple[EmbeddingResult, ...]:
+    """Map every feature set with the same method and parameters, as every embedding view does.
+
+    Parameters
+    ----------
+    feature_sets : iterable of FeatureSet
+        Features at one or more capture points (usually of the same samples).
+    options : EmbeddingOptions, optional
+        The method and its parameters (default: ``EmbeddingOptions()``, a 2-D t-SNE).
+    seed : int, default 0
+        Seed of every map.
+    device : str, default "cpu"
+        Where the features were extracted. A t-SNE follows them onto a CUDA device
+        (featscope's torch engine); on any other device (MPS has no float64) it runs on the
+        CPU. UMAP and PCA always run on the CPU.
+
+    Returns
+    -------
+    tuple of EmbeddingResult
+        One map per feature set, in order, with its metrics.
+
+    Raises
+    ------
+    ParameterError, MissingExtraError
+        As :func:`embed`.
+    """
+    options = EmbeddingOptions() if options is None else options
+    params = options.reducer_params()
+    if options.method == "tsne":
+        params.setdefault("device", device if str(device).startswith("cuda") else "cpu")
+    results = []
+    for fs in feature_sets:
+        result = embed(fs, method=options.method, random_state=seed, **params)
+        logger.info(
+            "%s: %s map of %d samples; metrics %s",
+            fs.point,
+            options.method,
+            len(fs),
+            dict(result.metrics),
+        )
+        results.append(result)
+    return tuple(results)

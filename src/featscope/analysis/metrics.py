@@ -22,7 +22,11 @@ import numpy as np
 
 from featscope.errors import ParameterError
 
-__all__ = ["embedding_metrics", "knn_accuracy", "silhouette", "trustworthiness"]
+__all__ = ["COUNT_METRICS", "embedding_metrics", "knn_accuracy", "silhouette", "trustworthiness"]
+
+#: Entries of :func:`embedding_metrics` that count (samples, classes, neighbours) rather than
+#: measure a map: recorded with it, not charted as scalars over training.
+COUNT_METRICS = frozenset({"n_samples", "n_classes", "k"})
 
 
 def _as_2d(name: str, X: Any) -> np.ndarray:

@@ -22,13 +22,19 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show each flag's default, except where there is none or its help already states it.
 
     ``ArgumentDefaultsHelpFormatter`` appends ``(default: None)`` to every flag without a default,
-    even after a help text that says what happens then ("default: the built-in demo model").
+    even after a help text that says what happens then ("default: the built-in demo model"), and
+    ``(default: True)`` to a switch that turns something off.
     """
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        # A switch's default is that it is off (or, for --quiet-like store_false, on).
-        if action.default is None or "default:" in text or action.nargs == 0:
+        if "default:" in text or action.help == argparse.SUPPRESS:
+            return text
+        if action.nargs == 0 and action.option_strings and action.default is not None:
+            # a switch is off until given; for a store_false switch (--quiet, --no-html), which
+            # holds True until given, "(default: True)" would read as "quiet by default"
+            return f"{text} (default: off)"
+        if action.default is None:
             return text
         return super()._get_help_string(action)
 
@@ -68,11 +74,13 @@ def add_config_flags(parser: argparse.ArgumentParser, example: str | None = None
     )
 
 
-def add_model_flags(parser: argparse.ArgumentParser, *, preprocessing: bool = True) -> None:
+def add_model_flags(
+    parser: argparse.ArgumentParser, *, preprocessing: bool = True
+) -> argparse._ArgumentGroup:
     """Add the model spec, its checkpoint and (unless ``preprocessing=False``) its overrides.
 
-    Commands that take the :class:`~featscope.options.Preprocess` group pass
-    ``preprocessing=False`` and add that group instead.
+    A subcommand built from option groups passes ``preprocessing=False`` and adds the
+    ``Preprocess`` group (and ``--device`` from ``Extraction``) itself. Returns the group.
     """
     group = parser.add_argument_group("model")
     group.add_argument(
@@ -84,6 +92,7 @@ def add_model_flags(parser: argparse.ArgumentParser, *, preprocessing: bool = Tr
     add_trust_checkpoint_flag(group)
     if preprocessing:
         add_preprocessing_flags(group)
+    return group
 
 
 def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_output_flags, add_points_flag, new_parser
+from featscope.cli.common import add_points_flag, new_parser
+from featscope.cli.groups import add_group, group_from_args
+from featscope.options import Extraction, Output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,15 +15,19 @@ def build_parser() -> argparse.ArgumentParser:
         "compare",
         "Show the maps of several `featscope tsne` run folders side by side in one offline page, "
         "with selection linked by sample id (samples present in every run).",
+        cfg_example='points=["layer4"] work_dir="runs"',
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="featscope tsne run folders")
-    parser.add_argument(
-        "--out",
-        metavar="FILE",
-        help="the .html file to write (default: compare.html in a new run folder)",
-    )
     add_points_flag(parser, "show only these capture points of each run (default: all)")
-    add_output_flags(parser, figures=False)
+    add_group(parser, Extraction, "console", only=["progress"])
+    add_group(
+        parser,
+        Output,
+        "output",
+        only=["work_dir", "export"],
+        aliases={"export": ["-o"]},
+        helps={"export": "also copy the page (compare.html in the run folder) to this file"},
+    )
     return parser
 
 
@@ -29,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     """Run featscope.compare with the parsed options and say where the page is."""
     from featscope.views.compare import compare
 
-    result = compare(args.runs, out=args.out, points=args.points, work_dir=args.work_dir)
+    result = compare(args.runs, points=args.points, output=group_from_args(Output, args))
     print(
         f"{len(result.results)} maps of {len(result.results[0].ids)} common samples"
         + (f" ({result.n_dropped} not in every run left out)" if result.n_dropped else "")

@@ -38,14 +38,36 @@ __all__ = ["apply_cfg_options", "load_config", "parse_cfg_options"]
 
 
 def _known_keys(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Map every accepted key spelling (``max_num_class``, ``max-num-class``) to its dest."""
+    """Map every accepted key spelling to its dest.
+
+    A key is the dest (``max_num_class``, ``max-num-class``) or, where the dest is named after
+    an option group's field, a long flag's own name (``format`` for ``formats``, ``vis_stage``
+    for ``points``, ``quiet`` for ``progress``): config files written for the flags keep
+    working. A dest wins over a flag name that spells another dest.
+    """
+    actions = [a for a in parser._actions if a.dest not in ("help", "config", "cfg_options")]
     keys = {}
-    for action in parser._actions:  # argparse has no public listing of actions
-        if action.dest in ("help", "config", "cfg_options"):
-            continue
+    for action in actions:  # argparse has no public listing of actions
         keys[action.dest] = action.dest
         keys[action.dest.replace("_", "-")] = action.dest
+    for action in actions:
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                keys.setdefault(flag[2:], action.dest)
+                keys.setdefault(flag[2:].replace("-", "_"), action.dest)
     return keys
+
+
+def _key_value(action: argparse.Action, key: str, value: Any) -> Any:
+    """Return ``value`` for the dest: a store_false switch named by its flag is inverted.
+
+    ``quiet = true`` (flag ``--quiet``, dest ``progress``) means ``progress = false``, as on the
+    command line; ``html = false`` names the dest itself.
+    """
+    by_flag = key.replace("-", "_") != action.dest
+    if by_flag and action.nargs == 0 and action.const is False and isinstance(value, bool):
+        return not value
+    return value
 
 
 def _resolve_key(key: str, known: dict[str, str], origin: str) -> str:
@@ -105,7 +127,8 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
     values = {}
     for key, value in table.items():
         dest = _resolve_key(key, known, origin)
-        values[dest] = coerce_value(actions[dest], value, key, origin)
+        coerced = coerce_value(actions[dest], value, key, origin)
+        values[dest] = _key_value(actions[dest], key, coerced)
     return values
 
 
@@ -310,9 +333,10 @@ def parse_cfg_options(items: Sequence[str] | None, parser: argparse.ArgumentPars
             )
         dest = _resolve_key(key.strip(), known, "--cfg-options")
         raw = text.strip()
-        values[dest] = coerce_value(
+        coerced = coerce_value(
             actions[dest], _parse_value(raw), key.strip(), "--cfg-options", raw=raw
         )
+        values[dest] = _key_value(actions[dest], key.strip(), coerced)
     return values
 
 

@@ -15,7 +15,11 @@ from featscope.cli.common import add_model_flags, input_size, new_parser
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser of ``featscope points``."""
-    parser = new_parser("points", "List the capture points of a model and what each gives.")
+    parser = new_parser(
+        "points",
+        "List the capture points of a model and what each gives.",
+        cfg_example='model="timm:resnet18"',
+    )
     add_model_flags(parser)
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     return parser

@@ -8,7 +8,7 @@ from __future__ import annotations
 from featscope.data.features_io import load_features
 from featscope.data.images import open_rgb
 from featscope.data.samples import ImageSamples
-from featscope.data.selection import select_indices
+from featscope.data.selection import select_indices, select_samples
 from featscope.data.sources import (
     apply_class_names,
     demo_digits,
@@ -29,4 +29,5 @@ __all__ = [
     "open_rgb",
     "read_class_names",
     "select_indices",
+    "select_samples",
 ]

@@ -14,15 +14,22 @@ The rule follows OpenMMLab's ``vis_tsne.py`` (the first ``max_num_class`` classe
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import warnings
 from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
 from featscope.errors import DataError, ParameterError
+from featscope.options import Selection
+from featscope.results import FeatureSet
 
-__all__ = ["SAMPLE_MODES", "select_indices"]
+__all__ = ["SAMPLE_MODES", "select_indices", "select_samples"]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +145,68 @@ def select_indices(
 
 
 _MAX_SEED = 2**32 - 1
+
+
+def select_samples(
+    items: T,
+    selection: Selection | None = None,
+    *,
+    class_names: str | os.PathLike[str] | Sequence[str] | None = None,
+) -> T:
+    """Return the samples (or saved features) a view uses: named classes, then the selection.
+
+    Parameters
+    ----------
+    items : ImageSamples or FeatureSet
+        All samples of the source, or features read with :func:`featscope.data.load_features`.
+    selection : Selection, optional
+        Classes, samples per class, sampling rule and seed (default: ``Selection()``); the rule
+        is :func:`select_indices`.
+    class_names : path or sequence of str, optional
+        Class names (a file, one per line, or a sequence), index = label, applied before the
+        selection (see :func:`featscope.data.apply_class_names`).
+
+    Returns
+    -------
+    ImageSamples or FeatureSet
+        The selected rows, in source order, of the same type as ``items``.
+
+    Raises
+    ------
+    ParameterError, DataError
+        As :func:`select_indices` and :func:`featscope.data.apply_class_names`.
+    """
+    from featscope.data.sources import apply_class_names, read_class_names
+
+    if class_names is not None:
+        names = (
+            read_class_names(class_names)
+            if isinstance(class_names, (str, os.PathLike))
+            else tuple(str(n) for n in class_names)
+        )
+        items = apply_class_names(items, names)
+    selection = Selection() if selection is None else selection
+    found: Any = items
+    is_features = isinstance(found, FeatureSet)
+    keep = select_indices(
+        found.labels,
+        len(found.class_names),
+        class_idx=selection.class_idx,
+        max_num_class=selection.max_num_class,
+        max_num_samples=selection.max_num_samples,
+        seed=selection.seed,
+        sample=selection.sample,
+        class_names=found.class_names,
+        source=(found.provenance.source if is_features else found.source) or "the data",
+    )
+    if is_features:
+        return dataclasses.replace(
+            found,
+            features=found.features[keep],
+            labels=found.labels[keep],
+            ids=tuple(found.ids[i] for i in keep),
+        )
+    return found.subset(keep)
 
 
 def _limit(value: int | None) -> int | None:

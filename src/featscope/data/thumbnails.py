@@ -24,8 +24,10 @@ from featscope.errors import ParameterError
 __all__ = [
     "DEFAULT_MAX_THUMBNAILS",
     "DEFAULT_THUMBNAIL_SIZE",
+    "check_max_thumbnails",
     "encode_thumbnails",
     "make_thumbnails",
+    "sample_thumbnails",
     "thumbnail_indices",
 ]
 
@@ -70,6 +72,65 @@ def thumbnail_indices(n_samples: int, max_count: int | None, seed: int = 0) -> n
         return np.arange(n_samples, dtype=np.int64)
     rng = np.random.default_rng(seed)
     return np.sort(rng.choice(n_samples, size=int(max_count), replace=False)).astype(np.int64)
+
+
+def check_max_thumbnails(max_count: Any) -> int | None:
+    """Return ``max_count`` if it is a number of samples to give thumbnails, else raise.
+
+    Parameters
+    ----------
+    max_count : int or None
+        ``None``: every sample; ``0``: none.
+
+    Returns
+    -------
+    int or None
+        ``max_count``.
+
+    Raises
+    ------
+    ParameterError
+        For a negative count or anything but an integer or ``None``.
+    """
+    if max_count is not None and (
+        isinstance(max_count, bool) or not isinstance(max_count, (int, np.integer)) or max_count < 0
+    ):
+        raise ParameterError(
+            f"`--thumbnails` (thumbnails=) must be a count >= 0 (0: none; None in Python: all); "
+            f"got {max_count!r}"
+        )
+    return max_count
+
+
+def sample_thumbnails(
+    samples: ImageSamples,
+    max_count: int | None = None,
+    *,
+    seed: int = 0,
+    size: int = DEFAULT_THUMBNAIL_SIZE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return thumbnails of at most ``max_count`` samples (a seeded subset) and their rows.
+
+    Parameters
+    ----------
+    samples : ImageSamples
+        The samples behind a map, in map row order.
+    max_count : int or None, default None
+        The cap (see :func:`thumbnail_indices`); ``None``: every sample.
+    seed : int, default 0
+        Seed of the subset.
+    size : int, default 48
+        Side of each thumbnail in pixels.
+
+    Returns
+    -------
+    thumbnails : numpy.ndarray
+        ``(K, size, size, 3)`` uint8.
+    rows : numpy.ndarray
+        ``(K,)`` int64 sorted rows of the samples they show.
+    """
+    rows = thumbnail_indices(len(samples), check_max_thumbnails(max_count), seed=seed)
+    return make_thumbnails(samples, rows, size=size), rows
 
 
 def make_thumbnails(

@@ -9,8 +9,13 @@ torch, and matplotlib is imported only when a function is called.
 from __future__ import annotations
 
 from featscope.render.colors import class_color, class_colors
-from featscope.render.embedding import embedding_title, plot_embedding, plot_embeddings
-from featscope.render.figures import FIGURE_FORMATS, save_figure, show
+from featscope.render.embedding import (
+    embedding_title,
+    plot_embedding,
+    plot_embedding_figures,
+    plot_embeddings,
+)
+from featscope.render.figures import FIGURE_FORMATS, png_bytes, save_figure, show
 from featscope.render.recon import plot_reconstruction, plot_reconstruction_grid
 from featscope.render.shape_bias import plot_shape_bias
 
@@ -20,10 +25,12 @@ __all__ = [
     "class_colors",
     "embedding_title",
     "plot_embedding",
+    "plot_embedding_figures",
     "plot_embeddings",
     "plot_reconstruction",
     "plot_reconstruction_grid",
     "plot_shape_bias",
+    "png_bytes",
     "save_figure",
     "show",
 ]

@@ -34,7 +34,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["default_point_size", "embedding_title", "plot_embedding", "plot_embeddings"]
+__all__ = [
+    "default_point_size",
+    "embedding_title",
+    "plot_embedding",
+    "plot_embedding_figures",
+    "plot_embeddings",
+]
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 # Above this many classes the legend moves outside the axes; above _LEGEND_ROWS it gets columns.
@@ -435,3 +441,35 @@ def plot_embeddings(
                 frameon=False,
             )
     return fig
+
+
+def plot_embedding_figures(
+    results: Iterable[EmbeddingResult],
+    *,
+    legend: bool = False,
+    annotate: bool = False,
+    point_size: float | None = None,
+) -> dict[str, Figure]:
+    """Draw the figures of an embedding-map run: each map alone, and all side by side.
+
+    Parameters
+    ----------
+    results : iterable of EmbeddingResult
+        The maps (one per capture point, usually).
+    legend, annotate, point_size
+        As for :func:`plot_embedding`; the overview takes ``legend`` and ``point_size``.
+
+    Returns
+    -------
+    dict of str to matplotlib.figure.Figure
+        ``"<method>_<point>"`` per map, in order, then ``"overview"`` (from
+        :func:`plot_embeddings`) when there are several maps.
+    """
+    items = list(results)
+    figures: dict[str, Figure] = {}
+    for result in items:
+        ax = plot_embedding(result, legend=legend, annotate=annotate, point_size=point_size)
+        figures[f"{result.method}_{result.point}"] = ax.figure
+    if len(items) > 1:
+        figures["overview"] = plot_embeddings(items, legend=legend, point_size=point_size)
+    return figures

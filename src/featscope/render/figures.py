@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from featscope.errors import OutputError, ParameterError
 from featscope.options import FIGURE_FORMATS, check_formats
@@ -14,7 +14,7 @@ from featscope.options import FIGURE_FORMATS, check_formats
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
-__all__ = ["FIGURE_FORMATS", "save_figure", "show"]
+__all__ = ["FIGURE_FORMATS", "png_bytes", "save_figure", "show"]
 
 # Dates embedded by the PDF and SVG backends would make two runs on the same inputs differ.
 # matplotlib's built-in backends that cannot open a window.
@@ -140,3 +140,39 @@ def show(fig: Figure, *, block: bool | None = None) -> None:
     plt.show(block=block)
     if block is not False:
         plt.close(fig)
+
+
+def png_bytes(picture: Any) -> bytes:
+    """Encode an RGB (or grey) uint8 picture as PNG, for a run folder or a tracker.
+
+    Parameters
+    ----------
+    picture : array-like
+        ``(H, W, 3)`` RGB or ``(H, W)`` grey, uint8 (a drawn feature map, a thumbnail sheet).
+
+    Returns
+    -------
+    bytes
+        The PNG file's content.
+
+    Raises
+    ------
+    ParameterError
+        If the picture is not uint8 of one of those shapes.
+    """
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    array = np.ascontiguousarray(picture)
+    if array.dtype != np.uint8 or not (
+        array.ndim == 2 or (array.ndim == 3 and array.shape[-1] == 3)
+    ):
+        raise ParameterError(
+            f"a PNG picture must be (H, W, 3) or (H, W) uint8; got shape {array.shape} dtype "
+            f"{array.dtype}"
+        )
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()

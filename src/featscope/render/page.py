@@ -40,7 +40,7 @@ from featscope.render._page_js import (
 from featscope.render.colors import class_color
 from featscope.results import EmbeddingResult
 
-__all__ = ["build_page", "page_point_size", "write_page"]
+__all__ = ["build_page", "page_point_size", "page_titles", "write_page"]
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 _MAPS_PER_ROW = 3
@@ -160,7 +160,7 @@ def build_page(
     maps = _as_list(results)
     n = len(maps[0].ids)
     uris = _thumbnail_uris(thumbnails, thumbnail_rows, n, thumbnail_format)
-    titles = list(map_titles) if map_titles is not None else _default_titles(maps)
+    titles = list(map_titles) if map_titles is not None else page_titles(maps)
     if len(titles) != len(maps):
         raise ParameterError(
             f"`map_titles` has {len(titles)} titles for {len(maps)} maps; give one per map"
@@ -298,11 +298,26 @@ def _model_name(result: EmbeddingResult) -> str:
     return result.provenance.model or "saved features"
 
 
-def _default_titles(maps: Sequence[EmbeddingResult]) -> list[str]:
+def page_titles(maps: Sequence[EmbeddingResult]) -> list[str]:
+    """Return the default title of each map on the page.
+
+    Parameters
+    ----------
+    maps : sequence of EmbeddingResult
+        The maps of one page.
+
+    Returns
+    -------
+    list of str
+        ``"<point> · <method>"``, prefixed by the model when the maps come from different
+        models, with ``" (first 2 of 3 components)"`` for 3-D maps (the page draws 2-D).
+    """
     several_models = len({_model_name(m) for m in maps}) > 1
     titles = []
     for m in maps:
         text = f"{m.point} · {_METHOD_NAMES.get(m.method, m.method)}"
+        if m.n_components > 2:
+            text += f" (first 2 of {m.n_components} components)"
         titles.append(f"{_model_name(m)} · {text}" if several_models else text)
     return titles
 

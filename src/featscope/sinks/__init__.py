@@ -11,8 +11,18 @@ from __future__ import annotations
 
 from featscope.sinks.base import Sink
 from featscope.sinks.mirrors import Mirror
+from featscope.sinks.open import make_mirrors, open_run
 from featscope.sinks.reader import RunRecord, load_run
 from featscope.sinks.run import LocalRun
 from featscope.sinks.writers import register_writer
 
-__all__ = ["LocalRun", "Mirror", "RunRecord", "Sink", "load_run", "register_writer"]
+__all__ = [
+    "LocalRun",
+    "Mirror",
+    "RunRecord",
+    "Sink",
+    "load_run",
+    "make_mirrors",
+    "open_run",
+    "register_writer",
+]

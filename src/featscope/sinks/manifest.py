@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featscope.analysis.metrics import COUNT_METRICS
 from featscope.errors import DataError, ParameterError
 from featscope.sinks.layout import MANIFEST_NAME
 
@@ -25,7 +26,6 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from featscope.sinks.mirrors import MirrorFanout
 
 __all__ = [
-    "COUNT_KEYS",
     "SCHEMA_VERSION",
     "ManifestRecords",
     "build_manifest",
@@ -43,7 +43,6 @@ SCHEMA_VERSION = 1
 # The manifest's parts the reader relies on, with their JSON types.
 _MANIFEST_TYPES = {"view": str, "files": list, "results": dict, "metadata": dict}
 #: Entries of a result's metrics that describe it rather than measure it: not charted.
-COUNT_KEYS = frozenset({"n_samples", "n_classes", "k"})
 
 
 def now() -> str:
@@ -309,7 +308,7 @@ class ManifestRecords:
         self._results[key] = result_entry(result)
         metrics = getattr(result, "metrics", None)
         if self._fanout and isinstance(metrics, Mapping):
-            scalars = finite_scalars(metrics, f"{key}/", skip=COUNT_KEYS)
+            scalars = finite_scalars(metrics, f"{key}/", skip=COUNT_METRICS)
             if scalars:
                 self._fanout.call("log_scalars", scalars, self._step())
 

@@ -29,7 +29,8 @@ from featscope.errors import DataError
 from featscope.options import Extraction, Figures, Output
 from featscope.render.browse import can_show, draw_browse, label_text, step_panel
 from featscope.results import BrowsedSample, BrowseResult, Provenance
-from featscope.views._run import Stopwatch, open_output_run
+from featscope.sinks.open import open_run
+from featscope.views._run import Stopwatch
 
 __all__ = ["DEFAULT_N", "MODES", "BrowseOptions", "BrowseResult", "BrowsedSample", "browse"]
 
@@ -112,7 +113,7 @@ def browse(
     )
     show = figures.show and can_show("the images")
     drawn: list[BrowsedSample] = []
-    with open_output_run(output, "browse") as run:
+    with open_run(output, "browse") as run:
         for position, stem in zip(positions, file_stems(samples, positions), strict=True):
             with clock("load"):
                 image = load_image(samples, position, skip_bad_images=extraction.skip_bad_images)

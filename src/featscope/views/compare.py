@@ -16,9 +16,10 @@ from pathlib import Path
 
 from featscope.analysis.align import common_samples
 from featscope.errors import DataError, ParameterError
+from featscope.options import Output
 from featscope.results import CompareRun, EmbeddingResult
 from featscope.sinks import load_run
-from featscope.views._run import open_run
+from featscope.sinks.open import open_run
 
 __all__ = ["CompareRun", "compare", "read_tsne_run"]
 
@@ -65,10 +66,9 @@ def read_tsne_run(
 
 def compare(
     runs: Sequence[str | os.PathLike[str]],
-    out: str | os.PathLike[str] | None = None,
     *,
     points: Sequence[str] | None = None,
-    work_dir: str | os.PathLike[str] | None = "work_dirs",
+    output: Output | None = None,
 ) -> CompareRun:
     """Write one interactive page with the maps of several ``featscope tsne`` runs, linked by id.
 
@@ -76,13 +76,12 @@ def compare(
     ----------
     runs : sequence of path
         Finished ``featscope tsne`` run folders (two layers' runs, two checkpoints, two models).
-    out : path, optional
-        The ``.html`` file to write. By default the page is ``compare.html`` in a new run folder
-        ``<work_dir>/compare_<timestamp>/``.
     points : sequence of str, optional
         Show only these capture points of each run (default: every map of every run).
-    work_dir : path or None, default="work_dirs"
-        Parent of the run folder when ``out`` is not given.
+    output : Output, optional
+        The run folder ``compare_<timestamp>/`` under ``work_dir`` that holds ``compare.html``
+        (``work_dir=None``: nothing is written and ``page`` is None), and ``export``: a copy of
+        the page at a path of your choice.
 
     Returns
     -------
@@ -92,19 +91,18 @@ def compare(
     Raises
     ------
     ParameterError
-        When no run is given, no run has one of ``points``, or neither ``out`` nor ``work_dir``
-        says where to write.
+        When no run is given or no run has one of ``points``.
     DataError
         When a run folder cannot be read, or the runs share no sample id.
     """
-    from featscope.render.page import build_page, write_page
+    from featscope.render.page import build_page
+    from featscope.sinks.export import export_files
 
     if isinstance(runs, (str, os.PathLike)):
         runs = [runs]
     if not runs:
         raise ParameterError("`runs` is empty; pass one or more run folders made by featscope tsne")
-    if out is None and work_dir is None:
-        raise ParameterError("pass `out` (the page file) or a `work_dir` for the run folder")
+    output = Output() if output is None else output
 
     maps: list[EmbeddingResult] = []
     titles: list[str] = []
@@ -145,22 +143,21 @@ def compare(
         map_titles=titles,
         title="featscope · compare " + " · ".join(names),
     )
-    if out is not None:
-        page = write_page(out, text)
-        run_dir = None
-    else:
-        with open_run(work_dir, "compare") as run:
-            page = run.write_text(COMPARE_PAGE_NAME, text)
+    with open_run(output, "compare") as run:
+        if run is not None:
+            run.write_text(COMPARE_PAGE_NAME, text)
             run.add_metadata("runs", [os.fspath(Path(r).resolve()) for r in runs])
             run.add_metadata("n_samples", len(ids))
             run.add_metadata("n_dropped", n_dropped)
-        run_dir = run.final_path
-        page = run_dir / COMPARE_PAGE_NAME
+    run_dir = None if run is None else run.final_path
+    page = None if run_dir is None else run_dir / COMPARE_PAGE_NAME
+    if page is not None and output.export is not None:
+        [page] = export_files([page], output.export)
     logger.info("wrote %s: %d maps of %d common samples", page, len(aligned), len(ids))
     return CompareRun(
         results=tuple(aligned),
         titles=tuple(titles),
-        page=Path(page),
+        page=page,
         run_dir=run_dir,
         n_dropped=n_dropped,
     )

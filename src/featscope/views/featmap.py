@@ -18,7 +18,8 @@ from featscope.analysis.featmap import FeatmapStyle
 from featscope.errors import ParameterError
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.results import FeatmapRun, FeatureMap, Provenance
-from featscope.views._run import Stopwatch, open_run
+from featscope.sinks.open import open_run
+from featscope.views._run import Stopwatch
 
 __all__ = [
     "DEFAULT_DEMO_MODEL",
@@ -197,8 +198,7 @@ def _run(
     origins = [Provenance(h.spec, h.checkpoint, h.checkpoint_sha256, source) for h in handles]
     stages = list(zip(handles, points, origins, strict=True))
     logger.info("%s of %s at %s: %d image(s)", view, [o.model for o in origins], names, len(photos))
-    kept = {"keep_failed": output.keep_failed, "backend_options": output.backend_options}
-    with open_run(output.work_dir, view, output.backends, name=output.name, **kept) as run:
+    with open_run(output, view) as run:
         reading = read_photos(photos, skip_bad_images=extraction.skip_bad_images, skipped=skipped)
         for photo, image in reading:
             with clock("forward"):

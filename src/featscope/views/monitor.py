@@ -2,8 +2,9 @@
 
 :class:`Monitor` is called from a plain PyTorch loop (``monitor.step(epoch)`` at the end of each
 epoch); :class:`FeatscopeCallback` does the same from a PyTorch Lightning ``Trainer``. Every
-``every`` epochs they extract features of a fixed set of samples at the capture points, map them
-(PCA by default: fast, and comparable from epoch to epoch), and log, with the epoch as the step:
+``every`` epochs they run the stages of :func:`featscope.tsne` on a fixed set of samples
+(:func:`featscope.capture.extract_feature_sets`, :func:`featscope.analysis.map_feature_sets`;
+PCA by default: fast, and comparable from epoch to epoch) and log, with the epoch as the step:
 
 * the map as a figure (TensorBoard image ``<method>/<point>``, W&B image of the same key);
 * its quality metrics as scalars (``<point>/knn_accuracy_map``, ``<point>/trustworthiness``, ...);
@@ -11,70 +12,43 @@ epoch); :class:`FeatscopeCallback` does the same from a PyTorch Lightning ``Trai
 * optionally feature maps of a few samples (``featmap/<image>_<point>``).
 
 The run folder ``<work_dir>/monitor_<timestamp>/`` receives the same figures (one file per
-epoch), the coordinates (``coords_<point>_e<epoch>.csv``, columns ``id, label, class_name, x,
-y`` as in a tsne run) and ``scalars.jsonl``; it is written as a hidden ``.partial`` folder until
-:meth:`Monitor.close` (kept, without a manifest, if training fails). This is what MMEngine's
-``LoggerHook`` and ``VisualizationHook`` do for OpenMMLab models, for any ``torch.nn.Module``.
-
-Monitoring leaves the training as it was: the model's train/eval mode, its device and the
-global torch random state are restored after each step.
+epoch), the coordinates (``coords_<point>_e<epoch>.csv``, the columns of a tsne run) and
+``scalars.jsonl``; it is a hidden ``.partial`` folder until :meth:`Monitor.close` (kept, without
+a manifest, if training fails). This is what MMEngine's ``LoggerHook`` and ``VisualizationHook``
+do for OpenMMLab models, for any ``torch.nn.Module``. Monitoring leaves the training as it was:
+the model's train/eval mode, its device and the global torch random state are restored.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-import os
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from featscope.errors import ParameterError
-from featscope.views._run import check_backends, open_run
+from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
+from featscope.results import MonitorStep
+from featscope.sinks.layout import safe_stem
+from featscope.sinks.open import make_mirrors, open_run
 
 __all__ = ["Monitor", "MonitorStep"]
 
 logger = logging.getLogger(__name__)
 
-_METHODS = ("pca", "tsne", "umap")
+#: What a Monitor uses when a group is not given: PCA maps, 50 samples per class, a legend.
+MONITOR_EMBEDDING = EmbeddingOptions(method="pca")
+MONITOR_SELECTION = Selection(max_num_samples=50)
+MONITOR_FIGURES = Figures(dpi=100, legend=True)
+MONITOR_OUTPUT = Output(backends=("tensorboard",))
 
 
-@dataclass(frozen=True)
-class MonitorStep:
-    """What one monitoring step logged.
-
-    Attributes
-    ----------
-    epoch : int
-        The step (epoch) it was logged at.
-    results : tuple of EmbeddingResult
-        One map per captured output, with its metrics.
-    featmaps : tuple of FeatureMap
-        The feature maps drawn (empty without ``featmaps``).
-    """
-
-    epoch: int
-    results: tuple[Any, ...]
-    featmaps: tuple[Any, ...] = ()
-
-    @property
-    def metrics(self) -> dict[str, dict[str, float]]:
-        """Metrics of every map, by capture point."""
-        return {r.point: dict(r.metrics) for r in self.results}
-
-
-@dataclass
-class _Plan:
-    handle: Any
-    samples: Any
-    points: list[Any]
-    thumbnails: np.ndarray | None
-    featmap_samples: Any
-    extra: dict[str, Any] = field(default_factory=dict)
+def _check_every(every: Any) -> int:
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ParameterError(f"`every` must be a positive integer (epochs); got {every!r}")
+    return every
 
 
 class Monitor:
@@ -85,21 +59,26 @@ class Monitor:
     model : torch.nn.Module or ModelHandle
         The model being trained (used in place: never copied, moved or left in eval mode).
     data : str, path or ImageSamples, optional
-        The samples to map, as for :func:`featscope.tsne` (default ``"demo:digits"``). The same
-        samples are used at every step, so maps of successive epochs are comparable.
+        The samples to map, as for :func:`featscope.tsne` (default ``"demo:digits"``); the same
+        ones at every step, so maps of successive epochs are comparable.
     points : sequence of str, optional
         Capture points (module paths or aliases); default ``("pre_logits",)``.
     every : int, default 1
-        Log every ``every`` epochs: at epochs ``every - 1``, ``2 * every - 1``, ... (0-based;
-        the MMEngine ``interval`` rule).
-    backends : sequence of str, default ("tensorboard",)
-        Where to log besides the run folder: ``"tensorboard"``, ``"wandb"``.
-    work_dir : str or path, default "work_dirs"
-        Parent of the run folder ``monitor_<timestamp>/`` and of the backends' folders.
-    max_samples : int, default 500
-        About this many samples, spread evenly over the selected classes (seeded).
-    method : {"pca", "tsne", "umap"}, default "pca"
-        The map. PCA is fast and deterministic; t-SNE separates classes more but takes seconds.
+        Log at epochs ``every - 1``, ``2 * every - 1``, ... (0-based; MMEngine's ``interval``).
+    embedding : EmbeddingOptions, optional
+        The map; default ``EmbeddingOptions(method="pca")`` (t-SNE separates classes more but
+        takes seconds).
+    selection : Selection, optional
+        Classes, samples per class and seed; default ``Selection(max_num_samples=50)``.
+    preprocess : Preprocess, optional
+        Input size and normalisation (needed for a plain module whose input is not 224 x 224
+        ImageNet-normalised).
+    extraction : Extraction, optional
+        Default: on the model's device, in the main process, without progress bars.
+    figures : Figures, optional
+        Default ``Figures(dpi=100, legend=True)``.
+    output : Output, optional
+        Work dir, backends (default ``("tensorboard",)``), run name, backend options.
     featmaps : sequence of str, optional
         Capture points whose feature maps are drawn for ``featmap_images`` samples.
     featmap_images : int, default 2
@@ -108,33 +87,11 @@ class Monitor:
         Log features and maps to the embedding views (TensorBoard projector, W&B table).
     thumbnails : int, default 32
         Side of the sample thumbnails in the projector sprite and the W&B table; 0: none.
-    class_idx : sequence of int, optional
-        Classes to monitor (default: the first ``max_num_class``).
-    max_num_class : int, default 20
-        Number of classes when ``class_idx`` is not given.
-    seed : int, default 0
-        Seed of the sample choice and of the map.
-    batch_size : int, default 64
-        Images per forward pass.
-    device : str, optional
-        Where features are extracted; default the device of the model's parameters.
-    input_size, mean, std : optional
-        Override the model's preprocessing (needed for a plain module whose input is not
-        224 x 224 ImageNet-normalised).
-    name : str, optional
-        Run folder name instead of ``monitor_<timestamp>``.
-    backend_options : Mapping, optional
-        Options per backend (see :func:`featscope.views._run.open_run`), e.g.
-        ``{"wandb": {"project": "my-project"}}``.
-    dpi : int, default 100
-        Resolution of the map figures.
-    **method_params
-        Parameters of the reducer (``perplexity=20`` for t-SNE, ...).
 
     Raises
     ------
     ParameterError
-        For a bad ``every``, ``method``, ``max_samples`` or backend.
+        For a bad ``every`` or ``thumbnails``.
     CaptureError
         For an unknown capture point (before any image is read).
     MissingExtraError
@@ -143,7 +100,7 @@ class Monitor:
     Examples
     --------
     >>> monitor = featscope.Monitor(model, "data/val", points=["layer4"], every=5,
-    ...                             backends=["tensorboard"], input_size=64)  # doctest: +SKIP
+    ...                             preprocess=Preprocess(input_size=(64, 64)))  # doctest: +SKIP
     >>> for epoch in range(epochs):  # doctest: +SKIP
     ...     train_one_epoch(model)
     ...     monitor.step(epoch)
@@ -157,153 +114,55 @@ class Monitor:
         points: Sequence[str] | None = None,
         *,
         every: int = 1,
-        backends: Sequence[str] | None = ("tensorboard",),
-        work_dir: str | os.PathLike[str] | None = "work_dirs",
-        max_samples: int = 500,
-        method: str = "pca",
+        embedding: EmbeddingOptions | None = None,
+        selection: Selection | None = None,
+        preprocess: Preprocess | None = None,
+        extraction: Extraction | None = None,
+        figures: Figures | None = None,
+        output: Output | None = None,
         featmaps: Sequence[str] | None = None,
         featmap_images: int = 2,
         embeddings: bool = True,
         thumbnails: int = 32,
-        class_idx: Sequence[int] | None = None,
-        max_num_class: int = 20,
-        seed: int = 0,
-        batch_size: int = 64,
-        device: str | None = None,
-        input_size: int | tuple[int, int] | None = None,
-        mean: Sequence[float] | None = None,
-        std: Sequence[float] | None = None,
-        name: str | None = None,
-        backend_options: Mapping[str, Mapping[str, Any]] | None = None,
-        dpi: int = 100,
-        **method_params: Any,
     ) -> None:
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ParameterError(f"`every` must be a positive integer (epochs); got {every!r}")
-        if method not in _METHODS:
-            raise ParameterError(f"`method` must be one of {', '.join(_METHODS)}; got {method!r}")
-        if isinstance(max_samples, bool) or not isinstance(max_samples, int) or max_samples < 4:
-            raise ParameterError(
-                f"`max_samples` must be an integer >= 4 (a map needs a few points); got "
-                f"{max_samples!r}"
-            )
+        from featscope.capture import resolve_points
+        from featscope.capture.training import module_device, training_state
+        from featscope.data import load_samples, select_samples
+        from featscope.models import load_model
+        from featscope.models.handle import ModelHandle
+
+        self.every = _check_every(every)
         if isinstance(thumbnails, bool) or not isinstance(thumbnails, int) or thumbnails < 0:
             raise ParameterError(
                 f"`thumbnails` is the thumbnail side in pixels (0: none); got {thumbnails!r}"
             )
-        if work_dir is None and check_backends(backends):
-            raise ParameterError(
-                "backends log beside the run folder, but work_dir is None; pass a work_dir"
-            )
-        self.every = every
-        self.method = method
-        self.method_params = dict(method_params)
-        self.embeddings = bool(embeddings)
-        self.seed = seed
-        self.batch_size = batch_size
-        self.dpi = dpi
-        self.featmap_points = list(featmaps or [])
-        self.work_dir = work_dir
-        self._backends = list(backends or [])
-        self._run_kwargs = {"name": name, "backend_options": backend_options}
-        self._calls = 0
-        self._run: Any = None
-        self._closed = False
-        self.history: list[MonitorStep] = []
-        self._plan = self._prepare(
-            model,
-            data,
-            points,
-            max_samples=max_samples,
-            class_idx=class_idx,
-            max_num_class=max_num_class,
-            thumbnails=thumbnails,
-            featmap_images=featmap_images,
-            device=device,
-            input_size=input_size,
-            mean=mean,
-            std=std,
+        self.embedding, self.selection = (
+            embedding or MONITOR_EMBEDDING,
+            selection or MONITOR_SELECTION,
         )
+        self.figures, self.output = figures or MONITOR_FIGURES, output or MONITOR_OUTPUT
+        self.embeddings, self.featmap_points = bool(embeddings), list(featmaps or [])
+        module = model.module if isinstance(model, ModelHandle) else model
+        device = str(module_device(module))  # the model stays where training put it
+        self.extraction = extraction or Extraction(device=device, num_workers=0, progress=False)
+        with training_state(module):
+            self.handle = load_model(model, device=device, **(preprocess or Preprocess()).to_dict())
+        self.points = resolve_points(self.handle, list(points or ("pre_logits",)))
+        if self.featmap_points:
+            resolve_points(self.handle, self.featmap_points)  # fail now, not at the first epoch
+        self.samples = select_samples(load_samples(data), self.selection)
+        self.thumbnails = None
+        if thumbnails and self.embeddings:
+            from featscope.data.thumbnails import sample_thumbnails
+
+            self.thumbnails = sample_thumbnails(self.samples, size=max(8, thumbnails))[0]
+        count = max(1, min(int(featmap_images), len(self.samples)))
+        self.featmap_samples = self.samples.subset(list(range(count)))
         # Backends and their extras are checked now, not at the first epoch: a missing package
         # must fail before training starts. Nothing is written until the first step.
-        from featscope.views._run import make_mirrors
-
-        make_mirrors(self._backends, backend_options)
-
-    # ------------------------------------------------------------------ setup
-
-    def _prepare(
-        self,
-        model: Any,
-        data: Any,
-        points: Sequence[str] | None,
-        *,
-        max_samples: int,
-        class_idx: Sequence[int] | None,
-        max_num_class: int,
-        thumbnails: int,
-        featmap_images: int,
-        device: str | None,
-        input_size: Any,
-        mean: Any,
-        std: Any,
-    ) -> _Plan:
-        from featscope.capture import resolve_points
-        from featscope.data import load_samples, select_indices
-        from featscope.models import load_model
-        from featscope.models.handle import ModelHandle
-
-        module = model.module if isinstance(model, ModelHandle) else model
-        if device is None:
-            device = str(_module_device(module))
-        self.device = device
-        with _training_state(module):
-            handle = load_model(model, input_size=input_size, mean=mean, std=std, device=device)
-        capture_points = resolve_points(handle, list(points or ("pre_logits",)))
-        if self.featmap_points:
-            resolve_points(handle, self.featmap_points)  # fail now, not at the first epoch
-        samples = load_samples(data)
-        present = np.unique(samples.labels)
-        if class_idx is not None:
-            n_classes = len(set(class_idx))
-        elif max_num_class and max_num_class > 0:
-            n_classes = min(max_num_class, len(present))
-        else:
-            n_classes = len(present)
-        per_class = max(1, max_samples // max(1, n_classes))
-        keep = select_indices(
-            samples.labels,
-            len(samples.class_names),
-            class_idx=class_idx,
-            max_num_class=max_num_class,
-            max_num_samples=per_class,
-            seed=self.seed,
-            source=samples.source,
-        )
-        samples = samples.subset(keep)
-        thumbs = None
-        if thumbnails and self.embeddings:
-            from featscope.data.thumbnails import make_thumbnails
-
-            thumbs = make_thumbnails(samples, None, size=max(8, thumbnails))
-        featmap_samples = None
-        if self.featmap_points:
-            count = max(1, min(int(featmap_images), len(samples)))
-            featmap_samples = samples.subset(np.arange(count))
-        logger.info(
-            "monitor %d samples of %d classes from %s at %s",
-            len(samples),
-            len(np.unique(samples.labels)),
-            samples.source,
-            ", ".join(p.name for p in capture_points),
-        )
-        return _Plan(handle, samples, capture_points, thumbs, featmap_samples)
-
-    # ------------------------------------------------------------------ logging
-
-    def __call__(self, epoch: int | None = None, *, force: bool = False) -> MonitorStep | None:
-        """Log for ``epoch`` if it is a logging epoch (the same as :meth:`step`)."""
-        return self.step(epoch, force=force)
+        make_mirrors(self.output)
+        self._calls, self._run, self._closed = 0, None, False
+        self.history: list[MonitorStep] = []
 
     def step(self, epoch: int | None = None, *, force: bool = False) -> MonitorStep | None:
         """Log the maps for ``epoch`` if it is a logging epoch (see ``every``).
@@ -325,115 +184,89 @@ class Monitor:
         ParameterError
             For a negative epoch, or after :meth:`close`.
         """
+        import numpy as np
+
+        from featscope.analysis import map_feature_sets
+        from featscope.capture import extract_feature_sets
+        from featscope.capture.training import training_state
+
         if self._closed:
             raise ParameterError("this Monitor is closed; make a new one to log again")
-        if epoch is None:
-            epoch = self._calls
+        epoch = self._calls if epoch is None else epoch
         if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
             raise ParameterError(f"`epoch` must be an integer >= 0; got {epoch!r}")
-        epoch = int(epoch)
-        self._calls += 1
+        epoch, self._calls = int(epoch), self._calls + 1
         if not force and (epoch + 1) % self.every != 0:
             return None
         run = self._open()
-        plan = self._plan
-        with _training_state(plan.handle.module):
-            results, sets = self._maps()
+        seed, device = self.selection.seed, self.extraction.device
+        with training_state(self.handle.module):
+            extracted = extract_feature_sets(
+                self.handle, self.samples, self.points, self.extraction, seed=seed
+            )
+            results = map_feature_sets(
+                extracted.feature_sets, self.embedding, seed=seed, device=device
+            )
             featmaps = self._featmaps() if self.featmap_points else ()
         if run is not None:
             run.step = epoch
-            self._log(run, epoch, results, sets, featmaps)
-        step = MonitorStep(epoch=epoch, results=tuple(results), featmaps=tuple(featmaps))
+            self._log(run, epoch, extracted, results, featmaps)
+        step = MonitorStep(epoch=epoch, results=results, featmaps=tuple(featmaps))
         self.history.append(step)
         logger.info("epoch %d: %s", epoch, step.metrics)
         return step
 
+    __call__ = step  # monitor(epoch) is monitor.step(epoch)
+
     def _open(self) -> Any:
-        if self._run is None and self.work_dir is not None:
-            run = open_run(
-                self.work_dir, "monitor", self._backends, keep_failed=True, **self._run_kwargs
-            )
-            self._run = run.open()
-            self._run.add_metadata(
-                "monitor",
-                {
-                    "model": self._plan.handle.spec,
-                    "source": self._plan.samples.source,
-                    "n_samples": len(self._plan.samples),
-                    "points": [p.name for p in self._plan.points],
-                    "method": self.method,
-                    "every": self.every,
-                    "featmaps": self.featmap_points,
-                    "seed": self.seed,
-                },
-            )
+        if self._run is None and self.output.work_dir is not None:
+            self._run = open_run(replace(self.output, keep_failed=True), "monitor").open()
+            about = {"model": self.handle.spec, "source": self.samples.source}
+            about.update(n_samples=len(self.samples), points=[p.name for p in self.points])
+            about.update(method=self.embedding.method, every=self.every, seed=self.selection.seed)
+            self._run.add_metadata("monitor", {**about, "featmaps": self.featmap_points})
         return self._run
 
-    def _maps(self) -> tuple[list[Any], list[Any]]:
-        from featscope.analysis import embed
-        from featscope.capture import extract_features
-        from featscope.results import Provenance
-
-        plan = self._plan
-        out = extract_features(
-            plan.handle,
-            plan.samples,
-            plan.points,
-            batch_size=self.batch_size,
-            device=self.device,
-            num_workers=0,
-            progress=False,
-        )
-        kept = plan.samples.subset(out.kept)
-        provenance = Provenance(model=plan.handle.spec, source=kept.source, seed=self.seed)
-        params = {"n_components": 2, "random_state": self.seed, **self.method_params}
-        sets = out.feature_sets(plan.samples, provenance)
-        results = [embed(fs, method=self.method, **params) for fs in sets]
-        return results, sets
-
     def _featmaps(self) -> tuple[Any, ...]:
-        from featscope.options import Extraction, Output
         from featscope.views.featmap import feature_maps
 
         done = feature_maps(
-            self._plan.featmap_samples,
-            self._plan.handle,
+            self.featmap_samples,
+            self.handle,
             self.featmap_points,
-            extraction=Extraction(device=self.device),
+            extraction=self.extraction,
             output=Output(work_dir=None),
         )
         return tuple(done.maps)
 
-    def _log(self, run: Any, epoch: int, results: list, sets: list, featmaps: tuple) -> None:
-        from featscope.render import plot_embedding
-        from featscope.sinks.layout import safe_stem
-        from featscope.sinks.manifest import COUNT_KEYS
+    def _log(self, run: Any, epoch: int, extracted: Any, results: Any, featmaps: Any) -> None:
+        from featscope.analysis.metrics import COUNT_METRICS
+        from featscope.render import plot_embedding, png_bytes
         from featscope.sinks.writers import write_coords
 
-        suffix = f"e{epoch:04d}"
-        for fs, result in zip(sets, results, strict=True):
+        suffix, method, fig = f"e{epoch:04d}", self.embedding.method, self.figures
+        # an unreadable image changes the rows: thumbnails would no longer match them
+        read_all = len(extracted.samples) == len(self.samples)
+        for fs, result in zip(extracted.feature_sets, results, strict=True):
             stem = safe_stem(result.point)
-            ax = plot_embedding(result, legend=len(result.class_names) <= 20)
-            run.write_figure(
-                ax.figure,
-                f"{self.method}_{stem}_{suffix}",
-                dpi=self.dpi,
-                tag=f"{self.method}/{result.point}",
+            ax = plot_embedding(
+                result, legend=fig.legend, annotate=fig.annotate, point_size=fig.point_size
             )
+            run.write_figure(
+                ax.figure, f"{method}_{stem}_{suffix}", formats=fig.formats, dpi=fig.dpi,
+                tag=f"{method}/{result.point}",
+            )  # fmt: skip
             # the tsne view's table, one per epoch; not a manifest result (epochs would crowd it)
             write_coords(run, result, f"{stem}_{suffix}")
-            measured = {k: v for k, v in result.metrics.items() if k not in COUNT_KEYS}
+            measured = {k: v for k, v in result.metrics.items() if k not in COUNT_METRICS}
             run.log_metrics(measured, prefix=f"{result.point}/")
             if self.embeddings:
-                thumbs = self._plan.thumbnails
-                if thumbs is not None and len(thumbs) != len(fs):
-                    thumbs = None  # an image could not be read: sample order no longer matches
+                thumbs = self.thumbnails if read_all else None
                 run.log_embedding(fs, result, thumbs, tag=result.point)
         for fmap in featmaps:
             stem = safe_stem(f"{fmap.image_id}_{fmap.name}")
-            run.write_bytes(f"featmap_{stem}_{suffix}.png", _png(fmap.drawn), tag=f"featmap/{stem}")
-
-    # ------------------------------------------------------------------ end
+            picture = png_bytes(fmap.drawn)
+            run.write_bytes(f"featmap_{stem}_{suffix}.png", picture, tag=f"featmap/{stem}")
 
     @property
     def run_dir(self) -> Path | None:
@@ -476,50 +309,6 @@ class Monitor:
             self.abort(exc)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def _module_device(module: Any) -> Any:
-    import torch
-
-    for tensor in module.parameters():
-        return tensor.device
-    for tensor in module.buffers():
-        return tensor.device
-    return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def _training_state(module: Any) -> Iterator[None]:
-    """Restore the module's train/eval mode of every submodule and torch's random state."""
-    import torch
-
-    modes = [(m, m.training) for m in module.modules()]
-    cpu_state = torch.get_rng_state()
-    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-    try:
-        yield
-    finally:
-        for submodule, mode in modes:
-            submodule.training = mode
-        torch.set_rng_state(cpu_state)
-        if cuda_states is not None:
-            torch.cuda.set_rng_state_all(cuda_states)
-
-
-def _png(picture: np.ndarray) -> bytes:
-    import io
-
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(picture)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-# --------------------------------------------------------------------------- Lightning
-
-
 @functools.cache
 def _callback_class() -> type:
     """Build the Lightning callback class on first use (Lightning is an optional extra)."""
@@ -549,8 +338,8 @@ def _callback_class() -> type:
             Log at the end of the training epoch, or of the validation epoch (sanity checks
             skipped).
         **monitor_kwargs
-            The other :class:`Monitor` arguments (``backends``, ``work_dir``, ``method``,
-            ``featmaps``, ``input_size``, ...).
+            The other :class:`Monitor` arguments (``output``, ``embedding``, ``preprocess``,
+            ``featmaps``, ...).
 
         Attributes
         ----------
@@ -570,13 +359,8 @@ def _callback_class() -> type:
             super().__init__()
             if on not in ("train", "validation"):
                 raise ParameterError(f"`on` must be 'train' or 'validation'; got {on!r}")
-            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-                raise ParameterError(f"`every` must be a positive integer (epochs); got {every!r}")
-            self.data = data
-            self.points = points
-            self.every = every
-            self.on = on
-            self.monitor_kwargs = monitor_kwargs
+            self.data, self.points, self.every = data, points, _check_every(every)
+            self.on, self.monitor_kwargs = on, monitor_kwargs
             self.monitor: Monitor | None = None
 
         def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -586,15 +370,11 @@ def _callback_class() -> type:
                 )
 
         def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if self.on == "train":
-                self._step(trainer)
+            if self.on == "train" and self.monitor is not None:
+                self.monitor.step(int(trainer.current_epoch))
 
         def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if self.on == "validation" and not trainer.sanity_checking:
-                self._step(trainer)
-
-        def _step(self, trainer: Any) -> None:
-            if self.monitor is not None:
+            if self.on == "validation" and not trainer.sanity_checking and self.monitor:
                 self.monitor.step(int(trainer.current_epoch))
 
         def on_fit_end(self, trainer: Any, pl_module: Any) -> None:

@@ -20,8 +20,9 @@ from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.render import show
 from featscope.render.recon import plot_reconstruction, plot_reconstruction_grid
 from featscope.results import ReconstructionResult, ReconstructionRun
+from featscope.sinks.open import open_run
 from featscope.sinks.recon import export_format, export_reconstruction, write_reconstruction
-from featscope.views._run import Stopwatch, open_run
+from featscope.views._run import Stopwatch
 
 __all__ = ["DEFAULT_DEMO_MODEL", "ReconOptions", "reconstruct"]
 
@@ -111,14 +112,7 @@ def reconstruct(
         data = demo_mae_samples()
     items, source = collect_photos(data)
     skipped: list[tuple[str, str]] | None = [] if extraction.skip_bad_images else None
-    with open_run(
-        output.work_dir,
-        "recon",
-        output.backends,
-        name=output.name,
-        keep_failed=output.keep_failed,
-        backend_options=output.backend_options,
-    ) as run:
+    with open_run(output, "recon") as run:
         with clock("predict"):
             batches = masked_batches(
                 mim,

@@ -44,7 +44,8 @@ from featscope.data.cue_conflict import (
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.render.shape_bias import plot_shape_bias
 from featscope.results import Provenance, ShapeBiasRun, ShapeBiasStats
-from featscope.views._run import Stopwatch, open_output_run
+from featscope.sinks.open import open_run
+from featscope.views._run import Stopwatch
 
 __all__ = ["DEFAULT_MODEL", "ShapeBiasRun", "shape_bias", "shape_bias_from_csv"]
 
@@ -150,7 +151,7 @@ def shape_bias(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # skipped images are reported by the real pass
             decide_from_logits(_logits(handle, head, probe)[0], category_mapping)
-    with open_output_run(output, "shape_bias") as run:
+    with open_run(output, "shape_bias") as run:
         with clock("evaluate"):
             logits, kept = _logits(handle, samples, extraction)
             responses = decide_from_logits(logits, category_mapping)
@@ -250,7 +251,7 @@ def shape_bias_from_csv(
     style = {"colors": colors, "markers": markers, "labels": labels}
     figure = _draw({n: stats[n] for n in order}, clock, **style)
     written: tuple[Path, ...] = ()
-    with open_output_run(output, "shape_bias") as run:
+    with open_run(output, "shape_bias") as run:
         if run is not None:
             with clock("write"):
                 written = _write(run, result, figure, figures)

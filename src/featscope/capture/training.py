@@ -1,0 +1,64 @@
+"""Looking at a model while it trains, and leaving it as it was.
+
+:class:`featscope.Monitor` runs extractions between training epochs on the very module being
+trained. It must not move the module, leave it in eval mode or consume the random numbers the
+training would have drawn next (data order, dropout masks), or a run with monitoring would differ
+from one without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+
+__all__ = ["module_device", "training_state"]
+
+
+def module_device(module: Any) -> torch.device:
+    """Return the device of a module's first parameter (or buffer); the CPU when it has none.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model.
+
+    Returns
+    -------
+    torch.device
+    """
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return torch.device("cpu")
+
+
+@contextlib.contextmanager
+def training_state(module: Any) -> Iterator[None]:
+    """Restore every submodule's train/eval mode and torch's random state on exit.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The model being trained.
+
+    Yields
+    ------
+    None
+        Inside the block the module may be put in eval mode and random numbers drawn; both are
+        restored afterwards, also when the block raises.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    cpu_state = torch.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        yield
+    finally:
+        for submodule, mode in modes:
+            submodule.training = mode
+        torch.set_rng_state(cpu_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
