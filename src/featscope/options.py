@@ -341,7 +341,7 @@ class Output:
         help="also log to tensorboard and/or wandb (local, the run folder, is always on)",
     )  # fmt: skip
     export: Path | None = option(
-        None, "--out", metavar="PATH",
+        None, "--out", "-o", metavar="PATH",
         help="also copy the finished result to this file or folder",
     )  # fmt: skip
     name: str | None = None

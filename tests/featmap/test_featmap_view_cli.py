@@ -199,7 +199,7 @@ def test_every_figures_and_output_flag_is_offered():
         text = module.build_parser().format_help()
         for flag in ("--format", "--dpi", "--show", "--work-dir", "--out", "--data", "--point"):
             assert flag in text, (module.__name__, flag)
-        assert "--vis-stage" in text  # MMRazor's users' name of --point
+        assert "--vis-stage" not in text  # tsne's alias only (MMPretrain's t-SNE flag)
 
 
 def test_points_command_shows_what_each_point_gives(capsys):

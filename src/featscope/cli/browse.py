@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, BrowseOptions, "what to draw")
     add_group(parser, Extraction, "images", only=("skip_bad_images", "progress"))
     add_group(parser, Figures, "figures", only=("formats", "dpi", "show"))
-    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-dir"]})
+    add_group(parser, Output, "output", aliases={"export": ["--out-dir"]})
     return parser
 
 

@@ -178,11 +178,9 @@ def add_images_argument(
 
 
 def add_points_flag(
-    parser: argparse.ArgumentParser,
-    help_text: str,
-    option_strings: tuple[str, str] = ("--point", "--vis-stage"),
+    parser: argparse.ArgumentParser, help_text: str, *, aliases: tuple[str, ...] = ()
 ) -> None:
-    """Add the capture points flag, ``--point`` with its OpenMMLab name ``--vis-stage``.
+    """Add the capture points flag ``--point``, the same on every subcommand.
 
     Parameters
     ----------
@@ -190,10 +188,13 @@ def add_points_flag(
         The subcommand's parser.
     help_text : str
         The flag's help, with the subcommand's default points.
-    option_strings : (str, str), optional
-        The two spellings; the first is the one shown in the usage line.
+    aliases : tuple of str, optional
+        Other spellings: ``tsne`` accepts ``--vis-stage``, the name of MMPretrain's and
+        MMSelfSup's t-SNE tools.
     """
-    parser.add_argument(*option_strings, dest="points", nargs="+", metavar="POINT", help=help_text)
+    parser.add_argument(
+        "--point", *aliases, dest="points", nargs="+", metavar="POINT", help=help_text
+    )
 
 
 def input_size(values: list[int] | None) -> tuple[int, int] | None:

@@ -25,7 +25,6 @@ def build_parser() -> argparse.ArgumentParser:
         Output,
         "output",
         only=["work_dir", "export"],
-        aliases={"export": ["-o"]},
         helps={"export": "also copy the page (compare.html in the run folder) to this file"},
     )
     return parser

@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8})
     add_group(parser, ReconOptions, "masking")
     add_group(parser, Figures, "figures", only=["formats", "dpi", "show"])
-    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-file"]}, helps=_HELP)
+    add_group(parser, Output, "output", aliases={"export": ["--out-file"]}, helps=_HELP)
     parser.epilog = (
         "example: featscope recon photo.jpg --model hf:./vit-mae-base --mask-ratio 0.75 "
         "--seed 0 -o mae.png"

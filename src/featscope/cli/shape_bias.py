@@ -95,7 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--plotting-names", nargs="+", help="legend names per --models entry")
     add_group(parser, Figures, "figures", only=("formats", "dpi", "show"),
               defaults={"formats": ("png", "pdf")})  # fmt: skip
-    add_group(parser, Output, "output", aliases={"export": ["-o", "--out-dir"]})
+    add_group(parser, Output, "output", aliases={"export": ["--out-dir"]})
     return parser
 
 
