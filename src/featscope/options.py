@@ -31,8 +31,10 @@ from featscope.errors import ParameterError
 
 __all__ = [
     "BACKENDS",
+    "EMBEDDING_METHODS",
     "FIGURE_FORMATS",
     "MAX_DPI",
+    "EmbeddingOptions",
     "Extraction",
     "Figures",
     "Output",
