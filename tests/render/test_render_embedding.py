@@ -321,3 +321,27 @@ def test_render_import_is_light():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_unlabelled_map_is_one_colour_without_legend_or_numbers():
+    rng = np.random.default_rng(0)
+    result = EmbeddingResult(
+        coords=rng.normal(size=(40, 2)),
+        labels=np.full(40, -1),
+        class_names=(),
+        ids=tuple(f"s{i}" for i in range(40)),
+        point="pre_logits",
+        method="tsne",
+        metrics={"knn_accuracy_map": None, "trustworthiness": 0.9},
+        provenance=Provenance(model="timm:resnet18", versions={}),
+    )
+    ax = plot_embedding(result, legend=True, annotate=True)
+    assert point_count(ax) == 40
+    colours = np.unique(ax.collections[0].get_facecolors()[:, :3], axis=0)
+    np.testing.assert_allclose(colours, [class_color(0)[:3]])
+    assert ax.get_legend() is None
+    assert not ax.texts
+    assert "trust. 0.90" in ax.get_title()
+    assert "NN acc." not in ax.get_title()
+    fig = plot_embeddings([result, make_result(np.arange(5) % 2)], legend=True)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["name00", "name01"]
