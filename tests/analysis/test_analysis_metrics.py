@@ -103,3 +103,26 @@ def test_metric_errors_name_the_problem():
         knn_accuracy(X, y[:-1])
     with pytest.raises(ParameterError, match="`features` has 60 rows but `coords` has 59"):
         embedding_metrics(X, X[:-1, :2], y)
+
+
+def test_unlabelled_samples_skip_the_label_metrics_with_a_reason():
+    import json
+
+    from featscope.analysis.metrics import NO_LABELS
+
+    X, _ = _blobs()
+    metrics = embedding_metrics(X, X[:, :2], np.full(len(X), -1), k=5)
+    assert metrics["knn_accuracy_features"] is None
+    assert metrics["knn_accuracy_map"] is None
+    assert metrics["silhouette_map"] is None
+    assert metrics["skipped"] == {
+        "knn_accuracy_features": NO_LABELS,
+        "knn_accuracy_map": NO_LABELS,
+        "silhouette_map": NO_LABELS,
+    }
+    assert NO_LABELS == "the samples have no labels"
+    assert 0.0 <= metrics["trustworthiness"] <= 1.0
+    assert (metrics["n_samples"], metrics["n_classes"], metrics["k"]) == (60, 0, 5)
+    assert json.loads(json.dumps(metrics)) == metrics  # JSON as it is
+    # labelled data: no "skipped" entry
+    assert "skipped" not in embedding_metrics(*_blobs()[:1], _blobs()[0][:, :2], _blobs()[1])

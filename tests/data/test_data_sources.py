@@ -64,7 +64,10 @@ def test_image_folder_errors(tmp_path):
     _img(tmp_path / "loose.png")
     with pytest.raises(DataError, match=r"'.*loose\.png' is not a folder"):
         image_folder(tmp_path / "loose.png")
-    with pytest.raises(DataError, match=r"no class sub-folders \(it holds 1 images directly\)"):
+    # images directly in the folder: unlabelled samples (tests/data/test_data_unlabelled.py)
+    assert not image_folder(tmp_path).labelled
+    (tmp_path / "loose.png").unlink()
+    with pytest.raises(DataError, match=r"has no class sub-folders and no images"):
         image_folder(tmp_path)
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()

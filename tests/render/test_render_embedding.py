@@ -349,3 +349,27 @@ def test_png_bytes_round_trip():
     assert png_bytes(picture[..., 0]).startswith(b"\x89PNG")
     with pytest.raises(ParameterError, match=r"\(H, W, 3\) or \(H, W\) uint8; got shape"):
         png_bytes(picture.astype(np.float32))
+
+
+def test_unlabelled_map_is_one_colour_without_legend_or_numbers():
+    rng = np.random.default_rng(0)
+    result = EmbeddingResult(
+        coords=rng.normal(size=(40, 2)),
+        labels=np.full(40, -1),
+        class_names=(),
+        ids=tuple(f"s{i}" for i in range(40)),
+        point="pre_logits",
+        method="tsne",
+        metrics={"knn_accuracy_map": None, "trustworthiness": 0.9},
+        provenance=Provenance(model="timm:resnet18", versions={}),
+    )
+    ax = plot_embedding(result, legend=True, annotate=True)
+    assert point_count(ax) == 40
+    colours = np.unique(ax.collections[0].get_facecolors()[:, :3], axis=0)
+    np.testing.assert_allclose(colours, [class_color(0)[:3]])
+    assert ax.get_legend() is None
+    assert not ax.texts
+    assert "trust. 0.90" in ax.get_title()
+    assert "NN acc." not in ax.get_title()
+    fig = plot_embeddings([result, make_result(np.arange(5) % 2)], legend=True)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["name00", "name01"]

@@ -10,7 +10,9 @@ straight into :class:`featscope.results.EmbeddingResult.metrics` and a run folde
   1.0 when every map neighbour is also a neighbour in the feature space.
 * :func:`silhouette` -- :func:`sklearn.metrics.silhouette_score` of the classes in the map, or
   ``None`` when it is undefined (a single class).
-* :func:`embedding_metrics` -- all of the above in one dict.
+* :func:`embedding_metrics` -- all of the above in one dict. For unlabelled samples (every
+  label negative, featscope's -1) the label metrics are ``None`` and ``"skipped"`` maps each
+  of them to the reason, so the dict stays JSON-ready and its keys stay the same.
 """
 
 from __future__ import annotations
@@ -22,11 +24,21 @@ import numpy as np
 
 from featscope.errors import ParameterError
 
-__all__ = ["COUNT_METRICS", "embedding_metrics", "knn_accuracy", "silhouette", "trustworthiness"]
+__all__ = [
+    "COUNT_METRICS",
+    "NO_LABELS",
+    "embedding_metrics",
+    "knn_accuracy",
+    "silhouette",
+    "trustworthiness",
+]
 
 #: Entries of :func:`embedding_metrics` that count (samples, classes, neighbours) rather than
 #: measure a map: recorded with it, not charted as scalars over training.
 COUNT_METRICS = frozenset({"n_samples", "n_classes", "k"})
+#: Why :func:`embedding_metrics` leaves out the label metrics of unlabelled samples.
+NO_LABELS = "the samples have no labels"
+_LABEL_METRICS = ("knn_accuracy_features", "knn_accuracy_map", "silhouette_map")
 
 
 def _as_2d(name: str, X: Any) -> np.ndarray:
@@ -264,7 +276,10 @@ def embedding_metrics(
     dict
         ``knn_accuracy_features``, ``knn_accuracy_map`` (floats in [0, 1], leave-one-out,
         see :func:`knn_accuracy`), ``trustworthiness`` (float), ``silhouette_map`` (float or
-        ``None`` with one class), ``n_samples``, ``n_classes`` and ``k`` (ints).
+        ``None`` with one class), ``n_samples``, ``n_classes`` and ``k`` (ints). When every
+        label is negative (unlabelled data) the k-NN accuracies and the silhouette are
+        ``None``, ``n_classes`` is 0, and ``skipped`` maps those three names to
+        :data:`NO_LABELS` (the reason); ``skipped`` is absent otherwise.
 
     Raises
     ------
@@ -281,16 +296,27 @@ def embedding_metrics(
         )
     labels = _check_labels(labels, n)
     k_used = min(_check_k(k), max(n - 1, 1))
+    trust = trustworthiness(
+        features,
+        coords,
+        k_used,
+        max_points=max_trustworthiness_points,
+        random_state=random_state,
+    )
+    if n and np.issubdtype(labels.dtype, np.number) and bool(np.all(labels < 0)):
+        skipped = dict.fromkeys(_LABEL_METRICS, NO_LABELS)
+        return {
+            **dict.fromkeys(_LABEL_METRICS),
+            "trustworthiness": trust,
+            "n_samples": int(n),
+            "n_classes": 0,
+            "k": int(k_used),
+            "skipped": skipped,
+        }
     return {
         "knn_accuracy_features": knn_accuracy(features, labels, k_used),
         "knn_accuracy_map": knn_accuracy(coords, labels, k_used),
-        "trustworthiness": trustworthiness(
-            features,
-            coords,
-            k_used,
-            max_points=max_trustworthiness_points,
-            random_state=random_state,
-        ),
+        "trustworthiness": trust,
         "silhouette_map": silhouette(
             coords, labels, max_points=max_silhouette_points, random_state=random_state
         ),

@@ -115,6 +115,8 @@ class _SampleDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[int, torch.Tensor | None, FeatscopeError | None]:
         try:
+            if self.samples.prepared:  # the user's own transform made the model input already
+                return i, torch.as_tensor(self.samples.load_prepared(i)), None
             image = self.samples.load(i)
             if image.mode != "RGB":  # loaders promise RGB; a stray "L" or "RGBA" costs nothing
                 image = image.convert("RGB")
@@ -334,7 +336,8 @@ def extract_features(
     handle : ModelHandle
         The model, with its preprocessing and capture-point aliases.
     samples : ImageSamples
-        The images; read lazily, in order, never shuffled.
+        The images; read lazily, in order, never shuffled. Prepared samples
+        (``samples.prepared``: float ``(C, H, W)`` model inputs) skip ``handle.preprocess``.
     points : str, CapturePoint or iterable of them
         Capture points (aliases or module paths); checked before any image is read.
     batch_size : int, default 64
@@ -431,6 +434,8 @@ def extract_features(
             amp=str(autocast_dtype),
             channels_last=bool(channels_last),
             device_type=dev.type,
+            # recorded only when set, so that stores made before it existed still resume
+            **({"prepared": True} if samples.prepared else {}),
             **dict(_fingerprint_extra or {}),
         )
         sink = FeatureStore(cache_dir, stamp, batch_size, resume=resume)

@@ -30,7 +30,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from featscope.errors import DataError
 
-__all__ = ["open_rgb", "skip_reason"]
+__all__ = ["open_rgb", "pil_to_rgb", "skip_reason"]
 
 _FIX = "remove it or pass --skip-bad-images"
 _ALPHA_MODES = frozenset({"LA", "La", "RGBA", "RGBa", "PA"})
@@ -122,6 +122,29 @@ def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
         except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
             # Pillow signals damaged files with any of these, depending on the format plugin.
             raise DataError(f"cannot read image '{path}': {_reason(exc)}; {_FIX}") from exc
+
+
+def pil_to_rgb(image: Image.Image, name: str = "image") -> Image.Image:
+    """Turn an image already in memory into RGB by the rules :func:`open_rgb` applies to files.
+
+    Parameters
+    ----------
+    image : PIL.Image.Image
+        Any mode (see the module docstring).
+    name : str, default "image"
+        Names the image in the error message.
+
+    Returns
+    -------
+    PIL.Image.Image
+        An ``RGB`` image (``image`` itself when it is RGB already).
+
+    Raises
+    ------
+    DataError
+        When the mode cannot be turned into RGB.
+    """
+    return _to_rgb(image, Path(name), _declared_max(image))
 
 
 def _reason(exc: BaseException) -> str:

@@ -2,60 +2,128 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["ImageSamples"]
+from featscope.errors import ParameterError
+
+__all__ = ["UNLABELLED", "ImageSamples"]
+
+#: The label of every sample of an unlabelled source (whose ``class_names`` is empty).
+UNLABELLED = -1
 
 
 @dataclass(frozen=True)
 class ImageSamples:
-    """A labelled set of images, read lazily.
+    """A set of images, read lazily, with or without labels.
 
     Attributes
     ----------
     ids : tuple of str
         Stable id per sample: the path relative to the data root, or ``"<source>:<index>"``.
     labels : numpy.ndarray
-        ``(N,)`` int64 class indices into ``class_names``.
+        ``(N,)`` int64 class indices into ``class_names``; :data:`UNLABELLED` (-1) for every
+        sample of unlabelled data.
     class_names : tuple of str
-        Names of all classes of the source, index = label.
+        Names of all classes of the source, index = label; empty for unlabelled data.
     source : str
-        Human-readable origin (``"demo:digits"``, a folder or a file-list path).
+        Human-readable origin (``"demo:digits"``, a folder, a file-list path, a ``py:``/``hf:``
+        spec, or the kind and class of a Python object such as ``"torch Dataset TensorDataset"``).
     loader : callable
-        ``loader(i) -> PIL.Image.Image`` in RGB mode for the i-th *original* sample; raises
-        :class:`featscope.errors.DataError` naming the file when it cannot be read.
+        ``loader(i)`` for the i-th *original* sample: an RGB ``PIL.Image.Image``, or when
+        ``prepared`` is true a float ``(C, H, W)`` array (numpy or torch) that is already the
+        model's input. Raises :class:`featscope.errors.DataError` naming the sample when it
+        cannot be read.
     index : numpy.ndarray or None
         Positions in the original source of the samples kept by :meth:`subset`.
+    prepared : bool, default False
+        The loader gives model inputs (tensors already resized and normalised by the user's own
+        transform): extraction feeds them to the model as they are, without the model's
+        preprocessing.
     """
 
     ids: tuple[str, ...]
     labels: np.ndarray
     class_names: tuple[str, ...]
     source: str
-    loader: Callable[[int], Image.Image]
+    loader: Callable[[int], Any]
     index: np.ndarray | None = None
+    prepared: bool = False
 
     def __len__(self) -> int:
         return len(self.ids)
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the samples have classes (``class_names`` is not empty)."""
+        return bool(self.class_names)
+
+    def _original(self, i: int) -> int:
+        return int(self.index[i]) if self.index is not None else int(i)
+
     def load(self, i: int) -> Image.Image:
-        """Return sample ``i`` (position in this set) as an RGB image."""
-        original = int(self.index[i]) if self.index is not None else int(i)
-        return self.loader(original)
+        """Return sample ``i`` (position in this set) as an RGB image.
+
+        For prepared samples this is a picture of the model input for display (thumbnails,
+        overlays): each channel set stretched from its minimum to its maximum, since the
+        normalisation the user applied is unknown.
+        """
+        value = self.loader(self._original(i))
+        if not self.prepared:
+            return value
+        from featscope.data.items import display_image
+
+        return display_image(value)
+
+    def load_prepared(self, i: int) -> Any:
+        """Return prepared sample ``i`` (position in this set): the model input, as given.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            A float ``(C, H, W)`` array.
+
+        Raises
+        ------
+        ParameterError
+            When the samples are images (``prepared`` is false): use :meth:`load`.
+        """
+        if not self.prepared:
+            raise ParameterError(
+                f"the samples from {self.source!r} are images, not prepared tensors; read them "
+                "with load(i) and apply the model's preprocessing"
+            )
+        return self.loader(self._original(i))
 
     def subset(self, positions: Sequence[int] | np.ndarray) -> ImageSamples:
         """Return the samples at ``positions`` (in that order), sharing the loader."""
         positions = np.asarray(positions, dtype=np.int64)
         base = self.index if self.index is not None else np.arange(len(self.ids))
-        return ImageSamples(
+        return dataclasses.replace(
+            self,
             ids=tuple(self.ids[p] for p in positions),
             labels=np.asarray(self.labels)[positions],
-            class_names=self.class_names,
-            source=self.source,
-            loader=self.loader,
             index=base[positions],
         )
+
+    def summary(self) -> dict[str, Any]:
+        """Describe the samples for a manifest (JSON-ready).
+
+        Returns
+        -------
+        dict
+            ``source`` (str), ``n_samples`` (int), ``labelled`` (bool), ``n_classes`` (int, 0
+            when unlabelled) and ``prepared`` (bool: the model's preprocessing was skipped).
+        """
+        return {
+            "source": self.source,
+            "n_samples": len(self),
+            "labelled": self.labelled,
+            "n_classes": len(self.class_names),
+            "prepared": bool(self.prepared),
+        }

@@ -10,6 +10,10 @@ The rule follows OpenMMLab's ``vis_tsne.py`` (the first ``max_num_class`` classe
   reference counts empty class indices too and then shows fewer classes).
 - The order of ``class_idx`` changes nothing: labels stay the dataset's class indices (the
   reference paired its legend with the ``--class-idx`` order and mislabelled unsorted lists).
+
+Unlabelled data (``n_classes=0``, every label -1) are one group: ``max_num_samples`` is the
+total, drawn with ``numpy.random.default_rng(seed)`` (``sample="random"``) or the first ones;
+``max_num_class`` is ignored and ``class_idx`` is ignored with a warning.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from featscope.data.samples import UNLABELLED
 from featscope.errors import DataError, ParameterError
 from featscope.options import Selection
 from featscope.results import FeatureSet
@@ -56,14 +61,16 @@ def select_indices(
     labels : array-like of int
         ``(N,)`` class index of every sample.
     n_classes : int
-        Number of classes of the source (``len(class_names)``).
+        Number of classes of the source (``len(class_names)``); 0 for unlabelled data, whose
+        labels are all -1 (see the module docstring).
     class_idx : sequence of int, optional
         The classes to use (``--class-idx``). Order does not matter; duplicates are dropped
         with a warning. By default the first ``max_num_class`` classes that have samples.
     max_num_class : int or None, default 20
         How many classes to use when ``class_idx`` is not given; ``None`` or ``<= 0``: all.
     max_num_samples : int or None, default 100
-        At most this many samples per class; ``None`` or ``<= 0``: all.
+        At most this many samples per class (in all, for unlabelled data); ``None`` or
+        ``<= 0``: all.
     seed : int, default 0
         Seed of the random per-class draw. Each class draws from its own stream
         (``numpy.random.default_rng([seed, class])``), so a class gets the same samples
@@ -95,8 +102,19 @@ def select_indices(
     if labels.size and labels.dtype.kind not in "iu":
         raise ParameterError(f"`labels` must be integer class indices; got dtype {labels.dtype}")
     labels = labels.astype(np.int64, copy=False)
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise ParameterError(f"`n_classes` must be a positive integer; got {n_classes!r}")
+    unlabelled = (
+        not isinstance(n_classes, bool)
+        and isinstance(n_classes, (int, np.integer))
+        and n_classes == 0
+        and bool(np.all(labels == UNLABELLED))
+    )
+    if not unlabelled and (
+        isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1
+    ):
+        raise ParameterError(
+            f"`n_classes` must be a positive integer (0 only for unlabelled data, labels all "
+            f"-1); got {n_classes!r}"
+        )
     n_classes = int(n_classes)
     if sample not in SAMPLE_MODES:
         raise ParameterError(f"`sample` must be one of {', '.join(SAMPLE_MODES)}; got {sample!r}")
@@ -110,6 +128,8 @@ def select_indices(
             f"scikit-learn and openTSNE accept); got {seed!r}"
         )
 
+    if unlabelled:
+        return _select_unlabelled(labels.size, class_idx, max_num_samples, seed, sample, source)
     counts = np.bincount(labels[(labels >= 0) & (labels < n_classes)], minlength=n_classes)
     if class_idx is None:
         present = np.flatnonzero(counts)
@@ -207,6 +227,35 @@ def select_samples(
             ids=tuple(found.ids[i] for i in keep),
         )
     return found.subset(keep)
+
+
+def _select_unlabelled(
+    n: int,
+    class_idx: Sequence[int] | None,
+    max_num_samples: int | None,
+    seed: int,
+    sample: str,
+    source: str,
+) -> np.ndarray:
+    if class_idx is not None:
+        warnings.warn(
+            f"`--class-idx` is ignored: {source} has no labels; --max-num-samples counts all "
+            "samples",
+            UserWarning,
+            stacklevel=3,
+        )
+    if n == 0:
+        raise DataError(f"no samples selected from {source}: it has 0 samples; check the data")
+    total = _limit(max_num_samples)
+    positions = np.arange(n, dtype=np.int64)
+    if total is not None and n > total:
+        if sample == "first":
+            positions = positions[:total]
+        else:
+            rng = np.random.default_rng(int(seed))
+            positions = np.sort(rng.choice(n, size=total, replace=False))
+    logger.info("selected %d of %d unlabelled samples from %s", positions.size, n, source)
+    return positions
 
 
 def _limit(value: int | None) -> int | None:

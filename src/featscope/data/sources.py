@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from featscope.data.images import open_rgb
-from featscope.data.samples import ImageSamples
+from featscope.data.samples import UNLABELLED, ImageSamples
 from featscope.errors import DataError
 
 __all__ = [
@@ -84,20 +84,22 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
         Folder whose sub-folders are the classes. Their sorted names are the class names (index =
         label). Images are found recursively inside each class folder by extension (jpg, jpeg,
         png, bmp, gif, tif, tiff, webp, ppm, pgm; any case). Hidden folders and files (names
-        starting with ``.``, such as ``.ipynb_checkpoints``) are skipped.
+        starting with ``.``, such as ``.ipynb_checkpoints``) are skipped. A folder without
+        sub-folders that holds images is read as *unlabelled* data: its images, by name.
 
     Returns
     -------
     ImageSamples
         Samples sorted by class, then by path; ids are the paths relative to ``root`` with ``/``
-        separators; ``source`` is ``root``.
+        separators; ``source`` is ``root``. For a flat folder: labels all -1 and no class names.
 
     Raises
     ------
     DataError
-        When ``root`` is missing or not a folder, has no class sub-folders, or holds no image at
-        all. A class folder without images is allowed (its class simply has no samples; a warning
-        says so) and selecting that class later fails.
+        When ``root`` is missing or not a folder, has neither class sub-folders nor images, or
+        its class sub-folders hold no image at all. A class folder without images is allowed
+        (its class simply has no samples; a warning says so) and selecting that class later
+        fails.
     """
     root = Path(root)
     if not root.exists():
@@ -112,12 +114,14 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
         key=lambda entry: entry.name,
     )
     if not class_dirs:
-        loose = sum(1 for entry in root.iterdir() if _is_image_file(entry))
-        hint = f" (it holds {loose} images directly)" if loose else ""
-        raise DataError(
-            f"image folder '{root}' has no class sub-folders{hint}; put the images in "
-            f"'{root}/<class name>/', or pass a file list with path,label rows"
-        )
+        loose = sorted(entry.name for entry in root.iterdir() if _is_image_file(entry))
+        if not loose:
+            raise DataError(
+                f"image folder '{root}' has no class sub-folders and no images; put the images "
+                f"in '{root}' (unlabelled) or in '{root}/<class name>/', or pass a file list"
+            )
+        logger.info("%s: %d images, no class sub-folders: unlabelled", root, len(loose))
+        return _unlabelled_paths(root, loose, str(root))
 
     ids: list[str] = []
     labels: list[int] = []
@@ -220,6 +224,8 @@ def file_list(
     if not lines:
         raise DataError(f"file list '{path}' has no rows; expected path,label rows")
     rows = _split_rows(path, lines)
+    if all(len(cells) == 1 for _, cells in rows):
+        return _path_list(path, base, rows)
 
     path_col, label_col = 0, 1
     first_no, first = rows[0]
@@ -260,6 +266,36 @@ def file_list(
     )
 
 
+def _path_list(path: Path, base: Path, rows: list[tuple[int, list[str]]]) -> ImageSamples:
+    """Read a list of paths only, one per row, as unlabelled samples (skip a ``path`` header)."""
+    first = rows[0][1][0].strip()
+    if first.lower() == "path" or (
+        Path(first).suffix.lower() not in IMAGE_EXTENSIONS and not (base / first).is_file()
+    ):
+        rows = rows[1:]
+        if not rows:
+            raise DataError(f"file list '{path}' has a header (line 1) but no rows")
+    paths = []
+    for line_no, cells in rows:
+        if not cells[0].strip():
+            raise DataError(f"line {line_no} of file list '{path}' has an empty path")
+        paths.append(Path(cells[0].strip()).as_posix())
+    _check_exist(path, base, paths, [n for n, _ in rows])
+    logger.info("%s: %d images, no label column: unlabelled", path, len(paths))
+    return _unlabelled_paths(base, paths, str(path))
+
+
+def _unlabelled_paths(base: Path, paths: Sequence[str], source: str) -> ImageSamples:
+    """Return image files below ``base`` as unlabelled samples (ids: the relative paths)."""
+    return ImageSamples(
+        ids=tuple(paths),
+        labels=np.full(len(paths), UNLABELLED, dtype=np.int64),
+        class_names=(),
+        source=source,
+        loader=_PathLoader(base, tuple(paths)),
+    )
+
+
 def _read_text(path: Path, what: str) -> str:
     if not path.exists():
         raise DataError(f"{what} '{path}' does not exist; check the path")
@@ -283,6 +319,10 @@ def _split_rows(path: Path, lines: list[tuple[int, str]]) -> list[tuple[int, lis
     else:
         delimiter = None
     if delimiter is None:
+        body = lines[1:] if len(lines) > 1 and len(first.split()) == 1 else lines
+        if all(Path(line.strip()).suffix.lower() in IMAGE_EXTENSIONS for _, line in body):
+            # paths only ("img 001.jpg"): each line is one path, spaces included
+            return [(n, [line.strip()]) for n, line in lines]
         # "img 001.jpg 3": the label is the last field, the path may contain spaces
         return [(n, line.strip().rsplit(maxsplit=1)) for n, line in lines]
     return _csv_rows(lines, delimiter, f"file list '{path}'")
@@ -421,53 +461,61 @@ def demo_digits() -> ImageSamples:
     )
 
 
-def load_samples(data: str | os.PathLike[str] | ImageSamples | None) -> ImageSamples:
+def load_samples(data: Any) -> ImageSamples:
     """Open a data source by what it is.
 
     Parameters
     ----------
-    data : str, os.PathLike, ImageSamples or None
-        ``None`` or ``"demo:digits"``: the built-in digits; a folder: :func:`image_folder`;
-        a ``.csv``/``.tsv``/``.txt`` file: :func:`file_list`; an :class:`ImageSamples`: returned
-        as is.
+    data : str, os.PathLike, ImageSamples, a Python data object, or None
+        ``None`` or ``"demo:digits"``: the built-in digits; a folder: :func:`image_folder`
+        (class sub-folders, or images directly: unlabelled); a ``.csv``/``.tsv``/``.txt`` file:
+        :func:`file_list`; ``"py:module:factory"`` or ``"py:path/file.py:factory"``: the data
+        the factory returns (:func:`featscope.data.py_sources.py_data`); ``"hf:DIR"`` (or
+        ``"hf:DIR:SPLIT"``): a Hugging Face dataset on disk
+        (:func:`featscope.data.hf_sources.load_hf`); an :class:`ImageSamples`: returned as is;
+        a torch ``Dataset`` or ``DataLoader``, a Hugging Face ``Dataset``, ``(images, labels)``
+        arrays or a sequence of images: :func:`featscope.data.py_sources.samples_from_object`.
 
     Returns
     -------
     ImageSamples
-        The samples.
+        The samples; ``labelled`` tells whether they have classes, ``prepared`` whether they are
+        model inputs already.
 
     Raises
     ------
     DataError
         When ``data`` is none of the above, or the source itself cannot be read.
+    MissingExtraError
+        For ``hf:`` without the ``datasets`` package.
     """
+    from featscope.data.py_sources import KINDS, samples_from_object
+
     if isinstance(data, ImageSamples):
         return data
-    if data is None or data == "demo:digits":
+    if data is None or (isinstance(data, str) and data == "demo:digits"):
         return demo_digits()
     if not isinstance(data, (str, os.PathLike)):
-        raise DataError(
-            f"data must be a folder, a file list, a demo name or ImageSamples; got "
-            f"{type(data).__name__}"
-        )
+        return samples_from_object(data)
     text = os.fspath(data)
+    path = Path(text)
     if text.startswith("demo:"):
         raise DataError(f"unknown demo data {text!r}; the built-in ones are {', '.join(_DEMOS)}")
-    path = Path(text)
+    if not path.exists() and text[:3].lower() == "py:":
+        from featscope.data.py_sources import py_data
+
+        return py_data(text)
+    if not path.exists() and text[:3].lower() == "hf:":
+        from featscope.data.hf_sources import load_hf
+
+        return load_hf(text[3:], spec=text)
     if path.is_dir():
         return image_folder(path)
     if path.is_file():
         if path.suffix.lower() in _LIST_EXTENSIONS:
             return file_list(path)
-        raise DataError(
-            f"data '{path}' is a {path.suffix or 'extension-less'} file; pass a folder with one "
-            f"sub-folder per class, a {'/'.join(_LIST_EXTENSIONS)} file list, or "
-            f"{', '.join(_DEMOS)}"
-        )
-    raise DataError(
-        f"data '{path}' does not exist; pass a folder with one sub-folder per class, a "
-        f"{'/'.join(_LIST_EXTENSIONS)} file list, or {', '.join(_DEMOS)}"
-    )
+        raise DataError(f"data '{path}' is a {path.suffix or 'extension-less'} file; pass {KINDS}")
+    raise DataError(f"data '{path}' does not exist; pass {KINDS}")
 
 
 def read_class_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -549,8 +597,8 @@ def apply_class_names(samples: T, names: Sequence[str]) -> T:
     Raises
     ------
     DataError
-        When ``names`` has fewer entries than the largest label needs, repeats a name, or (for
-        name labels) lacks a name the labels use.
+        When ``names`` has fewer entries than the largest label needs, repeats a name, (for
+        name labels) lacks a name the labels use, or the samples are unlabelled.
     """
     names = tuple(str(n) for n in names)
     if len(set(names)) != len(names):
@@ -562,6 +610,11 @@ def apply_class_names(samples: T, names: Sequence[str]) -> T:
         getattr(samples, "provenance", None), "source", None
     )
     where = f"class names for {source or 'the data'}"
+    if not current and labels.size and bool(np.all(labels == UNLABELLED)):
+        raise DataError(
+            f"{where}: the data has no labels (a flat folder, a list of paths, a dataset without "
+            "labels), so there is nothing to name; leave out the class names"
+        )
     if _default_names(current) or not labels.size:
         _check_covers(labels, names, where)
         return dataclasses.replace(samples, class_names=names)  # type: ignore[type-var]

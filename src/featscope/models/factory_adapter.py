@@ -3,6 +3,12 @@
 **A ``py:`` spec executes code**: the named module is imported (running its top-level code) and
 the factory is called. Only name modules you trust, exactly as with ``python -c "import ..."``.
 
+One importer for py: specs (models, transforms and data): :func:`import_attribute`. It finds a
+module in the current folder as ``python -m`` does (the ``featscope`` console script does not
+put the current folder on ``sys.path``), and imports a file named by path
+(``py:path/to/nets.py:build``) with its folder on ``sys.path``, as ``python path/to/nets.py``
+does, so that the file's own sibling imports work.
+
 The factory takes no arguments and returns either a ready :class:`ModelHandle` (returned as is,
 for models that need their own aliases or preprocessing) or an ``nn.Module``, wrapped with
 :func:`wrap_module`: timm models keep timm's aliases and preprocessing, anything else gets the
@@ -12,28 +18,45 @@ aliases of :func:`featscope.models.generic.resolve_generic` and ImageNet preproc
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib
+import importlib.util
 import inspect
+import os
+import sys
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-from featscope.errors import ModelSpecError
+from featscope.errors import FeatscopeError, ModelSpecError
 from featscope.models.generic import resolve_generic
 from featscope.models.handle import ModelHandle
 from featscope.models.spec import ModelSpec
 
-__all__ = ["from_callable", "load_factory", "wrap_module"]
+__all__ = [
+    "from_callable",
+    "import_attribute",
+    "load_factory",
+    "required_parameters",
+    "wrap_module",
+]
 
 
-def import_attribute(spec: ModelSpec, what: str = "model") -> Any:
-    """Import ``package.module`` of a ``py:`` spec and return the attribute it names.
+def import_attribute(
+    spec: ModelSpec, what: str = "model", error: type[FeatscopeError] = ModelSpecError
+) -> Any:
+    """Import the module (or file) of a ``py:`` spec and return the attribute it names.
 
     Parameters
     ----------
     spec : ModelSpec
-        A parsed ``py:`` spec (``py:package.module:name``, ``name`` may be dotted).
+        A parsed ``py:`` spec: ``py:package.module:name`` or ``py:path/to/file.py:name``
+        (``name`` may be dotted).
     what : str, default "model"
-        What the spec names, for the error messages (``"model"``, ``"transform"``).
+        What the spec names, for the error messages (``"model"``, ``"transform"``, ``"data"``).
+    error : type, default ModelSpecError
+        The error to raise (data specs raise :class:`~featscope.errors.DataError`).
 
     Returns
     -------
@@ -43,27 +66,102 @@ def import_attribute(spec: ModelSpec, what: str = "model") -> Any:
     Raises
     ------
     ModelSpecError
-        When the module cannot be imported or has no such attribute (with close names).
+        (or ``error``) When the module cannot be imported or has no such attribute (with close
+        names).
     """
     module_name, attribute = spec.factory_path()
     try:
-        target: Any = importlib.import_module(module_name)
+        if _is_file(module_name):
+            target: Any = _import_file(Path(module_name))
+        else:
+            target = _import_module(module_name)
     except ImportError as exc:
-        raise ModelSpecError(
-            f"{what} spec {spec.raw!r}: cannot import module {module_name!r} ({exc}); put its "
-            "folder on PYTHONPATH or install its package"
+        where = "file" if module_name.lower().endswith(".py") else "module"
+        raise error(
+            f"{what} spec {spec.raw!r}: cannot import {where} {module_name!r} ({exc}); run from "
+            "its folder, put the folder on PYTHONPATH, install its package, or give the file's "
+            "path (py:path/to/file.py:name)"
+        ) from exc
+    except Exception as exc:  # the module's own top-level code failed
+        raise error(
+            f"{what} spec {spec.raw!r}: importing {module_name!r} raised {type(exc).__name__}: "
+            f"{exc}; fix that module"
         ) from exc
     for part in attribute.split("."):
         if not hasattr(target, part):
             names = [n for n in dir(target) if not n.startswith("_")]
             close = difflib.get_close_matches(part, names, n=3)
             hint = f"did you mean {', '.join(close)}?" if close else "check the name"
-            raise ModelSpecError(
+            raise error(
                 f"{what} spec {spec.raw!r}: {getattr(target, '__name__', module_name)!r} has no "
                 f"attribute {part!r}; {hint}"
             )
         target = getattr(target, part)
     return target
+
+
+def _is_file(module_name: str) -> bool:
+    """Tell a file path (ends in ``.py`` and exists, or holds a separator) from a module."""
+    if not module_name.lower().endswith(".py"):
+        return False
+    return os.path.isfile(module_name) or any(c in module_name for c in "/\\:")
+
+
+def _on_path(folder: str) -> bool:
+    here = os.path.realpath(folder)
+    return any(os.path.realpath(entry or os.curdir) == here for entry in sys.path)
+
+
+def _import_module(name: str) -> ModuleType:
+    """Import ``name``, finding it in the current folder as ``python -m`` does.
+
+    The folder goes first for this import only (a local ``nets.py`` is the one meant), then
+    stays at the end of ``sys.path``: the module's later imports of its siblings still work,
+    and a local folder named like an installed package (``datasets/``) shadows nothing after.
+    """
+    cwd = os.getcwd()
+    top = name.partition(".")[0]
+    local = os.path.isfile(os.path.join(cwd, f"{top}.py")) or os.path.isdir(os.path.join(cwd, top))
+    if _on_path(cwd) or not local or top in sys.modules:
+        return importlib.import_module(name)
+    sys.path.insert(0, cwd)
+    try:
+        return importlib.import_module(name)
+    finally:
+        sys.path.remove(cwd)
+        sys.path.append(cwd)
+
+
+def _import_file(path: Path) -> ModuleType:
+    """Import a ``.py`` file as ``python path/to/file.py`` would see it (its folder on the path).
+
+    The module is registered under its file name when that name is free (so that pickling its
+    objects for data-loader workers works), else under a name made unique by the path.
+    """
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise ImportError(f"no such file: {path}")
+    name = path.stem
+    existing = sys.modules.get(name)
+    if existing is not None:
+        if os.path.realpath(getattr(existing, "__file__", "") or "") == str(path):
+            return existing
+        name = f"{name}_{hashlib.sha256(str(path).encode()).hexdigest()[:10]}"
+        if name in sys.modules:
+            return sys.modules[name]
+    if not _on_path(str(path.parent)):
+        sys.path.append(str(path.parent))
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"{path} is not a Python file")
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+    return module
 
 
 def load_factory(spec: ModelSpec) -> ModelHandle:
@@ -116,7 +214,7 @@ def from_callable(factory: Callable[[], Any], *, spec: str | None = None) -> Mod
             f"model {spec!r} is a {type(factory).__name__}, not a callable; name a function "
             "that takes no arguments and returns an nn.Module"
         )
-    required = _required_parameters(factory)
+    required = required_parameters(factory)
     if required:
         raise ModelSpecError(
             f"model factory {spec!r} needs argument(s) {', '.join(required)}; pass a function "
@@ -165,7 +263,19 @@ def wrap_module(module: Any, *, spec: str | None = None) -> ModelHandle:
     )
 
 
-def _required_parameters(factory: Callable[..., Any]) -> list[str]:
+def required_parameters(factory: Callable[..., Any]) -> list[str]:
+    """Return the names of the parameters ``factory`` cannot be called without.
+
+    Parameters
+    ----------
+    factory : callable
+        A function or class.
+
+    Returns
+    -------
+    list of str
+        Parameters without a default (none for builtins without a signature).
+    """
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):  # builtins without a signature: let the call decide

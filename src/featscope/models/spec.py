@@ -9,7 +9,8 @@ timm      a ``timm.list_models()`` name                ``timm:resnet50``
 tv        a ``torchvision.models.get_model`` name      ``tv:resnet18``
 hf        a local ``save_pretrained`` dir or hub id   ``hf:./my-vit``
 ts        a TorchScript archive                       ``ts:model.pt``
-py        ``package.module:factory`` (zero-arg)       ``py:mypkg.nets:build``
+py        ``package.module:factory`` (zero-arg),      ``py:mypkg.nets:build``,
+          or ``path/to/file.py:factory``              ``py:nets.py:build``
 demo      a built-in demo model                       ``demo:digits``
 ========  ==========================================  ==============================
 
@@ -24,9 +25,9 @@ import os
 import re
 from dataclasses import dataclass
 
-from featscope.errors import ModelSpecError
+from featscope.errors import FeatscopeError, ModelSpecError
 
-__all__ = ["PREFIXES", "ModelSpec", "parse_spec"]
+__all__ = ["PREFIXES", "ModelSpec", "parse_py", "parse_spec"]
 
 #: The valid spec prefixes, in the order they are listed in messages.
 PREFIXES = ("timm", "tv", "hf", "ts", "py", "demo")
@@ -41,9 +42,10 @@ _PREFIX_ALIASES = {
 }
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
-_FACTORY_RE = re.compile(
-    rf"^({_IDENTIFIER}(?:\.{_IDENTIFIER})*):({_IDENTIFIER}(?:\.{_IDENTIFIER})*)$"
-)
+_DOTTED = rf"{_IDENTIFIER}(?:\.{_IDENTIFIER})*"
+_FACTORY_RE = re.compile(rf"^({_DOTTED}):({_DOTTED})$")
+# a file path: anything ending in .py (a Windows path holds a colon too), then the attribute
+_FILE_FACTORY_RE = re.compile(rf"^(.+\.py):({_DOTTED})$", re.IGNORECASE)
 _TORCHSCRIPT_SUFFIXES = (".pt", ".pth", ".ts", ".jit", ".torchscript")
 _VALID = "valid prefixes: " + ", ".join(f"{p}:" for p in PREFIXES)
 
@@ -67,12 +69,13 @@ class ModelSpec:
     raw: str
 
     def factory_path(self) -> tuple[str, str]:
-        """Split a ``py:`` target into its module and attribute path.
+        """Split a ``py:`` target into its module (or file) and attribute path.
 
         Returns
         -------
         tuple of str
-            ``(module, attribute)``, e.g. ``("mypkg.nets", "build")``.
+            ``(module, attribute)``, e.g. ``("mypkg.nets", "build")`` or
+            ``("path/to/nets.py", "build")``.
 
         Raises
         ------
@@ -84,7 +87,7 @@ class ModelSpec:
                 f"model spec {self.raw!r} is a {self.kind}: spec, not py:; only py: specs name a "
                 "factory"
             )
-        module, _, attribute = self.target.partition(":")
+        module, _, attribute = self.target.rpartition(":")
         return module, attribute
 
 
@@ -124,12 +127,44 @@ def parse_spec(spec: str) -> ModelSpec:
     target = target.strip()
     if not target:
         raise ModelSpecError(f"model spec {raw!r} has nothing after '{kind}:'; {_EXAMPLES[kind]}")
-    if kind == "py" and not _FACTORY_RE.match(target):
-        raise ModelSpecError(
-            f"model spec {raw!r}: a py: spec must be py:package.module:factory (a dotted module "
-            "path, a colon, then a function that takes no arguments), e.g. py:mypkg.nets:build"
-        )
+    if kind == "py":
+        return parse_py(raw)
     return ModelSpec(kind=kind, target=target, raw=raw)
+
+
+def parse_py(
+    spec: str, what: str = "model", error: type[FeatscopeError] = ModelSpecError
+) -> ModelSpec:
+    """Parse a ``py:`` spec, for a model, a transform or data alike.
+
+    Parameters
+    ----------
+    spec : str
+        ``"py:package.module:name"`` or ``"py:path/to/file.py:name"`` (``name`` may be dotted).
+    what : str, default "model"
+        What the spec names, for the error message.
+    error : type, default ModelSpecError
+        The error to raise (data specs raise :class:`~featscope.errors.DataError`).
+
+    Returns
+    -------
+    ModelSpec
+        ``kind="py"``.
+
+    Raises
+    ------
+    ModelSpecError
+        (or ``error``) When the spec does not have that form.
+    """
+    prefix, _, target = spec.strip().partition(":")
+    target = target.strip()
+    if prefix.lower() != "py" or not (_FACTORY_RE.match(target) or _FILE_FACTORY_RE.match(target)):
+        raise error(
+            f"{what} spec {spec!r}: a py: spec must be py:package.module:factory (a dotted module "
+            "path, a colon, then a function that takes no arguments), e.g. py:mypkg.nets:build, "
+            "or py:path/to/file.py:factory"
+        )
+    return ModelSpec(kind="py", target=target, raw=spec)
 
 
 _EXAMPLES = {
@@ -137,7 +172,7 @@ _EXAMPLES = {
     "tv": "give a torchvision model name, e.g. tv:resnet18",
     "hf": "give a save_pretrained directory or a hub id, e.g. hf:./my-vit",
     "ts": "give the path of a TorchScript file, e.g. ts:model.pt",
-    "py": "give package.module:factory, e.g. py:mypkg.nets:build",
+    "py": "give package.module:factory or file.py:factory, e.g. py:mypkg.nets:build",
     "demo": "give a demo model name, e.g. demo:digits",
 }
 

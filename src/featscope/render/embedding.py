@@ -147,6 +147,11 @@ def _check_result(result: Any) -> EmbeddingResult:
     return result
 
 
+def _unlabelled(result: EmbeddingResult) -> bool:
+    """No class names and every label negative (-1): unlabelled samples."""
+    return not result.class_names and bool(np.all(result.labels < 0))
+
+
 def _class_name(result: EmbeddingResult, index: int) -> str:
     names = result.class_names
     return str(names[index]) if 0 <= index < len(names) else str(index)
@@ -222,7 +227,8 @@ def plot_embedding(
     legend : bool, default False
         Add one legend entry per class present, in class-index order, named by
         ``result.class_names``. More than 10 classes go outside the axes on the right, in several
-        columns beyond 25.
+        columns beyond 25. Unlabelled maps (no class names, labels -1) are drawn in one colour,
+        without legend or annotations.
     annotate : bool, default False
         Write the class index of every point at the point, in the class colour (the scikit-learn
         digits recipe); the dots are then drawn faint beneath the numbers. Slow and unreadable
@@ -274,7 +280,12 @@ def plot_embedding(
         )
 
     coords = result.coords
-    colors = class_colors(result.labels)
+    unlabelled = _unlabelled(result)
+    if unlabelled:  # one colour, nothing to annotate or name in a legend
+        annotate = legend = False
+        colors = np.tile(class_color(0), (n_points, 1))
+    else:
+        colors = class_colors(result.labels)
     # Samples usually arrive sorted by class: drawing them in that order would paint the last
     # class over all others. A fixed permutation keeps figures deterministic and fair.
     order = np.random.default_rng(0).permutation(n_points)
@@ -426,7 +437,7 @@ def plot_embeddings(
 
     if legend:
         names: dict[int, str] = {}
-        for item in items:
+        for item in (item for item in items if not _unlabelled(item)):
             for index in np.unique(item.labels):
                 names.setdefault(int(index), _class_name(item, int(index)))
         present = sorted(names)
