@@ -208,6 +208,11 @@ class EmbeddingResult:
         """Number of map dimensions (2 or 3)."""
         return int(self.coords.shape[1])
 
+    @property
+    def labelled(self) -> bool:
+        """Whether the samples have classes (unlabelled ones: no class names, labels -1)."""
+        return bool(self.class_names) or not bool(np.all(self.labels < 0))
+
 
 # ---------------------------------------------------------------------------------------------
 # Results of feature maps and their differences.

@@ -360,3 +360,32 @@ def test_device_reaches_the_tsne_of_saved_features(tmp_path, capsys, monkeypatch
         "no CUDA device is available",
         tmp_path / "w",
     )
+
+
+def test_unlabelled_folder_gives_a_map_csv_page_and_says_which_metrics_it_left_out(
+    tmp_path, capsys
+):
+    rng = np.random.default_rng(3)
+    data = tmp_path / "photos"  # loose images, no class sub-folders
+    data.mkdir()
+    for i in range(16):
+        pixels = rng.integers(0, 255, (20, 20, 3), dtype=np.uint8) // (1 + i % 2)
+        Image.fromarray(pixels).save(data / f"p{i:02d}.png")
+    work = tmp_path / "w"
+    args = ["tsne", "--model", "demo:digits-cnn", "--data", str(data), "--perplexity", "3"]
+    assert main([*args, "--work-dir", str(work), "--max-num-samples", "12", *FAST]) == 0
+    (run_dir,) = _run_dirs(work)
+    rows = (run_dir / "coords_pre_logits.csv").read_text().splitlines()
+    assert rows[0] == "id,label,class_name,x,y"
+    assert len(rows) == 1 + 12  # --max-num-samples counts all samples when there are no labels
+    assert all(row.split(",")[1:3] == ["-1", ""] for row in rows[1:])
+    metrics = json.loads((run_dir / "metrics.json").read_text())["pre_logits"]
+    assert metrics["trustworthiness"] > 0.5
+    assert metrics["knn_accuracy_map"] is None
+    assert metrics["skipped"]["knn_accuracy_map"] == "the samples have no labels"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["metadata"]["samples"]["labelled"] is False
+    assert manifest["metadata"]["samples"]["n_samples"] == 12
+    page = (run_dir / "embedding.html").read_text()
+    assert "12 unlabelled samples" in page
+    assert "left out: the samples have no labels" in page

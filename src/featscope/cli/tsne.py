@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from featscope.cli.common import add_model_flags, add_points_flag, new_parser
 from featscope.cli.groups import add_group, group_from_args
@@ -81,12 +82,18 @@ def run(args: argparse.Namespace) -> int:
         m = r.metrics
         print(
             f"{r.point:<16} {len(r.labels)} samples  10-NN acc. map "
-            f"{m.get('knn_accuracy_map', float('nan')):.3f}  features "
-            f"{m.get('knn_accuracy_features', float('nan')):.3f}  trustworthiness "
-            f"{m.get('trustworthiness', float('nan')):.3f}"
+            f"{_number(m, 'knn_accuracy_map')}  features "
+            f"{_number(m, 'knn_accuracy_features')}  trustworthiness "
+            f"{_number(m, 'trustworthiness')}"
         )
     if result.skipped:
         print(f"skipped {len(result.skipped)} unreadable images (listed in run.log)")
     if result.run_dir is not None:
         print(f"results written to {result.run_dir}/")
     return 0
+
+
+def _number(metrics: Any, key: str) -> str:
+    """Return a metric with three decimals, or "n/a" where it was left out (no labels)."""
+    value = metrics.get(key)
+    return "n/a" if value is None else f"{value:.3f}"

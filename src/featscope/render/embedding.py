@@ -147,11 +147,6 @@ def _check_result(result: Any) -> EmbeddingResult:
     return result
 
 
-def _unlabelled(result: EmbeddingResult) -> bool:
-    """No class names and every label negative (-1): unlabelled samples."""
-    return not result.class_names and bool(np.all(result.labels < 0))
-
-
 def _class_name(result: EmbeddingResult, index: int) -> str:
     names = result.class_names
     return str(names[index]) if 0 <= index < len(names) else str(index)
@@ -280,7 +275,7 @@ def plot_embedding(
         )
 
     coords = result.coords
-    unlabelled = _unlabelled(result)
+    unlabelled = not result.labelled
     if unlabelled:  # one colour, nothing to annotate or name in a legend
         annotate = legend = False
         colors = np.tile(class_color(0), (n_points, 1))
@@ -437,7 +432,7 @@ def plot_embeddings(
 
     if legend:
         names: dict[int, str] = {}
-        for item in (item for item in items if not _unlabelled(item)):
+        for item in (item for item in items if item.labelled):
             for index in np.unique(item.labels):
                 names.setdefault(int(index), _class_name(item, int(index)))
         present = sorted(names)

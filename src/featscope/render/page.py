@@ -333,7 +333,7 @@ def _default_subtitle(maps: Sequence[EmbeddingResult], uris: list[str] | None) -
     n_classes = len(np.unique(first.labels))
     n_thumbs = 0 if uris is None else sum(1 for u in uris if u)
     parts = [
-        f"{n:,} samples of {n_classes} classes",
+        f"{n:,} samples of {n_classes} classes" if first.labelled else f"{n:,} unlabelled samples",
         f"{len(maps)} map{'s' if len(maps) > 1 else ''}",
         "no thumbnails"
         if n_thumbs == 0
@@ -371,7 +371,13 @@ def _table_html(caption: str, rows: Sequence[tuple[str, Any]]) -> str:
 def _tables_html(maps: Sequence[EmbeddingResult], titles: Sequence[str]) -> str:
     tables = []
     for m, map_title in zip(maps, titles, strict=True):
-        metrics = [(_METRIC_NAMES.get(k, k), v) for k, v in sorted(m.metrics.items())]
+        # metrics that need labels are left out of unlabelled maps, with the reason
+        skipped = dict(m.metrics.get("skipped") or {})
+        metrics = [
+            (_METRIC_NAMES.get(k, k), f"left out: {skipped[k]}" if k in skipped else v)
+            for k, v in sorted(m.metrics.items())
+            if k != "skipped"
+        ]
         params = sorted(m.params.items())
         prov = m.provenance
         about = [
@@ -428,6 +434,9 @@ def _class_sources(maps: Sequence[EmbeddingResult], uris: list[str] | None) -> l
     names = first.class_names
     present = np.unique(labels).tolist()
     groups: list[tuple[str, str, np.ndarray]] = []
+    if not first.labelled:
+        # one group in the first class colour; its legend entry still toggles the points
+        present, labels = [0], np.zeros_like(labels)
     if len(present) > _MAX_CLASS_ENTRIES:
         kept, rest = present[: _MAX_CLASS_ENTRIES - 1], present[_MAX_CLASS_ENTRIES - 1 :]
         rest_rows = np.flatnonzero(np.isin(labels, rest))
@@ -435,17 +444,18 @@ def _class_sources(maps: Sequence[EmbeddingResult], uris: list[str] | None) -> l
         kept, rest, rest_rows = present, [], np.empty(0, dtype=np.int64)
     for c in kept:
         name = names[c] if 0 <= c < len(names) else str(c)
-        groups.append((str(c), name, np.flatnonzero(labels == c)))
+        groups.append((str(c), name if first.labelled else "samples", np.flatnonzero(labels == c)))
     if rest:
         groups.append(("other", f"{len(rest)} more classes", rest_rows))
     sources = []
     for key, label, rows in groups:
-        row_labels = labels[rows]
+        row_labels = first.labels[rows]  # -1 for unlabelled samples, as in the csv
         data: dict[str, Any] = {
             "row": rows.astype(np.int32),
             "label": row_labels.astype(np.int32),
             "class_name": [
-                names[c] if 0 <= c < len(names) else str(c) for c in row_labels.tolist()
+                names[c] if 0 <= c < len(names) else ("" if c < 0 else str(c))
+                for c in row_labels.tolist()
             ],
             "id": [first.ids[i] for i in rows],
             "thumb": [""] * len(rows) if uris is None else [uris[i] for i in rows],

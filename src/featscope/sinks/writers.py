@@ -134,7 +134,8 @@ def write_coords(run: LocalRun, result: EmbeddingResult, stem: str) -> Path:
     def rows() -> Iterable[list[Any]]:
         for sample_id, label, coords in zip(result.ids, result.labels, result.coords, strict=True):
             index = int(label)
-            name = names[index] if 0 <= index < len(names) else str(index)
+            # an unlabelled sample (-1) has no class name
+            name = names[index] if 0 <= index < len(names) else ("" if index < 0 else str(index))
             yield [sample_id, index, name, *(repr(float(v)) for v in coords)]
 
     header = [*COORD_COLUMNS[:3], *axes]

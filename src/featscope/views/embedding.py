@@ -166,6 +166,8 @@ def tsne(
             samples = select_samples(load_samples(data), selection, class_names=class_names)
 
     with open_run(output, "tsne") as run:
+        if run is not None and samples is not None:
+            run.add_metadata("samples", samples.summary())
         if samples is not None:
             with clock("extract"):
                 extracted = extract_feature_sets(
