@@ -35,10 +35,11 @@ from typing import Any
 import torch
 
 from featscope.errors import CheckpointError, ModelSpecError, ParameterError
-from featscope.models.handle import IMAGENET_MEAN, IMAGENET_STD, ModelHandle, Preprocessing
+from featscope.models.handle import ModelHandle
 from featscope.models.mim.mae import MaskedAutoencoderViT, build_mae
 from featscope.models.mim.maskfeat import MaskFeat, build_maskfeat
 from featscope.models.mim.patches import patchify
+from featscope.models.preprocessing import ASSUMED, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from featscope.results import Provenance
 
 __all__ = ["MIM_PREFIXES", "MIMModel", "load_mim"]
@@ -370,7 +371,7 @@ def _imagenet(size: int, interpolation: str) -> Preprocessing:
         std=IMAGENET_STD,
         crop_pct=1.0,
         interpolation=interpolation,
-    )
+    ).with_sources(ASSUMED, input_size="model (img_size)")
 
 
 def _first(value: Any) -> int:
