@@ -14,8 +14,11 @@ features show an untrained network.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +27,7 @@ from featscope.models._util import first_line
 
 __all__ = [
     "WEIGHTS",
+    "checkpoint_follows",
     "download_to_torch_cache",
     "hf_cache_dir",
     "is_offline",
@@ -44,6 +48,28 @@ logger = logging.getLogger(__name__)
 WEIGHTS = ("random", "pretrained", "checkpoint", "shipped", "given")
 
 _TRUE = {"1", "ON", "YES", "TRUE"}
+# set by checkpoint_follows(): the caller loads weights right after building the model
+_CHECKPOINT_FOLLOWS: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "featscope_checkpoint_follows", default=False
+)
+
+
+@contextlib.contextmanager
+def checkpoint_follows() -> Iterator[None]:
+    """Build models inside this block without the random-weights warning.
+
+    For callers that load a checkpoint into the model themselves right after
+    :func:`featscope.models.load_model` (the masked-image-model loader does).
+
+    Yields
+    ------
+    None
+    """
+    token = _CHECKPOINT_FOLLOWS.set(True)
+    try:
+        yield
+    finally:
+        _CHECKPOINT_FOLLOWS.reset(token)
 
 
 def is_offline() -> bool:
@@ -151,6 +177,8 @@ def log_random_weights(spec: str) -> None:
     spec : str
         The model spec, e.g. ``"timm:resnet50"``.
     """
+    if _CHECKPOINT_FOLLOWS.get():
+        return
     logger.warning(
         "%s has random weights: no --checkpoint and no --pretrained; its features show an "
         "untrained network",

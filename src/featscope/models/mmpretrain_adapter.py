@@ -29,7 +29,6 @@ for CIFAR datasets, else the backbone's own ``img_size``, else 224 px with crop 
 from __future__ import annotations
 
 import contextlib
-import difflib
 import inspect
 import logging
 import warnings
@@ -39,7 +38,7 @@ from typing import Any
 
 from featscope._optional import require
 from featscope.errors import ModelSpecError
-from featscope.models._util import first_line
+from featscope.models._util import first_line, unknown_name
 from featscope.models.checkpoint import load_checkpoint
 from featscope.models.generic import with_model_channels
 from featscope.models.handle import ModelHandle, PointRef
@@ -52,7 +51,12 @@ from featscope.models.preprocessing import (
     Preprocessing,
 )
 
-__all__ = ["load_mmpretrain", "mmpretrain_forward", "mmpretrain_preprocessing"]
+__all__ = [
+    "backbone_input_size",
+    "load_mmpretrain",
+    "mmpretrain_forward",
+    "mmpretrain_preprocessing",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -258,12 +262,32 @@ def _pipeline_geometry(
     if "cifar" in str(_get(config, "dataset_type") or "").lower():
         # CIFAR images are 32x32 and the CIFAR configs feed them as they are
         return (32, 32), 1.0, interpolation, "mmpretrain config (CIFAR dataset: 32 px)"
-    img_size = getattr(getattr(model, "backbone", None), "img_size", None)
+    img_size = backbone_input_size(model)
     if img_size is not None:
         # a fixed-size backbone (ViT, Swin) at its size, with the ImageNet eval crop margin of
         # the test configs (ResizeEdge 256 + CenterCrop 224) that --test-cfg usually names
         return _hw(img_size), 0.875, interpolation, "model (backbone.img_size)"
     return (224, 224), 0.875, interpolation, ASSUMED
+
+
+def backbone_input_size(model: Any) -> tuple[int, int] | None:
+    """Return the fixed ``(h, w)`` input of a model's backbone (ViT, Swin), or ``None`` (a CNN).
+
+    Parameters
+    ----------
+    model : torch.nn.Module or None
+        An MMPretrain model.
+
+    Returns
+    -------
+    (int, int) or None
+        The backbone's ``img_size``, else its patch embedding's ``init_input_size``.
+    """
+    backbone = getattr(model, "backbone", None)
+    size = getattr(backbone, "img_size", None)
+    if size is None:
+        size = getattr(getattr(backbone, "patch_embed", None), "init_input_size", None)
+    return _hw(size) if size is not None else None
 
 
 def _test_pipeline(config: Any) -> Sequence[Any]:
@@ -323,13 +347,8 @@ def _resolve_target(mmpretrain: Any, target: str, spec: str) -> str:
         return str(path)
     known = mmpretrain.list_models()
     if target not in known:
-        close = difflib.get_close_matches(target, known, n=3, cutoff=0.6)
-        hint = (
-            f"did you mean {', '.join('mmpretrain:' + c for c in close)}?"
-            if close
-            else "list the names with mmpretrain.list_models('<pattern>*')"
-        )
-        raise ModelSpecError(f"model spec {spec!r}: mmpretrain has no model {target!r}; {hint}")
+        listing = "mmpretrain.list_models('<pattern>*')"
+        raise unknown_name(spec, "mmpretrain", "mmpretrain", target, known, listing)
     return target
 
 

@@ -19,7 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from featscope._optional import require
-from featscope.errors import ModelSpecError
+from featscope.models._util import unknown_name
 from featscope.models.generic import with_model_channels
 from featscope.models.handle import ModelHandle, PointRef
 from featscope.models.hub import hf_cache_dir, torch_cache_dir, weights_unavailable
@@ -74,15 +74,8 @@ def load_timm(
     spec = spec or f"timm:{name}"
     timm = require("timm", "timm", "timm: model specs")
     if not timm.is_model(name):
-        import difflib
-
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        hint = (
-            f"did you mean {', '.join('timm:' + c for c in close)}?"
-            if close
-            else "list the names with timm.list_models('<pattern>*')"
-        )
-        raise ModelSpecError(f"model spec 'timm:{name}': timm has no model {name!r}; {hint}")
+        listing = "timm.list_models('<pattern>*')"
+        raise unknown_name(f"timm:{name}", "timm", "timm", name, timm.list_models(), listing)
     kwargs = {} if in_chans is None else {"in_chans": int(in_chans)}
     try:
         model = timm.create_model(name, pretrained=pretrained, **kwargs)

@@ -8,13 +8,13 @@ even when the weights themselves are not loaded. Aliases come from
 
 from __future__ import annotations
 
-import difflib
 import inspect
 import logging
 from typing import Any
 
 from featscope._optional import require
 from featscope.errors import ModelSpecError
+from featscope.models._util import unknown_name
 from featscope.models.generic import resolve_generic, with_model_channels
 from featscope.models.handle import ModelHandle
 from featscope.models.hub import download_to_torch_cache, torch_cache_dir, weights_unavailable
@@ -59,13 +59,8 @@ def load_torchvision(
     models = require("torchvision.models", "timm", "tv: model specs")
     known = models.list_models()
     if name not in known:
-        close = difflib.get_close_matches(name, known, n=3, cutoff=0.6)
-        hint = (
-            f"did you mean {', '.join('tv:' + c for c in close)}?"
-            if close
-            else ("list the names with torchvision.models.list_models()")
-        )
-        raise ModelSpecError(f"model spec 'tv:{name}': torchvision has no model {name!r}; {hint}")
+        listing = "torchvision.models.list_models()"
+        raise unknown_name(f"tv:{name}", "tv", "torchvision", name, known, listing)
     spec = spec or f"tv:{name}"
     if pretrained:
         _fetch_default_weights(models, name, spec)
