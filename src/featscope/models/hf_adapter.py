@@ -2,8 +2,11 @@
 
 The model class is the one the directory's ``config.json`` names in ``architectures`` (so a
 ``ViTForImageClassification`` or ``ViTMAEForPreTraining`` comes back whole), falling back to
-``AutoModel``. Loading is offline (``local_files_only=True``) for a local directory; a hub id is
-downloaded only when ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` are not set.
+``AutoModel``. Loading is offline (``local_files_only=True``) for a local directory, which brings
+its own weights. A hub id gets its weights only with ``pretrained=True`` (``--pretrained``),
+through ``from_pretrained`` and the Hugging Face cache; without it the architecture of the hub
+config is built with random weights. With ``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE`` set only the
+cache is read, and what is not there fails with one line naming the cache folder.
 
 Preprocessing is read from the directory's image-processor config (``AutoImageProcessor``: size,
 crop size, image_mean, image_std, resample). A ``{"height", "width"}`` size without a centre crop
@@ -17,6 +20,7 @@ model output's ``logits`` field.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import warnings
@@ -26,11 +30,13 @@ from typing import Any
 from featscope._optional import require
 from featscope.errors import ModelSpecError
 from featscope.models._util import first_line
-from featscope.models.handle import (
+from featscope.models.generic import with_model_channels
+from featscope.models.handle import ModelHandle, PointRef
+from featscope.models.hub import hf_cache_dir, is_offline, weights_unavailable
+from featscope.models.preprocessing import (
+    ASSUMED,
     IMAGENET_MEAN,
     IMAGENET_STD,
-    ModelHandle,
-    PointRef,
     Preprocessing,
 )
 
@@ -51,17 +57,24 @@ _PREFIX_TOKENS = {
     "deit": 2,
 }
 _RESAMPLE = {0: "nearest", 2: "bilinear", 3: "bicubic"}
-_TRUE = {"1", "ON", "YES", "TRUE"}
+#: The origins recorded for values read from Hugging Face (``Preprocessing.sources``).
+HF_PROCESSOR = "Hugging Face image processor"
+HF_CONFIG = "Hugging Face model config"
 
 
-def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
-    """Load a Hugging Face vision model from a local directory (or the hub when online).
+def load_hf(target: str, *, pretrained: bool = False, spec: str | None = None) -> ModelHandle:
+    """Load a Hugging Face vision model from a local directory or the hub.
 
     Parameters
     ----------
     target : str
         A directory written by ``save_pretrained`` (``config.json`` + weights, ideally a
         ``preprocessor_config.json``), or a hub id such as ``"google/vit-base-patch16-224"``.
+    pretrained : bool, default False
+        For a hub id: load its weights with ``from_pretrained`` (the Hugging Face cache, then
+        the network unless ``HF_HUB_OFFLINE`` is set). Without it a hub id gives the
+        architecture of its config with random weights. A local directory always loads its
+        own weights.
     spec : str, optional
         The spec string to record; defaults to ``"hf:<target>"``.
 
@@ -73,8 +86,8 @@ def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
     Raises
     ------
     ModelSpecError
-        When the directory is missing or is not a model directory, or a hub id is given while
-        offline mode is on.
+        When the directory is missing or is not a model directory, or a hub model is neither
+        in the Hugging Face cache nor downloadable (one line naming the cache folder).
     MissingExtraError
         When transformers is not installed.
     """
@@ -85,24 +98,60 @@ def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
         _check_hub_id(target, spec)
     transformers = require("transformers", "hf", "hf: model specs")
     source = str(local) if is_local else target
+    # offline, the libraries look in their cache only and never open a connection
+    cached_only = is_local or is_offline()
     try:
-        config = transformers.AutoConfig.from_pretrained(source, local_files_only=is_local)
+        config = transformers.AutoConfig.from_pretrained(source, local_files_only=cached_only)
     except (OSError, ValueError) as exc:
+        if not is_local:
+            raise _hub_unavailable(spec, target, exc) from exc
         raise ModelSpecError(
             f"model spec {spec!r}: {source!r} is not a Hugging Face model ({first_line(exc)}); "
             "pass a directory written by model.save_pretrained(...)"
         ) from exc
     model_class = _model_class(transformers, config)
+    if is_local or pretrained:
+        model = _from_pretrained(transformers, model_class, source, spec, local=is_local)
+    else:
+        model = model_class(config)  # the architecture only: random weights
+    num_prefix_tokens = _PREFIX_TOKENS.get(getattr(config, "model_type", ""), 0)
+    if num_prefix_tokens:
+        num_prefix_tokens += int(getattr(config, "num_register_tokens", 0) or 0)
+    preprocess = hf_preprocessing(source, config, local_files_only=cached_only)
+    channels = getattr(config, "num_channels", None)
+    if isinstance(channels, int):
+        preprocess = dataclasses.replace(preprocess, channels=channels).with_sources(
+            channels=HF_CONFIG + " (num_channels)"
+        )
+    else:
+        preprocess = with_model_channels(preprocess, model)
+    return ModelHandle(
+        module=model,
+        spec=spec,
+        family="hf",
+        preprocess=preprocess,
+        aliases=_aliases(model),
+        num_prefix_tokens=num_prefix_tokens,
+        patch_grid=_patch_grid(config) if num_prefix_tokens else None,
+    )
+
+
+def _from_pretrained(
+    transformers: Any, model_class: Any, source: str, spec: str, *, local: bool
+) -> Any:
+    """Load the weights of a directory or hub model with ``from_pretrained``."""
     # transformers draws a "Loading weights" bar on stderr for every model; featscope's own
     # progress (and --quiet) should be the only output, so it is off while loading a local
     # directory (a hub download keeps its bar: it can take minutes)
     bars = transformers.utils.logging
     was_on = bars.is_progress_bar_enabled()
-    if is_local:
+    if local:
         bars.disable_progress_bar()
     try:
-        model = model_class.from_pretrained(source, local_files_only=is_local)
+        return model_class.from_pretrained(source, local_files_only=local or is_offline())
     except (OSError, ValueError) as exc:
+        if not local:
+            raise weights_unavailable(spec, hf_cache_dir(), exc) from exc
         raise ModelSpecError(
             f"model spec {spec!r}: cannot load {model_class.__name__} from {source!r} "
             f"({first_line(exc)}); the directory needs config.json and the weights "
@@ -111,18 +160,6 @@ def load_hf(target: str, *, spec: str | None = None) -> ModelHandle:
     finally:
         if was_on:
             bars.enable_progress_bar()
-    num_prefix_tokens = _PREFIX_TOKENS.get(getattr(config, "model_type", ""), 0)
-    if num_prefix_tokens:
-        num_prefix_tokens += int(getattr(config, "num_register_tokens", 0) or 0)
-    return ModelHandle(
-        module=model,
-        spec=spec,
-        family="hf",
-        preprocess=hf_preprocessing(source, config, local_files_only=is_local),
-        aliases=_aliases(model),
-        num_prefix_tokens=num_prefix_tokens,
-        patch_grid=_patch_grid(config) if num_prefix_tokens else None,
-    )
 
 
 def hf_preprocessing(source: str, config: Any, *, local_files_only: bool = True) -> Preprocessing:
@@ -155,7 +192,9 @@ def hf_preprocessing(source: str, config: Any, *, local_files_only: bool = True)
             "(processor.save_pretrained(dir)) or pass input_size/mean/std",
             stacklevel=3,
         )
-        return Preprocessing(input_size=size, crop_pct=1.0)
+        return Preprocessing(input_size=size, crop_pct=1.0).with_sources(
+            ASSUMED, input_size=HF_CONFIG + " (image_size)"
+        )
     size = _size_dict(getattr(processor, "size", None))
     crop = _size_dict(getattr(processor, "crop_size", None))
     resize_edge = size.get("shortest_edge") or size.get("height")
@@ -183,26 +222,31 @@ def hf_preprocessing(source: str, config: Any, *, local_files_only: bool = True)
         std=_triple(std, IMAGENET_STD),
         crop_pct=crop_pct,
         interpolation=_interpolation(getattr(processor, "resample", None)),
-    )
+    ).with_sources(HF_PROCESSOR)
 
 
 def _check_hub_id(target: str, spec: str) -> None:
-    """Refuse a non-local target that looks like a path, or any hub id while offline."""
+    """Refuse a non-local target that looks like a path rather than a hub id."""
     if target.startswith((".", "/", "~", "\\")) or target.count("/") > 1 or os.sep in target[:1]:
         raise ModelSpecError(
             f"model spec {spec!r}: directory {target!r} does not exist; pass a directory written "
             "by model.save_pretrained(...)"
         )
-    offline = any(
-        os.environ.get(var, "").upper() in _TRUE
-        for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+
+
+def _hub_unavailable(spec: str, target: str, exc: BaseException) -> ModelSpecError:
+    """Build the error for a hub id whose config is neither cached nor downloadable."""
+    if is_offline():
+        why = "HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set and nothing may be downloaded"
+        fix = "unset HF_HUB_OFFLINE to download it"
+    else:
+        why = f"it could not be fetched ({first_line(exc)})"
+        fix = "check the hub id and the network"
+    return ModelSpecError(
+        f"model spec {spec!r}: {target!r} is not a local directory, so it would be a hub id, "
+        f"but it is not in the Hugging Face cache {hf_cache_dir()} and {why}; pass the path "
+        f"of a save_pretrained directory, or {fix}"
     )
-    if offline:
-        raise ModelSpecError(
-            f"model spec {spec!r}: {target!r} is not a local directory, so it would be a hub id, "
-            "but HF_HUB_OFFLINE (or TRANSFORMERS_OFFLINE) is set and nothing may be downloaded; "
-            "pass the path of a save_pretrained directory, or unset HF_HUB_OFFLINE to download it"
-        )
 
 
 def _model_class(transformers: Any, config: Any) -> Any:

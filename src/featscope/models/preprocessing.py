@@ -1,27 +1,270 @@
-"""The eval transform: resize, centre crop, scale, normalise (PIL + numpy, no torchvision)."""
+"""The eval transform: resize, centre crop, convert the channels, scale, normalise.
+
+:class:`Preprocessing` holds the parameters of the transform a model expects (input size, crop
+fraction, interpolation, mean, std, number of input channels) and, for each, where it came from
+(:attr:`Preprocessing.sources`: the timm data config, the model itself, a user override...).
+:meth:`Preprocessing.describe` gives all of it as one JSON-ready dict for the run manifest.
+
+The arithmetic uses PIL and numpy (no torchvision). Images arrive as RGB; a 1-channel model gets
+PIL's ``"L"`` conversion of them (ITU-R 601 luma), a 3-channel model the RGB pixels. Any other
+channel count cannot be made from a photo and is refused with one line naming both counts.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import TYPE_CHECKING
-
-import numpy as np
-from PIL import Image
+import numbers
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from featscope.errors import ParameterError
 
 if TYPE_CHECKING:
     import torch
+    from PIL import Image
 
-    from featscope.models.handle import Preprocessing
+__all__ = [
+    "ASSUMED",
+    "FIELDS",
+    "GIVEN",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "OVERRIDE",
+    "Preprocessing",
+    "apply_preprocessing",
+    "as_preprocessing",
+    "crop_box",
+    "image_mode",
+    "resize_and_crop",
+]
 
-__all__ = ["apply_preprocessing", "crop_box", "resize_and_crop"]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
-_RESAMPLE = {
-    "nearest": Image.Resampling.NEAREST,
-    "bilinear": Image.Resampling.BILINEAR,
-    "bicubic": Image.Resampling.BICUBIC,
-}
+#: The fields whose origin :attr:`Preprocessing.sources` records, in :meth:`describe` order.
+FIELDS = ("input_size", "crop_pct", "interpolation", "mean", "std", "channels")
+#: Origin of a value nobody supplied: the ImageNet eval transform (224 px, crop 0.875, RGB).
+ASSUMED = "assumed ImageNet default"
+#: Origin of a value passed to ``load_model`` (``--input-size``, ``--mean``, ``--in-chans``...).
+OVERRIDE = "user override"
+#: Origin of a value of a :class:`Preprocessing` built by hand and given with a handle.
+GIVEN = "given with the model"
+
+_INTERPOLATIONS = ("nearest", "bilinear", "bicubic")
+# the PIL mode a photo is converted to for a model of that many input channels
+_MODES = {1: "L", 3: "RGB"}
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an RGB image becomes the model's input tensor, and where each setting came from.
+
+    Resize the short side to ``input_size / crop_pct``, centre-crop to ``input_size``, convert
+    to ``channels`` channels (grey for 1, RGB for 3), scale to [0, 1], then normalise with
+    ``mean`` and ``std`` per channel (the timm / torchvision eval transform).
+
+    Attributes
+    ----------
+    input_size : tuple of int
+        ``(height, width)`` of the model input.
+    mean, std : tuple of float
+        Per-channel normalisation on the [0, 1] scale, one value per input channel. One value is
+        repeated for every channel; three (RGB) values for a model of another channel count are
+        averaged (the grey level of a photo is about the mean of its three channels).
+    crop_pct : float
+        Fraction of the resized image kept by the centre crop (1.0 = no crop margin).
+    interpolation : str
+        ``"bilinear"``, ``"bicubic"`` or ``"nearest"``.
+    channels : int
+        Input channels of the model (1: grey, 3: RGB).
+    sources : dict of str to str
+        ``{field: origin}`` for the fields of :data:`FIELDS`, e.g.
+        ``{"mean": "timm data config"}`` (see :attr:`source` for every field). Not compared:
+        two transforms that do the same are equal wherever their values came from.
+    """
+
+    input_size: tuple[int, int] = (224, 224)
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    crop_pct: float = 0.875
+    interpolation: str = "bilinear"
+    channels: int = 3
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        channels = self.channels
+        if isinstance(channels, bool) or not isinstance(channels, numbers.Integral) or channels < 1:
+            raise ParameterError(
+                f"`in_chans` (the model's input channels) must be a positive integer; got "
+                f"{channels!r}; pass e.g. 3 for RGB or 1 for grey"
+            )
+        object.__setattr__(self, "channels", int(channels))
+        object.__setattr__(self, "mean", _per_channel("mean", self.mean, int(channels)))
+        object.__setattr__(self, "std", _per_channel("std", self.std, int(channels)))
+        if min(self.std) <= 0:
+            raise ParameterError(f"`std` must be positive per channel; got {self.std}; pass 0.5")
+        sources = dict(self.sources)
+        unknown = sorted(set(sources) - set(FIELDS))
+        if unknown:
+            raise ParameterError(f"`sources` names unknown fields {unknown}; use {FIELDS}")
+        # a plain dict in field order: it round-trips through JSON (extraction fingerprints)
+        object.__setattr__(self, "sources", {n: str(sources[n]) for n in FIELDS if n in sources})
+
+    def __call__(self, image: Image.Image) -> torch.Tensor:
+        """Turn one PIL image into a ``(channels, H, W)`` float32 tensor."""
+        return apply_preprocessing(self, image)
+
+    @property
+    def source(self) -> dict[str, str]:
+        """Where each field came from, ``{field: origin}`` for every field of :data:`FIELDS`."""
+        return {name: self.sources.get(name, GIVEN) for name in FIELDS}
+
+    def with_sources(self, default: str | None = None, **origins: str) -> Preprocessing:
+        """Return a copy recording where its values came from.
+
+        Parameters
+        ----------
+        default : str, optional
+            Origin of every field not named in ``origins`` (and not recorded yet).
+        **origins : str
+            Origin per field, e.g. ``channels="model (conv1.in_channels)"``; replaces what was
+            recorded for that field.
+
+        Returns
+        -------
+        Preprocessing
+            The same transform with the merged :attr:`sources`.
+        """
+        known = dict(self.sources)
+        if default is not None:
+            for name in FIELDS:
+                known.setdefault(name, default)
+        known.update(origins)
+        return dataclasses.replace(self, sources=known)
+
+    def describe(self) -> dict[str, Any]:
+        """Return the transform in effect as a JSON-ready dict (for logs and manifests).
+
+        Returns
+        -------
+        dict
+            ``input_size`` ``[h, w]``; ``resize`` ``[h, w]``, the size the image is scaled to
+            cover (aspect ratio kept) before the centre crop; ``crop`` ``"center"``;
+            ``crop_pct``; ``interpolation``; ``mean`` and ``std`` (0-1 scale, one per channel);
+            ``channels`` and the PIL ``color`` mode images are converted to (``"L"``,
+            ``"RGB"``, or ``None`` when no photo converts to that many channels); and
+            ``source``, the origin of each of ``input_size``, ``crop_pct``,
+            ``interpolation``, ``mean``, ``std``, ``channels``.
+        """
+        height, width = self.input_size
+        return {
+            "input_size": [int(height), int(width)],
+            "resize": [
+                math.floor(height / self.crop_pct),
+                math.floor(width / self.crop_pct),
+            ],
+            "crop": "center",
+            "crop_pct": float(self.crop_pct),
+            "interpolation": self.interpolation,
+            "mean": [float(v) for v in self.mean],
+            "std": [float(v) for v in self.std],
+            "channels": self.channels,
+            "color": _MODES.get(self.channels),
+            "source": self.source,
+        }
+
+
+def _per_channel(name: str, values: Any, channels: int) -> tuple[float, ...]:
+    """Fit a mean or std to ``channels`` values: repeat one value, average RGB for grey."""
+    if isinstance(values, numbers.Real) and not isinstance(values, bool):
+        values = (values,)
+    try:
+        floats = tuple(float(v) for v in values)
+    except (TypeError, ValueError):
+        floats = ()
+    if floats and len(floats) == channels:
+        return floats
+    if len(floats) == 1:
+        return floats * channels
+    if len(floats) == 3:
+        # an RGB normalisation (a zoo's default) for a model of other channels: a grey level is
+        # about the mean of the three channels, and so is its normalisation
+        return (sum(floats) / 3,) * channels
+    raise ParameterError(
+        f"`{name}` must be one float or one per input channel ({channels}) on the [0, 1] scale; "
+        f"got {values!r}; pass one value, or {channels}"
+    )
+
+
+def as_preprocessing(preprocess: Any) -> Preprocessing:
+    """Return ``preprocess`` as a :class:`Preprocessing` (converting a look-alike object).
+
+    Parameters
+    ----------
+    preprocess : object
+        A :class:`Preprocessing`, or any object with its attributes (``input_size``, ``mean``,
+        ``std``, ``crop_pct``, ``interpolation`` and optionally ``channels``), such as one
+        built before ``channels`` existed.
+
+    Returns
+    -------
+    Preprocessing
+        ``preprocess`` itself when it already is one; else a copy whose values are recorded as
+        :data:`GIVEN`, except ``channels`` when the object has none (then nothing is recorded
+        for it, so that the loader reads it from the model).
+    """
+    if isinstance(preprocess, Preprocessing):
+        return preprocess
+    kwargs = {
+        name: getattr(preprocess, name)
+        for name in ("input_size", "mean", "std", "crop_pct", "interpolation", "channels")
+        if hasattr(preprocess, name)
+    }
+    kwargs["input_size"] = tuple(kwargs["input_size"])
+    origins = {name: GIVEN for name in kwargs}
+    return Preprocessing(**kwargs).with_sources(**origins)
+
+
+def image_mode(preprocessing: Any, mode: str = "RGB", model: str = "the model") -> str:
+    """Return the PIL mode images must be converted to for the model, or say why there is none.
+
+    Parameters
+    ----------
+    preprocessing : Preprocessing
+        The model's preprocessing (its ``channels``; 3 when it has none).
+    mode : str, default "RGB"
+        The mode of the images, for the message.
+    model : str, default "the model"
+        The model's name, for the message.
+
+    Returns
+    -------
+    str
+        ``"L"`` for a 1-channel model, ``"RGB"`` for a 3-channel one.
+
+    Raises
+    ------
+    ParameterError
+        For any other channel count (e.g. 4 or 2): no photo converts to it.
+    """
+    channels = int(getattr(preprocessing, "channels", 3))
+    target = _MODES.get(channels)
+    if target is None:
+        from PIL import Image
+
+        try:
+            bands: int | str = Image.getmodebands(mode)
+        except (KeyError, ValueError):
+            bands = "?"
+        raise ParameterError(
+            f"{model} takes {channels}-channel inputs but the images are {mode} ({bands} "
+            f"channels), and featscope converts images to 1 (grey) or 3 (RGB) channels only; "
+            f"pass images as tensors of {channels} channels, or in_chans=1 or 3 (--in-chans) "
+            "if the model's input channels were misread"
+        )
+    return target
 
 
 def resize_and_crop(image: Image.Image, preprocessing: Preprocessing) -> Image.Image:
@@ -30,22 +273,24 @@ def resize_and_crop(image: Image.Image, preprocessing: Preprocessing) -> Image.I
     Parameters
     ----------
     image : PIL.Image.Image
-        An RGB image.
+        An image (any mode PIL resizes).
     preprocessing : Preprocessing
         Input size, crop fraction and interpolation.
 
     Returns
     -------
     PIL.Image.Image
-        The cropped RGB image of size ``input_size``.
+        The cropped image of size ``input_size``, in the mode it came in.
     """
+    from PIL import Image
+
     height, width = preprocessing.input_size
-    resample = _RESAMPLE.get(preprocessing.interpolation)
-    if resample is None:
+    if preprocessing.interpolation not in _INTERPOLATIONS:
         raise ParameterError(
-            f"`interpolation` must be one of {sorted(_RESAMPLE)}; got "
+            f"`interpolation` must be one of {sorted(_INTERPOLATIONS)}; got "
             f"{preprocessing.interpolation!r}"
         )
+    resample = Image.Resampling[preprocessing.interpolation.upper()]
     if not 0 < preprocessing.crop_pct <= 1:
         raise ParameterError(f"`crop_pct` must be in (0, 1]; got {preprocessing.crop_pct}")
     _, new_size, (left, top) = _resize_crop_geometry(image.size, preprocessing)
@@ -98,26 +343,45 @@ def crop_box(
 
 
 def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> torch.Tensor:
-    """Turn one RGB image into a normalised ``(3, H, W)`` float32 tensor.
+    """Turn one image into a normalised ``(channels, H, W)`` float32 tensor.
 
     Parameters
     ----------
     preprocessing : Preprocessing
-        The transform's parameters.
+        The transform's parameters (an object without ``channels`` means 3).
     image : PIL.Image.Image
-        An RGB image.
+        An image; it is converted to grey (``"L"``) for a 1-channel model and to RGB for a
+        3-channel one.
 
     Returns
     -------
     torch.Tensor
-        ``(3, H, W)`` float32 tensor, ``(pixel / 255 - mean) / std``.
+        ``(channels, H, W)`` float32 tensor, ``(pixel / 255 - mean) / std``.
+
+    Raises
+    ------
+    ParameterError
+        When the model takes a channel count no image converts to (see :func:`image_mode`).
     """
+    import numpy as np
     import torch
 
+    mode = image_mode(preprocessing, image.mode)
+    if image.mode != mode:
+        image = image.convert(mode)
     pixels = np.asarray(resize_and_crop(image, preprocessing), dtype=np.uint8)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    channels = pixels.shape[2]
     # torch converts and normalises in one fast pass; the same arithmetic in numpy float32
     # took ~6 ms per 224 px image, more than the resize, and showed in extraction time.
-    mean = torch.tensor(preprocessing.mean, dtype=torch.float32).mul_(255.0).view(3, 1, 1)
-    inv_std = torch.tensor(preprocessing.std, dtype=torch.float32).mul_(255.0).reciprocal_()
+    mean = _channel_tensor(preprocessing.mean, channels, torch).mul_(255.0)
+    inv_std = _channel_tensor(preprocessing.std, channels, torch).mul_(255.0).reciprocal_()
     tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).to(torch.float32)
-    return tensor.sub_(mean).mul_(inv_std.view(3, 1, 1)).contiguous()
+    return tensor.sub_(mean).mul_(inv_std).contiguous()
+
+
+def _channel_tensor(values: Sequence[float], channels: int, torch: Any) -> torch.Tensor:
+    return torch.tensor(_per_channel("mean/std", values, channels), dtype=torch.float32).view(
+        channels, 1, 1
+    )

@@ -2,17 +2,18 @@
 
 A spec is ``<prefix>:<target>``:
 
-========  ==========================================  ==============================
-prefix    target                                      example
-========  ==========================================  ==============================
-timm      a ``timm.list_models()`` name                ``timm:resnet50``
-tv        a ``torchvision.models.get_model`` name      ``tv:resnet18``
-hf        a local ``save_pretrained`` dir or hub id   ``hf:./my-vit``
-ts        a TorchScript archive                       ``ts:model.pt``
-py        ``package.module:factory`` (zero-arg),      ``py:mypkg.nets:build``,
-          or ``path/to/file.py:factory``              ``py:nets.py:build``
-demo      a built-in demo model                       ``demo:digits``
-========  ==========================================  ==============================
+==========  ==========================================  ===================================
+prefix      target                                      example
+==========  ==========================================  ===================================
+timm        a ``timm.list_models()`` name                ``timm:resnet50``
+tv          a ``torchvision.models.get_model`` name      ``tv:resnet18``
+hf          a local ``save_pretrained`` dir or hub id   ``hf:./my-vit``
+mmpretrain  an MMPretrain model name or config file     ``mmpretrain:resnet18_8xb16_cifar10``
+ts          a TorchScript archive                       ``ts:model.pt``
+py          ``package.module:factory`` (zero-arg),      ``py:mypkg.nets:build``,
+            or ``path/to/file.py:factory``              ``py:nets.py:build``
+demo        a built-in demo model                       ``demo:digits``
+==========  ==========================================  ===================================
 
 This module imports nothing heavy; the model zoos are only imported to suggest a fix when a spec
 is wrong.
@@ -30,7 +31,7 @@ from featscope.errors import FeatscopeError, ModelSpecError
 __all__ = ["PREFIXES", "ModelSpec", "parse_py", "parse_spec"]
 
 #: The valid spec prefixes, in the order they are listed in messages.
-PREFIXES = ("timm", "tv", "hf", "ts", "py", "demo")
+PREFIXES = ("timm", "tv", "hf", "mmpretrain", "ts", "py", "demo")
 
 # Long spellings users type from muscle memory map to the canonical prefix.
 _PREFIX_ALIASES = {
@@ -39,6 +40,9 @@ _PREFIX_ALIASES = {
     "transformers": "hf",
     "torchscript": "ts",
     "jit": "ts",
+    "mmpre": "mmpretrain",
+    "mmcls": "mmpretrain",
+    "mmselfsup": "mmpretrain",
 }
 
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -98,7 +102,8 @@ def parse_spec(spec: str) -> ModelSpec:
     ----------
     spec : str
         ``"<prefix>:<target>"``, e.g. ``"timm:resnet50"``, ``"tv:resnet18"``, ``"hf:./vit"``,
-        ``"ts:model.pt"``, ``"py:mypkg.nets:build"`` or ``"demo:digits"``.
+        ``"mmpretrain:resnet18_8xb16_cifar10"``, ``"ts:model.pt"``, ``"py:mypkg.nets:build"`` or
+        ``"demo:digits"``.
 
     Returns
     -------
@@ -171,6 +176,8 @@ _EXAMPLES = {
     "timm": "give a timm model name, e.g. timm:resnet50",
     "tv": "give a torchvision model name, e.g. tv:resnet18",
     "hf": "give a save_pretrained directory or a hub id, e.g. hf:./my-vit",
+    "mmpretrain": "give an MMPretrain model name or config file, e.g. "
+    "mmpretrain:resnet18_8xb16_cifar10",
     "ts": "give the path of a TorchScript file, e.g. ts:model.pt",
     "py": "give package.module:factory or file.py:factory, e.g. py:mypkg.nets:build",
     "demo": "give a demo model name, e.g. demo:digits",
@@ -191,6 +198,8 @@ def _suggest(spec: str, prefix: str | None) -> str:
     if os.path.isdir(spec):
         return f"did you mean hf:{spec} (a Hugging Face save_pretrained directory)?"
     if os.path.isfile(spec):
+        if spec.lower().endswith(".py"):
+            return f"did you mean mmpretrain:{spec} (an OpenMMLab config file)?"
         if spec.lower().endswith(_TORCHSCRIPT_SUFFIXES):
             return (
                 f"did you mean ts:{spec}? (if the file is a state dict rather than TorchScript, "

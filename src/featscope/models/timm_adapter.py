@@ -19,9 +19,11 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from featscope._optional import require
-from featscope.errors import ModelSpecError
-from featscope.models._util import first_line
-from featscope.models.handle import ModelHandle, PointRef, Preprocessing
+from featscope.models._util import unknown_name
+from featscope.models.generic import with_model_channels
+from featscope.models.handle import ModelHandle, PointRef
+from featscope.models.hub import hf_cache_dir, torch_cache_dir, weights_unavailable
+from featscope.models.preprocessing import OVERRIDE, Preprocessing
 
 if TYPE_CHECKING:
     import torch
@@ -31,10 +33,14 @@ __all__ = ["build_timm_handle", "is_timm_model", "load_timm", "set_timm_input_si
 logger = logging.getLogger(__name__)
 
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+#: The origin recorded for the values read from timm (see ``Preprocessing.sources``).
+TIMM_CONFIG = "timm data config"
 _NECK_PATHS = ("global_pool", "head.global_pool")
 
 
-def load_timm(name: str, *, pretrained: bool = False, spec: str | None = None) -> ModelHandle:
+def load_timm(
+    name: str, *, pretrained: bool = False, in_chans: int | None = None, spec: str | None = None
+) -> ModelHandle:
     """Create a timm model by name and wrap it.
 
     Parameters
@@ -43,8 +49,11 @@ def load_timm(name: str, *, pretrained: bool = False, spec: str | None = None) -
         A name from ``timm.list_models()``, e.g. ``"resnet50"`` or
         ``"vit_tiny_patch16_224"``.
     pretrained : bool, default False
-        Download timm's pretrained weights (network access). Off by default: featscope never
-        downloads unless asked.
+        Load timm's pretrained weights from its cache, downloading them when not cached and
+        ``HF_HUB_OFFLINE`` is not set. Off by default: featscope never downloads unless asked.
+    in_chans : int, optional
+        Build the model for this many input channels (timm's ``in_chans``; pretrained weights
+        are adapted by timm). Default: timm's (3).
     spec : str, optional
         The spec string to record; defaults to ``"timm:<name>"``.
 
@@ -56,32 +65,40 @@ def load_timm(name: str, *, pretrained: bool = False, spec: str | None = None) -
     Raises
     ------
     ModelSpecError
-        When timm has no model of that name (the message lists close names).
+        When timm has no model of that name (the message lists close names), or pretrained
+        weights are asked for that are neither cached nor downloadable (one line naming the
+        cache folder).
     MissingExtraError
         When timm is not installed.
     """
+    spec = spec or f"timm:{name}"
     timm = require("timm", "timm", "timm: model specs")
     if not timm.is_model(name):
-        import difflib
-
-        close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-        hint = (
-            f"did you mean {', '.join('timm:' + c for c in close)}?"
-            if close
-            else "list the names with timm.list_models('<pattern>*')"
-        )
-        raise ModelSpecError(f"model spec 'timm:{name}': timm has no model {name!r}; {hint}")
+        listing = "timm.list_models('<pattern>*')"
+        raise unknown_name(f"timm:{name}", "timm", "timm", name, timm.list_models(), listing)
+    kwargs = {} if in_chans is None else {"in_chans": int(in_chans)}
     try:
-        model = timm.create_model(name, pretrained=pretrained)
+        model = timm.create_model(name, pretrained=pretrained, **kwargs)
     except (OSError, RuntimeError) as exc:
         if not pretrained:
             raise
         # hub download or cache errors: the user asked for weights that cannot be had
-        raise ModelSpecError(
-            f"model spec 'timm:{name}': cannot get timm's pretrained weights ({first_line(exc)}); "
-            "check the network (HF_HUB_OFFLINE) or pass pretrained=False and a checkpoint"
-        ) from exc
-    return build_timm_handle(model, spec or f"timm:{name}")
+        raise weights_unavailable(spec, _weights_cache(timm, name), exc) from exc
+    handle = build_timm_handle(model, spec)
+    if in_chans is not None:
+        handle.preprocess = handle.preprocess.with_sources(channels=OVERRIDE)
+    return handle
+
+
+def _weights_cache(timm: Any, name: str) -> str:
+    """Return the cache timm reads ``name``'s weights from: the HF hub's, or torch's for URLs."""
+    try:
+        config = timm.models.get_pretrained_cfg(name, allow_unregistered=False)
+    except Exception:
+        config = None
+    if config is not None and not getattr(config, "hf_hub_id", None) and config.url:
+        return torch_cache_dir()
+    return hf_cache_dir()
 
 
 def is_timm_model(module: Any) -> bool:
@@ -171,7 +188,8 @@ def timm_preprocessing(model: torch.nn.Module) -> Preprocessing:
     -------
     Preprocessing
         Input size, mean, std, crop fraction and interpolation of
-        ``timm.data.resolve_model_data_config(model)``.
+        ``timm.data.resolve_model_data_config(model)``; the input channels of the model's first
+        convolution.
     """
     timm_data = require("timm.data", "timm", "timm model preprocessing")
     config = timm_data.resolve_model_data_config(model)
@@ -181,13 +199,17 @@ def timm_preprocessing(model: torch.nn.Module) -> Preprocessing:
         logger.info("timm interpolation %r is not supported; using bicubic", interpolation)
         interpolation = "bicubic"
     _, height, width = config["input_size"]
-    return Preprocessing(
+    channels = with_model_channels(Preprocessing(), model)
+    preprocess = Preprocessing(
         input_size=(int(height), int(width)),
+        # timm keeps its 3 RGB values for a 1-channel model; Preprocessing averages them
         mean=tuple(float(v) for v in config["mean"]),
         std=tuple(float(v) for v in config["std"]),
         crop_pct=float(config.get("crop_pct") or 1.0),
         interpolation=interpolation,
+        channels=channels.channels,
     )
+    return preprocess.with_sources(TIMM_CONFIG, channels=channels.source["channels"])
 
 
 def set_timm_input_size(

@@ -10,7 +10,8 @@ be captured. The handle therefore exposes only ``logits``: the archive's output,
 returns them (or load the Python model with ``py:``).
 
 A TorchScript archive carries no preprocessing, so ImageNet defaults (224, crop 0.875) are used;
-override them with ``input_size``/``mean``/``std``.
+override them with ``input_size``/``mean``/``std``. The input channels are read from the first
+convolution (a traced one keeps only its weight, whose shape gives them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 from featscope.errors import ModelSpecError
 from featscope.models._util import first_line
-from featscope.models.handle import ModelHandle, PointRef, Preprocessing
+from featscope.models.generic import with_model_channels
+from featscope.models.handle import ModelHandle, PointRef
+from featscope.models.preprocessing import ASSUMED, Preprocessing
 
 __all__ = ["HOOKS_SUPPORTED", "load_torchscript", "torchscript_forward"]
 
@@ -73,7 +76,7 @@ def load_torchscript(path: str, *, spec: str | None = None) -> ModelHandle:
         module=module,
         spec=spec,
         family="torchscript",
-        preprocess=Preprocessing(),
+        preprocess=with_model_channels(Preprocessing().with_sources(ASSUMED), module),
         aliases={"logits": PointRef(None)},
         forward=torchscript_forward,
     )

@@ -25,6 +25,7 @@ This module imports torch at the top: it is only imported lazily.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import warnings
@@ -35,10 +36,11 @@ from typing import Any
 import torch
 
 from featscope.errors import CheckpointError, ModelSpecError, ParameterError
-from featscope.models.handle import IMAGENET_MEAN, IMAGENET_STD, ModelHandle, Preprocessing
+from featscope.models.handle import ModelHandle
 from featscope.models.mim.mae import MaskedAutoencoderViT, build_mae
 from featscope.models.mim.maskfeat import MaskFeat, build_maskfeat
 from featscope.models.mim.patches import patchify
+from featscope.models.preprocessing import ASSUMED, IMAGENET_MEAN, IMAGENET_STD, Preprocessing
 from featscope.results import Provenance
 
 __all__ = ["MIM_PREFIXES", "MIMModel", "load_mim"]
@@ -55,7 +57,8 @@ _SIMMIM_CLASSES = (
 _MAE_CLASSES = ("ViTMAEForPreTraining",)
 _SUPPORTED = (
     "HF ViTMAEForPreTraining, ViT/Swin/Swinv2/DeiTForMaskedImageModeling (SimMIM), "
-    "mae:<arch> (MAE research-code checkpoints), maskfeat:<arch> (MMSelfSup MaskFeat) or demo:mae"
+    "mae:<arch> (MAE research-code checkpoints), maskfeat:<arch> (MMSelfSup MaskFeat), "
+    "mmpretrain:<MAE or SimMIM config> or demo:mae"
 )
 #: Default (mask ratio, mask patch size in pixels or None for the model patch) per family,
 #: the values of the reference configs (MAE 0.75; SimMIM 0.6 with 32-pixel mask patches;
@@ -246,7 +249,10 @@ def load_mim(
     elif isinstance(model, (MaskedAutoencoderViT, MaskFeat)):
         module, spec = model, type(model).__name__
     else:
-        handle = load_model(model, checkpoint=None, device="cpu")
+        from featscope.models.hub import checkpoint_follows
+
+        with checkpoint_follows() if checkpoint is not None else contextlib.nullcontext():
+            handle = load_model(model, checkpoint=None, device="cpu")
         module, spec = handle.module, handle.spec
     mim = model if isinstance(model, MIMModel) else _wrap(module, spec, handle)
     if checkpoint is not None:
@@ -356,6 +362,27 @@ def _wrap(module: Any, spec: str, handle: ModelHandle | None) -> MIMModel:
             checkpoint_sha256=sha,
             _predict=_predict_hf_simmim,
         )
+    from featscope.models.mim.mmpretrain_mim import mmpretrain_family, mmpretrain_mim_parts
+
+    if handle is not None and mmpretrain_family(module) is not None:
+        parts = mmpretrain_mim_parts(module, handle.preprocess)
+        ratio, mask_patch = FAMILY_DEFAULTS[parts["family"]]
+        size = parts["preprocess"].input_size[0]
+        patch = parts["patch_size"]
+        fits = (
+            mask_patch is not None
+            and size % mask_patch == 0
+            and mask_patch % patch == 0
+            and size // mask_patch >= 2
+        )
+        return MIMModel(
+            module,
+            spec,
+            default_mask_ratio=ratio,
+            default_mask_patch_size=mask_patch if fits else patch,
+            checkpoint_sha256=sha,
+            **parts,
+        )
     raise ModelSpecError(
         f"model {spec!r} ({name}) is not a masked-image model: reconstruct needs a model that "
         f"predicts hidden patches: {_SUPPORTED}; a classifier or backbone cannot fill in a mask"
@@ -370,7 +397,7 @@ def _imagenet(size: int, interpolation: str) -> Preprocessing:
         std=IMAGENET_STD,
         crop_pct=1.0,
         interpolation=interpolation,
-    )
+    ).with_sources(ASSUMED, input_size="model (img_size)")
 
 
 def _first(value: Any) -> int:
