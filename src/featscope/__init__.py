@@ -27,7 +27,7 @@ _LAZY = {
     "browse": "featscope.views.browse",
     "compare": "featscope.views.compare",
     "Monitor": "featscope.views.monitor",
-    "FeatscopeCallback": "featscope.views.monitor",
+    "FeatscopeCallback": "featscope.lightning",
     # option groups shared by the views, and each view's own options
     "Selection": "featscope.options",
     "Preprocess": "featscope.options",

@@ -128,7 +128,7 @@ def test_monitor_rejects_bad_requests_before_training(tmp_path):
 
 def test_lightning_callback_logs_each_epoch(tmp_path):
     pl = pytest.importorskip("lightning.pytorch")  # the `lightning` test extra
-    from featscope.views.monitor import FeatscopeCallback
+    from featscope.lightning import FeatscopeCallback
 
     class Module(pl.LightningModule):
         def __init__(self):
@@ -178,7 +178,7 @@ def test_lightning_callback_logs_each_epoch(tmp_path):
 
 def test_lightning_callback_checks_its_arguments():
     pytest.importorskip("lightning.pytorch")
-    from featscope.views.monitor import FeatscopeCallback
+    from featscope.lightning import FeatscopeCallback
 
     with pytest.raises(ParameterError, match="`on` must be 'train' or 'validation'"):
         FeatscopeCallback(on="test")
@@ -187,33 +187,41 @@ def test_lightning_callback_checks_its_arguments():
 
 
 def test_module_has_no_other_lazy_names():
-    import featscope.views.monitor as monitor_module
+    import featscope.lightning as lightning_module
 
     with pytest.raises(AttributeError, match="no attribute 'Nope'"):
-        monitor_module.Nope  # noqa: B018
+        lightning_module.Nope  # noqa: B018
+
+
+def test_the_callback_is_featscope_callback():
+    pytest.importorskip("lightning.pytorch")
+    from featscope.lightning import FeatscopeCallback
+
+    assert featscope.FeatscopeCallback is FeatscopeCallback
+    assert FeatscopeCallback.__module__ == "featscope.lightning"
 
 
 def test_callback_without_lightning_names_the_extra(monkeypatch):
     import sys
 
+    from featscope import lightning as lightning_module
     from featscope.errors import MissingExtraError
-    from featscope.views import monitor as monitor_module
 
-    monitor_module._callback_class.cache_clear()
+    lightning_module._callback_class.cache_clear()
     for name in ("lightning", "lightning.pytorch", "pytorch_lightning"):
         monkeypatch.setitem(sys.modules, name, None)
     try:
         with pytest.raises(MissingExtraError, match=r"pip install 'featscope\[lightning\]'"):
-            monitor_module.FeatscopeCallback  # noqa: B018
+            lightning_module.FeatscopeCallback  # noqa: B018
     finally:
-        monitor_module._callback_class.cache_clear()
+        lightning_module._callback_class.cache_clear()
 
 
 def test_callback_pickles_by_reference():
     import pickle
 
     pytest.importorskip("lightning.pytorch")
-    from featscope.views.monitor import FeatscopeCallback
+    from featscope.lightning import FeatscopeCallback
 
     callback = pickle.loads(pickle.dumps(FeatscopeCallback(points=["net.5"], every=3)))
     assert callback.every == 3

@@ -8,8 +8,8 @@ import torch
 from capture_helpers import make_handle, make_samples
 
 from featscope.capture import FeatureExtraction, extract_feature_sets, extract_features
-from featscope.capture.training import module_device, training_state
-from featscope.errors import CaptureError, DataError
+from featscope.capture.training import check_epoch, check_every, module_device, training_state
+from featscope.errors import CaptureError, DataError, ParameterError
 from featscope.options import Extraction
 
 QUIET = Extraction(batch_size=4, num_workers=0, progress=False)
@@ -88,3 +88,21 @@ def test_module_device():
     holder = torch.nn.Module()
     holder.register_buffer("b", torch.zeros(1))
     assert module_device(holder) == torch.device("cpu")
+
+
+def test_check_every_takes_positive_integers_only():
+    assert check_every(1) == 1
+    assert check_every(5) == 5
+    for bad in (0, -2, True, 1.0, "2", None):
+        with pytest.raises(ParameterError, match=r"`every` must be a positive integer \(epochs\)"):
+            check_every(bad)
+
+
+def test_check_epoch_takes_integers_from_zero_numpy_ones_too():
+    assert check_epoch(0) == 0
+    epoch = check_epoch(np.int64(7))
+    assert epoch == 7
+    assert type(epoch) is int  # numpy's integer becomes a plain int for file names and steps
+    for bad in (-1, False, 1.5, "3", None):
+        with pytest.raises(ParameterError, match="`epoch` must be an integer >= 0"):
+            check_epoch(bad)

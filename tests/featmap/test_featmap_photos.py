@@ -9,11 +9,11 @@ import pytest
 from featmap_view_helpers import photo, save_photo
 from PIL import Image
 
-from featscope.data.photos import collect_photos, read_photos
+from featscope.data.photos import PhotoItem, collect_photos, read_photos, reject_model
 from featscope.errors import DataError, ParameterError
 from featscope.results import FeatureMap, Provenance
 from featscope.sinks import LocalRun
-from featscope.sinks.featmap import write_feature_map
+from featscope.sinks.featmap import record_featmap_run, write_feature_map
 
 
 def test_collect_keeps_the_order_given_and_reads_no_pixel(tmp_path):
@@ -88,3 +88,43 @@ def test_write_feature_map_writes_every_format_the_raw_map_and_its_entry(tmp_pat
     assert entry["point"] == "layer1"
     assert entry["params"] == {"shape": [3, 2, 2]}
     assert entry["provenance"]["model"] == "m"
+
+
+def test_reject_model_points_to_the_call_with_images_first():
+    import torch
+
+    usage = "feature_maps(data, model=...)"
+    for data in (torch.nn.Linear(2, 2), ["a.png", torch.nn.ReLU()]):
+        with pytest.raises(
+            ParameterError, match=r"`data` holds a model; .*feature_maps\(data, model"
+        ):
+            reject_model(data, usage)
+    reject_model(["a.png", np.zeros((4, 4, 3), np.uint8)], usage)  # images pass
+    reject_model(None, usage)
+
+
+def test_record_featmap_run_keeps_the_request_in_the_manifest(tmp_path):
+    origins = [
+        Provenance("ts:a.pt", "a.pt", "0" * 64, "here"),
+        Provenance("ts:b.pt", source="here"),
+    ]
+    images = [PhotoItem("x/1.png", "1", None), PhotoItem("bad.png", "bad", None)]
+    with LocalRun(tmp_path, "featmap_diff") as run:
+        record_featmap_run(
+            run, "featmap_diff", {"alpha": 0.5}, origins, ["layer1"], "here", images,
+            [("bad.png", "truncated")],
+        )  # fmt: skip
+    manifest = json.loads((run.final_path / "manifest.json").read_text())
+    assert manifest["metadata"]["view"] == "featmap_diff"
+    assert manifest["metadata"]["options"] == {"alpha": 0.5}
+    assert manifest["metadata"]["models"] == [
+        {"spec": "ts:a.pt", "checkpoint": "a.pt", "sha256": "0" * 64},
+        {"spec": "ts:b.pt", "checkpoint": None, "sha256": None},
+    ]
+    assert manifest["metadata"]["points"] == ["layer1"]
+    assert manifest["metadata"]["source"] == "here"
+    assert manifest["metadata"]["images"] == [
+        {"id": "x/1.png", "stem": "1"},
+        {"id": "bad.png", "stem": "bad"},
+    ]
+    assert manifest["metadata"]["skipped"] == [["bad.png", "truncated"]]

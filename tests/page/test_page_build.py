@@ -117,3 +117,10 @@ def test_page_titles_name_point_method_model_and_3d():
     ]
     three = dataclasses.replace(a, coords=np.zeros((len(a.ids), 3)), method="pca")
     assert page_titles([three]) == ["stage0 · PCA (first 2 of 3 components)"]
+
+
+def test_method_names_as_the_page_writes_them():
+    from featscope.render.page import method_name
+
+    assert [method_name(m) for m in ("tsne", "umap", "pca")] == ["t-SNE", "UMAP", "PCA"]
+    assert method_name("isomap") == "isomap"  # an unknown reducer keeps its own name

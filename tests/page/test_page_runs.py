@@ -13,7 +13,8 @@ from featscope.cli import main
 from featscope.errors import DataError, ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Output, Selection
 from featscope.sinks import LocalRun
-from featscope.views.compare import compare, read_tsne_run
+from featscope.sinks.compare import read_tsne_run, read_tsne_runs, run_names
+from featscope.views.compare import compare
 
 WEBP = r"data:image/webp;base64,[A-Za-z0-9+/=]+"
 
@@ -63,6 +64,36 @@ def test_read_tsne_run_gives_back_the_maps_and_thumbnails(two_runs):
     assert results[0].provenance.model == "demo:digits-cnn"
     assert sorted(thumbs) == ["img/0005.png", "img/0006.png"]
     assert all(u.startswith("data:image/webp;base64,") for u in thumbs.values())
+
+
+def test_read_tsne_runs_names_each_map_by_its_run_and_keeps_the_points(two_runs):
+    run_a, run_b, (_, _, b0) = two_runs
+    names, maps, thumbs = read_tsne_runs([run_a, run_b])
+    assert names == ["run_a", "run_b"]
+    assert [(name, r.point) for name, r in maps] == [
+        ("run_a", "stage0"),
+        ("run_a", "stage1"),
+        ("run_b", "layer4"),
+    ]
+    assert maps[2][1].ids == b0.ids
+    assert sorted(thumbs) == ["img/0005.png", "img/0006.png"]
+    with pytest.warns(UserWarning, match=r"run 'run_b' has no map of the points \['stage1'\]"):
+        names, maps, _ = read_tsne_runs([run_a, run_b], ["stage1"])
+    assert names == ["run_a", "run_b"]  # the run left out still names the comparison
+    assert [(name, r.point) for name, r in maps] == [("run_a", "stage1")]
+    with pytest.raises(ParameterError, match=r"the runs have \['stage0', 'stage1', 'layer4'\]"):
+        read_tsne_runs([run_a, run_b], ["nope"])
+
+
+def test_run_names_are_folder_names_made_unique(tmp_path):
+    assert run_names([tmp_path / "a" / "tsne_1", tmp_path / "b" / "tsne_2"]) == [
+        "tsne_1",
+        "tsne_2",
+    ]
+    assert run_names([tmp_path / "a" / "tsne_x", tmp_path / "b" / "tsne_x"]) == [
+        "a/tsne_x",
+        "b/tsne_x",
+    ]
 
 
 def test_compare_links_runs_by_sample_id(two_runs, tmp_path):

@@ -109,3 +109,13 @@ def test_sample_thumbnails_caps_with_a_seeded_subset_and_checks_the_count():
     for bad in (-3, 2.5, True, "10"):
         with pytest.raises(ParameterError, match=r"`--thumbnails` \(thumbnails=\) must be a count"):
             check_max_thumbnails(bad)
+
+
+def test_check_thumbnail_side_takes_pixels_or_zero():
+    from featscope.data.thumbnails import check_thumbnail_side
+
+    assert check_thumbnail_side(0) == 0  # no thumbnails
+    assert check_thumbnail_side(32) == 32
+    for bad in (-1, 2.5, True, "32", None):
+        with pytest.raises(ParameterError, match=r"`thumbnails` is the thumbnail side in pixels"):
+            check_thumbnail_side(bad)

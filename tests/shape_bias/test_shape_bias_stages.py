@@ -19,6 +19,7 @@ from featscope.analysis.shape_bias import (
     class_scores,
     load_mapping,
     mapping_source,
+    model_shape_bias,
     reference_humans,
     select_decision_makers,
     with_reference_humans,
@@ -33,7 +34,7 @@ from featscope.data.cue_conflict import (
     read_stimuli,
 )
 from featscope.errors import CaptureError, DataError, ParameterError
-from featscope.results import ShapeBiasRun, ShapeBiasStats
+from featscope.results import Provenance, ShapeBiasRun, ShapeBiasStats
 
 STIMULI = Path("/work/shared/data/cue-conflict")
 CSV_DIR = Path("/work/shared/data/model-vs-human-cue-conflict")
@@ -125,6 +126,40 @@ def test_decision_table_for_stimuli(tmp_path):
     assert table.imagename == ("airplane1-bicycle2.png", "bicycle1-airplane2.png")
     assert table.object_response == ("bicycle", "bicycle")
     assert table.trial == ("1", "2")
+
+
+def test_model_shape_bias_decides_counts_and_sets_the_humans_beside(tmp_path):
+    names = [
+        "airplane/airplane1-bicycle2.png",  # shape
+        "bicycle/bicycle1-airplane2.png",  # texture
+        "clock/clock1-bear1.png",  # other
+        "airplane/airplane10-airplane1.png",  # excluded (no conflict)
+    ]
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(STIMULI / name, tmp_path / name)
+    stimuli = read_stimuli(tmp_path)
+    logits = np.zeros((4, 16), dtype=np.float32)
+    logits[:, CATEGORIES.index("airplane")] = 5.0  # always "airplane"
+    origin = Provenance(model="test:constant", source=str(tmp_path))
+    run = model_shape_bias("always_airplane", logits, stimuli, provenance=origin)
+    assert isinstance(run, ShapeBiasRun)
+    assert run.model_name == "always_airplane"
+    assert run.shown == (HUMANS, "always_airplane")
+    stats = run["always_airplane"]
+    assert (stats.n_shape, stats.n_texture, stats.n_other, stats.n_excluded) == (1, 1, 1, 1)
+    assert run.shape_bias == pytest.approx(0.5)
+    assert run[HUMANS].shape_bias == pytest.approx(reference_humans().shape_bias)
+    assert run.decisions.object_response == ("airplane",) * 4
+    assert run.decisions.imagename == tuple(sid.rsplit("/", 1)[-1] for sid in stimuli.ids)
+    assert run.params == {"mapping": "16 outputs (the categories)"}
+    assert run.provenance is origin
+    wide = check_mapping({c: [k] for k, c in enumerate(CATEGORIES)}, "map.json")
+    padded = np.concatenate([logits, np.zeros((4, 4), dtype=np.float32)], axis=1)
+    assert model_shape_bias("m", padded, stimuli, wide).params == {"mapping": "map.json"}
+    assert model_shape_bias("m", logits, stimuli).provenance == Provenance()
+    with pytest.raises(ParameterError, match=r"outputs 10 classes; shape bias needs 1000"):
+        model_shape_bias("m", np.zeros((4, 10)), stimuli)
 
 
 # --------------------------------------------------------------------------- mappings

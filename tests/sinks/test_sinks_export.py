@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from featscope.errors import OutputError
-from featscope.sinks.export import export_files
+from featscope.sinks import LocalRun
+from featscope.sinks.export import export_files, export_from_run, finished_paths
 
 
 @pytest.fixture
@@ -56,3 +57,16 @@ def test_a_failed_copy_removes_the_copies_already_made(finished, tmp_path):
     with pytest.raises(OutputError, match="could not write"):
         export_files(finished, folder)
     assert list(folder.iterdir()) == []
+
+
+def test_files_written_in_a_run_are_copied_from_its_finished_folder(tmp_path):
+    with LocalRun(tmp_path / "runs", "view") as run:
+        written = [run.write_text("a.txt", "A"), run.write_text("b.txt", "B")]
+        assert written[0].parent.name.endswith(".partial")  # the hidden folder while open
+    assert finished_paths(run, written) == [run.final_path / "a.txt", run.final_path / "b.txt"]
+    copies = export_from_run(run, written[::-1], tmp_path / "out")
+    assert copies == [tmp_path / "out" / "b.txt", tmp_path / "out" / "a.txt"]
+    assert [c.read_text() for c in copies] == ["B", "A"]
+    assert export_from_run(run, written, None) == []
+    assert export_from_run(None, written, tmp_path / "elsewhere") == []
+    assert not (tmp_path / "elsewhere").exists()

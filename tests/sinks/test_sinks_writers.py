@@ -136,3 +136,55 @@ def test_register_writer_is_one_decorator(tmp_path):
     with LocalRun(tmp_path, "tsne") as run:
         assert [p.name for p in run.write(MoreScores((3.0,)), name="m")] == ["m.txt"]
         assert [p.name for p in run.write(Scores((3.0,)), name="s")] == ["s.json"]
+
+
+def test_a_shape_bias_run_writes_its_decisions_and_numbers(tmp_path):
+    from featscope.analysis.shape_bias import reference_humans
+    from featscope.data.cue_conflict import DecisionTable, read_decisions
+    from featscope.results import ShapeBiasRun, ShapeBiasStats
+
+    table = DecisionTable.from_decisions(
+        "my_net", ["cat", "dog"], ["cat", "cat"], ["cat1-dog2.png", "cat2-dog1.png"]
+    )
+    humans = reference_humans()
+    mine = ShapeBiasStats.from_counts(
+        "my_net", {"cat": {"n_shape": 1, "n_texture": 1, "n_other": 0}}
+    )
+    evaluated = ShapeBiasRun(
+        stats={"my_net": mine, "humans": humans},
+        model_name="my_net",
+        decisions=table,
+        params={"mapping": "m"},
+    )
+    drawn = ShapeBiasRun(stats={"humans": humans})  # from csvs: no decisions of its own
+    with LocalRun(tmp_path / "a", "shape_bias") as run:
+        paths = run.write(evaluated)
+    assert [p.name for p in paths] == ["cue-conflict_my-net_session-1.csv", "shape_bias.json"]
+    final = run.final_path
+    assert read_decisions(final / paths[0].name).object_response == ("cat", "dog")
+    assert set(json.loads((final / "shape_bias.json").read_text())) == {"my_net", "humans"}
+    manifest = json.loads((final / "manifest.json").read_text())
+    assert manifest["results"]["my_net"]["params"] == {"mapping": "m"}
+    with LocalRun(tmp_path / "b", "shape_bias") as run:
+        assert [p.name for p in run.write(drawn)] == ["shape_bias.json"]
+        run.write(drawn, name="again")  # the key is the name given
+    results = json.loads((run.final_path / "manifest.json").read_text())["results"]
+    assert sorted(results) == ["again", "shape_bias"]
+
+
+def test_a_browse_result_writes_browse_json(tmp_path):
+    from featscope.results import BrowseResult
+
+    result = BrowseResult(
+        samples=(), mode="pipeline", transform="t", steps=("a", "b"), source="here",
+        params={"n": np.int64(3)},
+    )  # fmt: skip
+    with LocalRun(tmp_path, "browse") as run:
+        (path,) = run.write(result)
+    assert path.name == "browse.json"
+    saved = json.loads((run.final_path / "browse.json").read_text())
+    assert saved == {
+        "source": "here", "transform": "t", "steps": ["a", "b"], "params": {"n": 3}, "samples": []
+    }  # fmt: skip
+    manifest = json.loads((run.final_path / "manifest.json").read_text())
+    assert list(manifest["results"]) == ["browse"]

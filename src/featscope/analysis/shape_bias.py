@@ -30,8 +30,9 @@ from typing import Any
 import numpy as np
 
 from featscope.data.cue_conflict import CATEGORIES, DecisionTable, split_imagename
+from featscope.data.samples import ImageSamples
 from featscope.errors import CaptureError, DataError, ParameterError
-from featscope.results import ShapeBiasStats
+from featscope.results import Provenance, ShapeBiasRun, ShapeBiasStats
 
 __all__ = [
     "CATEGORIES",
@@ -48,6 +49,7 @@ __all__ = [
     "is_human",
     "load_mapping",
     "mapping_source",
+    "model_shape_bias",
     "reference_humans",
     "select_decision_makers",
     "shape_bias_by_subject",
@@ -546,6 +548,59 @@ def shape_bias_by_subject(
             name=subj,
         )
     return out
+
+
+def model_shape_bias(
+    name: str,
+    logits: Any,
+    stimuli: ImageSamples,
+    mapping: CategoryMapping | None = None,
+    *,
+    provenance: Provenance | None = None,
+) -> ShapeBiasRun:
+    """Decide among the 16 categories from a model's outputs and measure its shape bias.
+
+    Parameters
+    ----------
+    name : str
+        The model's ``subj`` (see :func:`featscope.data.cue_conflict.check_model_name`).
+    logits : array-like
+        ``(N, C)`` raw outputs, one row per stimulus of ``stimuli``: ImageNet-1k's 1000
+        classes, the 16 categories, or any width with ``mapping``.
+    stimuli : ImageSamples
+        The stimuli behind the rows (:func:`featscope.data.cue_conflict.read_stimuli`; those
+        read, when some were skipped).
+    mapping : CategoryMapping, optional
+        Output classes per category (see :func:`decide`).
+    provenance : Provenance, optional
+        Model, checkpoint and stimuli folder, recorded in the result.
+
+    Returns
+    -------
+    ShapeBiasRun
+        The model's statistics beside the reference humans (:func:`reference_humans`), drawn
+        in that order; its decisions (one csv row per stimulus); the table used as
+        ``params["mapping"]``.
+
+    Raises
+    ------
+    ParameterError
+        For outputs that are neither 1000 nor 16 classes without ``mapping``, or that do not
+        fit ``mapping``.
+    """
+    scores = _as_matrix(logits)
+    table = DecisionTable.for_stimuli(name, decide_from_logits(scores, mapping), stimuli)
+    stats = shape_bias_by_subject(table, pool_humans=False)[name]
+    humans = reference_humans()
+    logger.info("%s: shape bias %.4f (humans %.4f)", name, stats.shape_bias, humans.shape_bias)
+    return ShapeBiasRun(
+        stats={name: stats, HUMANS: humans},
+        model_name=name,
+        shown=(HUMANS, name),
+        decisions=table,
+        params={"mapping": mapping_source(mapping, scores.shape[1])},
+        provenance=Provenance() if provenance is None else provenance,
+    )
 
 
 def with_reference_humans(stats: Mapping[str, ShapeBiasStats]) -> dict[str, ShapeBiasStats]:

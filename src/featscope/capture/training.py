@@ -12,9 +12,58 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import torch
 
-__all__ = ["module_device", "training_state"]
+from featscope.errors import ParameterError
+
+__all__ = ["check_epoch", "check_every", "module_device", "training_state"]
+
+
+def check_every(every: Any) -> int:
+    """Return ``every`` if it is a logging interval in epochs (an integer >= 1), else raise.
+
+    Parameters
+    ----------
+    every : int
+        Log at epochs ``every - 1``, ``2 * every - 1``, ... (MMEngine's ``interval``).
+
+    Returns
+    -------
+    int
+        ``every``.
+
+    Raises
+    ------
+    ParameterError
+        For a bool, a non-integer or a value below 1.
+    """
+    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ParameterError(f"`every` must be a positive integer (epochs); got {every!r}")
+    return every
+
+
+def check_epoch(epoch: Any) -> int:
+    """Return ``epoch`` as an int if it is an epoch number (an integer >= 0), else raise.
+
+    Parameters
+    ----------
+    epoch : int or numpy.integer
+        The 0-based epoch just finished (a loop counter, or numpy's from ``np.arange``).
+
+    Returns
+    -------
+    int
+        ``epoch`` as a Python int.
+
+    Raises
+    ------
+    ParameterError
+        For a bool, a non-integer or a negative value.
+    """
+    if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
+        raise ParameterError(f"`epoch` must be an integer >= 0; got {epoch!r}")
+    return int(epoch)
 
 
 def module_device(module: Any) -> torch.device:

@@ -22,7 +22,7 @@ from PIL import Image
 from featscope._optional import require
 from featscope.data.images import skip_reason
 from featscope.data.sources import IMAGE_EXTENSIONS
-from featscope.errors import DataError
+from featscope.errors import DataError, ParameterError
 
 __all__ = [
     "DEMO_PHOTOS",
@@ -31,6 +31,7 @@ __all__ = [
     "demo_photos",
     "image_paths",
     "read_photos",
+    "reject_model",
     "safe_name",
     "take_unique",
     "unique_stems",
@@ -214,6 +215,31 @@ def unique_stems(ids: Sequence[str]) -> list[str]:
     ]
     used: set[str] = set()
     return [take_unique(stem, used) for stem in stems]
+
+
+def reject_model(data: Any, usage: str) -> None:
+    """Refuse a model passed where the images go: as ``data`` or among its items.
+
+    The feature-map views take the images first and the model as a keyword; a call in the old
+    order (model first) would otherwise fail later with a message about images.
+
+    Parameters
+    ----------
+    data : Any
+        What was passed as ``data``.
+    usage : str
+        The right call, shown in the message (``"feature_maps(data, model=...)"``).
+
+    Raises
+    ------
+    ParameterError
+        When ``data`` (or an item of a list or tuple) is a module or a model handle.
+    """
+    items = data if isinstance(data, (list, tuple)) else [data]
+    if any(hasattr(item, "named_modules") or hasattr(item, "point_info") for item in items):
+        raise ParameterError(
+            f"`data` holds a model; the images come first, the model is a keyword: {usage}"
+        )
 
 
 def collect_photos(data: Any, *, name: str = "data") -> tuple[list[PhotoItem], str]:

@@ -25,6 +25,7 @@ __all__ = [
     "DEFAULT_MAX_THUMBNAILS",
     "DEFAULT_THUMBNAIL_SIZE",
     "check_max_thumbnails",
+    "check_thumbnail_side",
     "encode_thumbnails",
     "make_thumbnails",
     "sample_thumbnails",
@@ -100,6 +101,32 @@ def check_max_thumbnails(max_count: Any) -> int | None:
             f"got {max_count!r}"
         )
     return max_count
+
+
+def check_thumbnail_side(side: Any) -> int:
+    """Return ``side`` if it is a thumbnail side in pixels (``0``: no thumbnails), else raise.
+
+    Parameters
+    ----------
+    side : int
+        The side asked for (:class:`featscope.Monitor`'s ``thumbnails``); a side below 8 pixels
+        is drawn at 8 (see :func:`make_thumbnails`).
+
+    Returns
+    -------
+    int
+        ``side``.
+
+    Raises
+    ------
+    ParameterError
+        For a bool, a non-integer or a negative side.
+    """
+    if isinstance(side, bool) or not isinstance(side, int) or side < 0:
+        raise ParameterError(
+            f"`thumbnails` is the thumbnail side in pixels (0: none); got {side!r}"
+        )
+    return side
 
 
 def sample_thumbnails(

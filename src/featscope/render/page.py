@@ -40,7 +40,7 @@ from featscope.render._page_js import (
 from featscope.render.colors import class_color
 from featscope.results import EmbeddingResult
 
-__all__ = ["build_page", "page_point_size", "page_titles", "write_page"]
+__all__ = ["build_page", "method_name", "page_point_size", "page_titles", "write_page"]
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 _MAPS_PER_ROW = 3
@@ -298,6 +298,11 @@ def _model_name(result: EmbeddingResult) -> str:
     return result.provenance.model or "saved features"
 
 
+def method_name(method: str) -> str:
+    """Return how a page names a reducer: ``"t-SNE"``, ``"UMAP"``, ``"PCA"`` (else as given)."""
+    return _METHOD_NAMES.get(method, method)
+
+
 def page_titles(maps: Sequence[EmbeddingResult]) -> list[str]:
     """Return the default title of each map on the page.
 
@@ -315,7 +320,7 @@ def page_titles(maps: Sequence[EmbeddingResult]) -> list[str]:
     several_models = len({_model_name(m) for m in maps}) > 1
     titles = []
     for m in maps:
-        text = f"{m.point} · {_METHOD_NAMES.get(m.method, m.method)}"
+        text = f"{m.point} · {method_name(m.method)}"
         if m.n_components > 2:
             text += f" (first 2 of {m.n_components} components)"
         titles.append(f"{_model_name(m)} · {text}" if several_models else text)
@@ -385,7 +390,7 @@ def _tables_html(maps: Sequence[EmbeddingResult], titles: Sequence[str]) -> str:
             ("checkpoint", prov.checkpoint or "none"),
             ("capture point", m.point),
             ("pooling", m.pooling),
-            ("method", _METHOD_NAMES.get(m.method, m.method)),
+            ("method", method_name(m.method)),
             ("data", prov.source or "n/a"),
         ]
         metrics_table = _table_html(f"{map_title}: metrics", metrics) if metrics else ""

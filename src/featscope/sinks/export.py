@@ -13,10 +13,62 @@ import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from featscope.errors import OutputError
 
-__all__ = ["export_files"]
+__all__ = ["export_files", "export_from_run", "finished_paths"]
+
+
+def finished_paths(run: Any, files: Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """Return where files written into an open run lie once the run is finished.
+
+    The write methods of :class:`~featscope.sinks.LocalRun` return paths in the hidden
+    ``.partial`` folder, which is renamed when the run finishes; the files keep their names.
+
+    Parameters
+    ----------
+    run : LocalRun
+        The finished run.
+    files : sequence of path
+        Files as the run's write methods returned them.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The same names in :attr:`~featscope.sinks.LocalRun.final_path`, in order.
+    """
+    return [run.final_path / Path(f).name for f in files]
+
+
+def export_from_run(
+    run: Any, files: Sequence[str | os.PathLike[str]], target: str | os.PathLike[str] | None
+) -> list[Path]:
+    """Copy files a run wrote from its finished folder to ``target`` (``Output.export``).
+
+    Parameters
+    ----------
+    run : LocalRun or None
+        The finished run; ``None`` (no run folder): nothing is copied.
+    files : sequence of path
+        Files as the run's write methods returned them (see :func:`finished_paths`), copied in
+        this order.
+    target : path or None
+        As for :func:`export_files`; ``None``: nothing is copied.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The copies; empty without a run or a target.
+
+    Raises
+    ------
+    OutputError
+        As :func:`export_files`.
+    """
+    if run is None or target is None:
+        return []
+    return export_files(finished_paths(run, files), target)
 
 
 def export_files(

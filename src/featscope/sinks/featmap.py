@@ -1,19 +1,21 @@
 """Writing feature maps into a run folder: the pictures in every format, the raw map, the entry.
 
 A writer for :class:`~featscope.results.FeatureMap` over :class:`~featscope.sinks.LocalRun`'s
-public methods, so that the feature-map views hold no file handling of their own.
+public methods, and the record of the whole run in its manifest, so that the feature-map views
+hold no file handling of their own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from featscope.render.featmap import encode_picture
-from featscope.results import FeatureMap
+from featscope.results import FeatureMap, Provenance
 from featscope.sinks.run import LocalRun
 
-__all__ = ["write_feature_map"]
+__all__ = ["record_featmap_run", "write_feature_map"]
 
 
 def write_feature_map(
@@ -57,3 +59,47 @@ def write_feature_map(
     written.append(run.write_array(f"{fmap.file}.npy", fmap.values))
     run.add_result(fmap.file, fmap)
     return written
+
+
+def record_featmap_run(
+    run: LocalRun,
+    view: str,
+    options: Mapping[str, Any],
+    models: Sequence[Provenance],
+    points: Sequence[str],
+    source: str,
+    images: Sequence[Any],
+    skipped: Sequence[tuple[str, str]] = (),
+) -> None:
+    """Record in the manifest what a feature-map run was asked to draw, beside its maps.
+
+    Parameters
+    ----------
+    run : LocalRun
+        The open run folder.
+    view : str
+        ``"featmap"`` or ``"featmap_diff"``.
+    options : Mapping
+        The drawing options (:meth:`featscope.analysis.featmap.FeatmapStyle.to_dict`).
+    models : sequence of Provenance
+        Each model's spec, checkpoint and its sha256 (recorded as ``spec``, ``checkpoint``,
+        ``sha256``).
+    points : sequence of str
+        The capture points asked for.
+    source : str
+        Where the images come from.
+    images : sequence of PhotoItem
+        Every image named (``id`` and file ``stem``), those skipped included.
+    skipped : sequence of (str, str)
+        ``(image id, reason)`` of the images skipped as unreadable.
+    """
+    specs = [
+        {"spec": m.model, "checkpoint": m.checkpoint, "sha256": m.checkpoint_sha256} for m in models
+    ]
+    run.add_metadata("skipped", list(skipped))
+    run.add_metadata("view", view)
+    run.add_metadata("options", dict(options))
+    run.add_metadata("models", specs)
+    run.add_metadata("points", list(points))
+    run.add_metadata("source", source)
+    run.add_metadata("images", [{"id": p.id, "stem": p.stem} for p in images])

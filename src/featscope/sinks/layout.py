@@ -20,6 +20,7 @@ __all__ = [
     "LABELS_NAME",
     "LOG_NAME",
     "MANIFEST_NAME",
+    "PAGE_NAME",
     "RESERVED",
     "SCALARS_NAME",
     "THUMBNAILS_NAME",
@@ -45,6 +46,8 @@ CLASS_NAMES_NAME = "class_names.txt"
 #: ``(M, s, s, 3)`` uint8 thumbnails and the ``(M,)`` sample rows (into ``ids.txt``) they show.
 THUMBNAILS_NAME = "thumbnails.npy"
 THUMBNAIL_ROWS_NAME = "thumbnail_rows.npy"
+#: The interactive page of an embedding run: every map side by side, thumbnails on hover.
+PAGE_NAME = "embedding.html"
 #: The first columns of a coordinates table; a 3-D map adds ``z``.
 COORD_COLUMNS = ("id", "label", "class_name", "x", "y")
 

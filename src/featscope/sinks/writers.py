@@ -1,14 +1,14 @@
 """Which files each result type becomes: the table behind :meth:`LocalRun.write`.
 
 ``run.write(result)`` looks up the writer of ``type(result)`` (or of its nearest base class) in
-one table. A new result type (here ``ShapeBiasResult``) gets its files with one decorated
+one table. A new result type (here ``ScoresResult``) gets its files with one decorated
 function::
 
     from featscope.sinks import register_writer
 
-    @register_writer(ShapeBiasResult)
-    def write_shape_bias(run, result, name):
-        return [run.write_json(name or "shape_bias", result.to_dict())]
+    @register_writer(ScoresResult)
+    def write_scores(run, result, name):
+        return [run.write_json(name or "scores", result.to_dict())]
 
 A writer takes the open :class:`~featscope.sinks.run.LocalRun`, the result and the ``name``
 given to ``write`` (``None``: the writer picks one), writes through the run's ``write_*``
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from featscope.errors import ParameterError
-from featscope.results import EmbeddingResult, FeatureSet
+from featscope.results import BrowseResult, EmbeddingResult, FeatureSet, ShapeBiasRun
 from featscope.sinks.layout import (
     CLASS_NAMES_NAME,
     COORD_COLUMNS,
@@ -185,6 +185,39 @@ def _write_figure(run: LocalRun, fig: Any, name: str | None) -> list[Path]:
     return run.write_figure(fig, name)
 
 
+@register_writer(ShapeBiasRun)
+def _write_shape_bias(run: LocalRun, result: ShapeBiasRun, name: str | None) -> list[Path]:
+    """Write an evaluated model's decision csv, then ``shape_bias.json``; record the result.
+
+    The csv has model-vs-human's name and columns
+    (:func:`featscope.data.cue_conflict.csv_name`), so that it drops into their tools; a run
+    drawn from csvs has no decisions of its own and writes only the json. The entry's key is
+    ``name``, else the model's name, else ``"shape_bias"``.
+    """
+    paths = []
+    if result.decisions is not None and result.model_name is not None:
+        from featscope.data.cue_conflict import csv_name  # the data stage: imported on use
+
+        csv_text = result.decisions.to_csv_text()
+        paths.append(run.write_text(csv_name(result.model_name), csv_text))
+    paths.append(run.write_json("shape_bias.json", result.to_dict()))
+    run.add_result(name or result.model_name or "shape_bias", result)
+    return paths
+
+
+@register_writer(BrowseResult)
+def _write_browse(run: LocalRun, result: BrowseResult, name: str | None) -> list[Path]:
+    """Write ``<name>.json`` (default ``browse.json``: source, steps, options, samples).
+
+    The result is recorded in the manifest under the same key. The pictures are figures,
+    written as they are drawn (one per sample), before the result that lists them exists.
+    """
+    key = name or "browse"
+    paths = [run.write_json(key, result.to_dict())]
+    run.add_result(key, result)
+    return paths
+
+
 class ResultWriters:
     """The result methods of :class:`~featscope.sinks.run.LocalRun` (a base class of it).
 
@@ -206,9 +239,10 @@ class ResultWriters:
 
         ``FeatureSet``: ``feat_<name>.npy``, and with the first set ``labels.npy``, ``ids.txt``
         and ``class_names.txt``. ``EmbeddingResult``: ``coords_<name>.csv`` (see
-        :meth:`write_embedding`), recorded in the manifest under ``name``. A matplotlib
-        ``Figure``: ``<name>.png`` (see :meth:`write_figure`). Other types are added with
-        :func:`~featscope.sinks.register_writer`.
+        :meth:`write_embedding`), recorded in the manifest under ``name``. ``ShapeBiasRun``:
+        the model's decision csv and ``shape_bias.json``. ``BrowseResult``: ``browse.json``.
+        A matplotlib ``Figure``: ``<name>.png`` (see :meth:`write_figure`). Other types are
+        added with :func:`~featscope.sinks.register_writer`.
 
         Parameters
         ----------

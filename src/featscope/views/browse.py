@@ -155,8 +155,7 @@ def browse(
             timings=clock.timings,
         )
         if run is not None:
-            run.write_json("browse", result.to_dict())
-            run.add_result("browse", result)
+            run.write(result)  # browse.json, and the result in the manifest
             run.add_metadata("timings", clock.timings)
     if run is None:
         return result

@@ -4,23 +4,23 @@
 thin wrapper around it. It composes public stages: :func:`featscope.load_model`,
 :func:`featscope.data.select_samples`, :func:`featscope.capture.extract_feature_sets`,
 :func:`featscope.analysis.map_feature_sets`, :func:`featscope.render.plot_embedding_figures`,
-:func:`featscope.render.page.build_page` and :class:`featscope.sinks.LocalRun`.
+:func:`featscope.render.page.build_page` and :class:`featscope.sinks.LocalRun` (the files by
+:mod:`featscope.sinks.embedding`).
 """
 
 from __future__ import annotations
 
 import logging
-import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS, check_max_thumbnails
-from featscope.errors import MissingExtraError, ParameterError
+from featscope.errors import ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
 from featscope.results import TsneRun
-from featscope.sinks.layout import THUMBNAIL_ROWS_NAME, THUMBNAILS_NAME, safe_stem
+from featscope.sinks.layout import PAGE_NAME
 from featscope.sinks.open import open_run
 from featscope.views._run import Stopwatch
 
@@ -33,8 +33,6 @@ DEFAULT_DEMO_MODEL = "demo:digits-cnn"
 DEFAULT_DEMO_POINTS = ("backbone", "neck", "pre_logits")
 #: Capture point when a model is given without ``points``: the vector the classifier reads.
 DEFAULT_POINTS = ("pre_logits",)
-#: The interactive page and the thumbnails it shows (kept for ``featscope compare``).
-PAGE_NAME = "embedding.html"
 
 
 def tsne(
@@ -139,11 +137,15 @@ def tsne(
             output = Output(work_dir=None)  # other ranks extract; rank 0 writes what users see
     from featscope.analysis import map_feature_sets
     from featscope.data import load_features, load_samples, select_samples
+    from featscope.data.thumbnails import sample_thumbnails
     from featscope.render import plot_embedding_figures
+    from featscope.sinks.embedding import write_maps, write_page, write_thumbnails
+    from featscope.sinks.export import export_from_run
 
     timings: dict[str, float] = {}
     clock = Stopwatch(timings)
     samples = None  # the images behind the maps, for thumbnails (none for saved features)
+    written, page = [], None  # the figures (what --out copies) and the page
     with clock("load"):
         if features is not None:
             saved = load_features(features, labels=labels)
@@ -191,65 +193,30 @@ def tsne(
             )
         if run is not None:
             with clock("write"):
-                written = _write(run, feature_sets, results, drawn, figures)
+                written = write_maps(run, feature_sets, results, drawn, figures)
             thumbs = rows = None
             if samples is not None and thumbnails != 0 and (html or run.mirrors):
-                from featscope.data.thumbnails import sample_thumbnails
-
                 with clock("thumbnails"):
                     thumbs, rows = sample_thumbnails(samples, thumbnails, seed=selection.seed)
-                    run.write_array(THUMBNAILS_NAME, thumbs)
-                    run.write_array(THUMBNAIL_ROWS_NAME, rows)
+                    write_thumbnails(run, thumbs, rows)
             for fs, result in zip(feature_sets, results, strict=True):
                 # TensorBoard's projector / a W&B table; nothing happens without a backend
                 run.log_embedding(fs, result, thumbs, thumbnail_indices=rows)
             if html:
                 with clock("page"):
-                    _write_page(run, results, thumbs, rows)
+                    page = write_page(run, results, thumbs, rows)
     run_dir = None if run is None else run.final_path
-    if run_dir is not None and output.export is not None:
-        from featscope.sinks.export import export_files
-
-        export_files([run_dir / path.name for path in written], output.export)
+    export_from_run(run, written, output.export)
     if figures.show:
         from featscope.render import show
 
         for figure in drawn.values():
             show(figure)
-    page = run_dir / PAGE_NAME if run_dir is not None else None
     return TsneRun(
         results=results,
         features=tuple(feature_sets),
         run_dir=run_dir,
         skipped=tuple(skipped),
         timings=timings,
-        page=page if page is not None and page.is_file() else None,
+        page=None if page is None or run_dir is None else run_dir / page.name,
     )
-
-
-def _write(run: Any, feature_sets: Any, results: Any, drawn: Any, figures: Figures) -> list[Path]:
-    """Write features, coordinates, samples, metrics and figures; return the figure files."""
-    for fs, result in zip(feature_sets, results, strict=True):
-        run.write(fs)  # feat_<point>.npy; labels, ids and class names with the first
-        run.write(result)  # coords_<point>.csv, recorded in the manifest
-    run.write_json("metrics.json", {r.point: dict(r.metrics) for r in results})
-    written: list[Path] = []
-    for name, figure in drawn.items():
-        written += run.write_figure(
-            figure, safe_stem(name), formats=figures.formats, dpi=figures.dpi
-        )
-    return written
-
-
-def _write_page(run: Any, results: Any, thumbs: Any, rows: Any) -> None:
-    """Write ``embedding.html``: the maps side by side, with the thumbnails on hover."""
-    from featscope.render.page import build_page
-
-    try:
-        text = build_page(list(results), thumbs, rows)
-    except MissingExtraError as exc:
-        # the maps, figures and data are written; a missing page library must not lose them
-        warnings.warn(f"no {PAGE_NAME}: {exc}", UserWarning, stacklevel=3)
-        return
-    run.write_text(PAGE_NAME, text)
-    logger.info("wrote the interactive page %s (%.1f MB)", PAGE_NAME, len(text) / 1e6)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from featscope.analysis.featmap import FeatmapStyle
+from featscope.data.photos import reject_model
 from featscope.errors import ParameterError
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.results import FeatmapRun, FeatureMap, Provenance
@@ -39,6 +40,8 @@ DEFAULT_DEMO_MODEL = "demo:efficientnet-lite0"
 DEFAULT_DEMO_POINTS = ("blocks.1", "blocks.3", "blocks.6")
 #: Capture point when a model is given without points.
 DEFAULT_POINTS = ("backbone",)
+# the calls a model passed as `data` is pointed to (data comes first since option groups)
+_USAGE = "feature_maps(data, model=...) / feature_map_difference(data, models=(a, b))"
 
 
 def feature_maps(
@@ -95,7 +98,7 @@ def feature_maps(
         For an unknown point or a model failing on its input size (before any image is read),
         unreadable images, outputs that are not maps; no finished run folder is left then.
     """
-    _check_data(data)
+    reject_model(data, _USAGE)
     builtin = data is None and model is None  # the demo is drawn over its photos
     style = (style or FeatmapStyle()).resolved(overlaid=builtin, shared_scale=False)
     names = _names(points, DEFAULT_DEMO_POINTS if model is None else DEFAULT_POINTS)
@@ -144,7 +147,7 @@ def feature_map_difference(
     CaptureError
         When a point is missing in a model, or the two outputs of a name differ in shape.
     """
-    _check_data(data)
+    reject_model(data, _USAGE)
     if isinstance(models, (str, bytes)) or not isinstance(models, Sequence) or len(models) != 2:
         raise ParameterError(
             f"`models` must be two models (A, B) to compare; got {models!r}; pass e.g. "
@@ -180,7 +183,7 @@ def _run(
     from featscope.data.photos import collect_photos, read_photos, safe_name, take_unique
     from featscope.models import load_model
     from featscope.render.featmap import draw_feature_maps
-    from featscope.sinks.featmap import write_feature_map
+    from featscope.sinks.featmap import record_featmap_run, write_feature_map
 
     preprocess, style, extraction, figures, output = groups
     extraction = extraction or Extraction()
@@ -221,17 +224,7 @@ def _run(
                         with clock("write"):
                             write_feature_map(run, maps[-1], figures.formats, figures.dpi)
         if run is not None:
-            specs = [
-                {"spec": o.model, "checkpoint": o.checkpoint, "sha256": o.checkpoint_sha256}
-                for o in origins
-            ]
-            run.add_metadata("skipped", skipped)
-            run.add_metadata("view", view)
-            run.add_metadata("options", style.to_dict())
-            run.add_metadata("models", specs)
-            run.add_metadata("points", names)
-            run.add_metadata("source", source)
-            run.add_metadata("images", [{"id": p.id, "stem": p.stem} for p in photos])
+            record_featmap_run(run, view, style.to_dict(), origins, names, source, photos, skipped)
     specs = tuple(o.model for o in origins)
     done = FeatmapRun(tuple(maps), run and run.final_path, view, specs, style.to_dict())
     done = dataclasses.replace(done, timings=clock.timings, skipped=tuple(skipped))
@@ -250,13 +243,3 @@ def _finish(done: FeatmapRun, figures: Figures, output: Output) -> FeatmapRun:
     for item in done if figures.show else ():
         show(picture_figure(item.drawn, figures.dpi))
     return done
-
-
-def _check_data(data: Any) -> None:
-    """Refuse a model passed where the images go (``data`` comes first since option groups)."""
-    items = data if isinstance(data, (list, tuple)) else [data]
-    if any(hasattr(item, "named_modules") or hasattr(item, "point_info") for item in items):
-        raise ParameterError(
-            "`data` holds a model; the images come first, the model is a keyword: "
-            "feature_maps(data, model=...) / feature_map_difference(data, models=(a, b))"
-        )

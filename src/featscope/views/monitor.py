@@ -1,10 +1,11 @@
 """Watch classes separate during training: embedding maps, their metrics and feature maps.
 
 :class:`Monitor` is called from a plain PyTorch loop (``monitor.step(epoch)`` at the end of each
-epoch); :class:`FeatscopeCallback` does the same from a PyTorch Lightning ``Trainer``. Every
-``every`` epochs they run the stages of :func:`featscope.tsne` on a fixed set of samples
-(:func:`featscope.capture.extract_feature_sets`, :func:`featscope.analysis.map_feature_sets`;
-PCA by default: fast, and comparable from epoch to epoch) and log, with the epoch as the step:
+epoch); :class:`featscope.lightning.FeatscopeCallback` does the same from a PyTorch Lightning
+``Trainer``. Every ``every`` epochs they run the stages of :func:`featscope.tsne` on a fixed set
+of samples (:func:`featscope.capture.extract_feature_sets`,
+:func:`featscope.analysis.map_feature_sets`; PCA by default: fast, and comparable from epoch to
+epoch) and log, with the epoch as the step (:func:`featscope.sinks.monitor.write_monitor_step`):
 
 * the map as a figure (TensorBoard image ``<method>/<point>``, W&B image of the same key);
 * its quality metrics as scalars (``<point>/knn_accuracy_map``, ``<point>/trustworthiness``, ...);
@@ -21,7 +22,6 @@ the model's train/eval mode, its device and the global torch random state are re
 
 from __future__ import annotations
 
-import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
@@ -31,7 +31,6 @@ from typing import Any
 from featscope.errors import ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
 from featscope.results import MonitorStep
-from featscope.sinks.layout import safe_stem
 from featscope.sinks.open import make_mirrors, open_run
 
 __all__ = ["Monitor", "MonitorStep"]
@@ -43,12 +42,6 @@ MONITOR_EMBEDDING = EmbeddingOptions(method="pca")
 MONITOR_SELECTION = Selection(max_num_samples=50)
 MONITOR_FIGURES = Figures(dpi=100, legend=True)
 MONITOR_OUTPUT = Output(backends=("tensorboard",))
-
-
-def _check_every(every: Any) -> int:
-    if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-        raise ParameterError(f"`every` must be a positive integer (epochs); got {every!r}")
-    return every
 
 
 class Monitor:
@@ -126,20 +119,15 @@ class Monitor:
         thumbnails: int = 32,
     ) -> None:
         from featscope.capture import resolve_points
-        from featscope.capture.training import module_device, training_state
+        from featscope.capture.training import check_every, module_device, training_state
         from featscope.data import load_samples, select_samples
+        from featscope.data.thumbnails import check_thumbnail_side, sample_thumbnails
         from featscope.models import load_model
         from featscope.models.handle import ModelHandle
 
-        self.every = _check_every(every)
-        if isinstance(thumbnails, bool) or not isinstance(thumbnails, int) or thumbnails < 0:
-            raise ParameterError(
-                f"`thumbnails` is the thumbnail side in pixels (0: none); got {thumbnails!r}"
-            )
-        self.embedding, self.selection = (
-            embedding or MONITOR_EMBEDDING,
-            selection or MONITOR_SELECTION,
-        )
+        self.every, thumbnails = check_every(every), check_thumbnail_side(thumbnails)
+        self.embedding = embedding or MONITOR_EMBEDDING
+        self.selection = selection or MONITOR_SELECTION
         self.figures, self.output = figures or MONITOR_FIGURES, output or MONITOR_OUTPUT
         self.embeddings, self.featmap_points = bool(embeddings), list(featmaps or [])
         module = model.module if isinstance(model, ModelHandle) else model
@@ -153,8 +141,6 @@ class Monitor:
         self.samples = select_samples(load_samples(data), self.selection)
         self.thumbnails = None
         if thumbnails and self.embeddings:
-            from featscope.data.thumbnails import sample_thumbnails
-
             self.thumbnails = sample_thumbnails(self.samples, size=max(8, thumbnails))[0]
         count = max(1, min(int(featmap_images), len(self.samples)))
         self.featmap_samples = self.samples.subset(list(range(count)))
@@ -184,18 +170,14 @@ class Monitor:
         ParameterError
             For a negative epoch, or after :meth:`close`.
         """
-        import numpy as np
-
         from featscope.analysis import map_feature_sets
         from featscope.capture import extract_feature_sets
-        from featscope.capture.training import training_state
+        from featscope.capture.training import check_epoch, training_state
+        from featscope.sinks.monitor import write_monitor_step
 
         if self._closed:
             raise ParameterError("this Monitor is closed; make a new one to log again")
-        epoch = self._calls if epoch is None else epoch
-        if isinstance(epoch, bool) or not isinstance(epoch, (int, np.integer)) or epoch < 0:
-            raise ParameterError(f"`epoch` must be an integer >= 0; got {epoch!r}")
-        epoch, self._calls = int(epoch), self._calls + 1
+        epoch, self._calls = check_epoch(self._calls if epoch is None else epoch), self._calls + 1
         if not force and (epoch + 1) % self.every != 0:
             return None
         run = self._open()
@@ -208,10 +190,12 @@ class Monitor:
                 extracted.feature_sets, self.embedding, seed=seed, device=device
             )
             featmaps = self._featmaps() if self.featmap_points else ()
-        if run is not None:
-            run.step = epoch
-            self._log(run, epoch, extracted, results, featmaps)
         step = MonitorStep(epoch=epoch, results=results, featmaps=tuple(featmaps))
+        if run is not None:
+            write_monitor_step(
+                run, step, extracted.feature_sets, self.figures, thumbnails=self.thumbnails,
+                embeddings=self.embeddings,
+            )  # fmt: skip
         self.history.append(step)
         logger.info("epoch %d: %s", epoch, step.metrics)
         return step
@@ -238,35 +222,6 @@ class Monitor:
             output=Output(work_dir=None),
         )
         return tuple(done.maps)
-
-    def _log(self, run: Any, epoch: int, extracted: Any, results: Any, featmaps: Any) -> None:
-        from featscope.analysis.metrics import COUNT_METRICS
-        from featscope.render import plot_embedding, png_bytes
-        from featscope.sinks.writers import write_coords
-
-        suffix, method, fig = f"e{epoch:04d}", self.embedding.method, self.figures
-        # an unreadable image changes the rows: thumbnails would no longer match them
-        read_all = len(extracted.samples) == len(self.samples)
-        for fs, result in zip(extracted.feature_sets, results, strict=True):
-            stem = safe_stem(result.point)
-            ax = plot_embedding(
-                result, legend=fig.legend, annotate=fig.annotate, point_size=fig.point_size
-            )
-            run.write_figure(
-                ax.figure, f"{method}_{stem}_{suffix}", formats=fig.formats, dpi=fig.dpi,
-                tag=f"{method}/{result.point}",
-            )  # fmt: skip
-            # the tsne view's table, one per epoch; not a manifest result (epochs would crowd it)
-            write_coords(run, result, f"{stem}_{suffix}")
-            measured = {k: v for k, v in result.metrics.items() if k not in COUNT_METRICS}
-            run.log_metrics(measured, prefix=f"{result.point}/")
-            if self.embeddings:
-                thumbs = self.thumbnails if read_all else None
-                run.log_embedding(fs, result, thumbs, tag=result.point)
-        for fmap in featmaps:
-            stem = safe_stem(f"{fmap.image_id}_{fmap.name}")
-            picture = png_bytes(fmap.drawn)
-            run.write_bytes(f"featmap_{stem}_{suffix}.png", picture, tag=f"featmap/{stem}")
 
     @property
     def run_dir(self) -> Path | None:
@@ -307,92 +262,3 @@ class Monitor:
             self.close()
         else:
             self.abort(exc)
-
-
-@functools.cache
-def _callback_class() -> type:
-    """Build the Lightning callback class on first use (Lightning is an optional extra)."""
-    try:
-        from lightning.pytorch import Callback
-    except ImportError:
-        try:
-            from pytorch_lightning import Callback
-        except ImportError:
-            from featscope._optional import require
-
-            require("lightning", "lightning", "the Lightning callback")
-            raise  # pragma: no cover - require raised already
-
-    class FeatscopeCallback(Callback):  # type: ignore[misc, valid-type]
-        """A PyTorch Lightning callback running a :class:`Monitor` on the LightningModule.
-
-        Parameters
-        ----------
-        data : str, path or ImageSamples, optional
-            The samples to map (see :class:`Monitor`).
-        points : sequence of str, optional
-            Capture points, module paths inside the LightningModule (``"net.layer4"``).
-        every : int, default 1
-            Log every ``every`` epochs.
-        on : {"train", "validation"}, default "train"
-            Log at the end of the training epoch, or of the validation epoch (sanity checks
-            skipped).
-        **monitor_kwargs
-            The other :class:`Monitor` arguments (``output``, ``embedding``, ``preprocess``,
-            ``featmaps``, ...).
-
-        Attributes
-        ----------
-        monitor : Monitor or None
-            Made when fitting starts (on the global-zero process only).
-        """
-
-        def __init__(
-            self,
-            data: Any = None,
-            points: Sequence[str] | None = None,
-            *,
-            every: int = 1,
-            on: str = "train",
-            **monitor_kwargs: Any,
-        ) -> None:
-            super().__init__()
-            if on not in ("train", "validation"):
-                raise ParameterError(f"`on` must be 'train' or 'validation'; got {on!r}")
-            self.data, self.points, self.every = data, points, _check_every(every)
-            self.on, self.monitor_kwargs = on, monitor_kwargs
-            self.monitor: Monitor | None = None
-
-        def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
-            if trainer.is_global_zero and self.monitor is None:
-                self.monitor = Monitor(
-                    pl_module, self.data, self.points, every=self.every, **self.monitor_kwargs
-                )
-
-        def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if self.on == "train" and self.monitor is not None:
-                self.monitor.step(int(trainer.current_epoch))
-
-        def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
-            if self.on == "validation" and not trainer.sanity_checking and self.monitor:
-                self.monitor.step(int(trainer.current_epoch))
-
-        def on_fit_end(self, trainer: Any, pl_module: Any) -> None:
-            if self.monitor is not None:
-                self.monitor.close()
-
-        def on_exception(self, trainer: Any, pl_module: Any, exception: BaseException) -> None:
-            if self.monitor is not None:
-                self.monitor.abort(exception)
-
-    # Named as the module attribute that returns it, so pickle finds it by reference.
-    FeatscopeCallback.__module__ = __name__
-    FeatscopeCallback.__qualname__ = "FeatscopeCallback"
-    return FeatscopeCallback
-
-
-def __getattr__(name: str) -> Any:
-    # `from featscope.views.monitor import FeatscopeCallback` imports Lightning only then.
-    if name == "FeatscopeCallback":
-        return _callback_class()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,16 +25,13 @@ from featscope.analysis.shape_bias import (
     as_mapping,
     class_scores,
     decide_from_logits,
-    mapping_source,
-    reference_humans,
+    model_shape_bias,
     select_decision_makers,
     shape_bias_by_subject,
     with_reference_humans,
 )
 from featscope.data.cue_conflict import (
-    DecisionTable,
     check_model_name,
-    csv_name,
     default_model_name,
     locate_stimuli,
     read_decision_csvs,
@@ -43,7 +39,8 @@ from featscope.data.cue_conflict import (
 )
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.render.shape_bias import plot_shape_bias
-from featscope.results import Provenance, ShapeBiasRun, ShapeBiasStats
+from featscope.results import Provenance, ShapeBiasRun
+from featscope.sinks.export import export_from_run, finished_paths
 from featscope.sinks.open import open_run
 from featscope.views._run import Stopwatch
 
@@ -56,7 +53,6 @@ DEFAULT_MODEL = "demo:efficientnet-lite0"
 # batches of 32 and float32 (no autocast): decisions as the published numbers were measured
 _EXTRACTION = Extraction(batch_size=32, amp="off")
 _FIGURES = Figures(formats=("png", "pdf"))
-_PROBE = 8  # images run before the run folder is made, to check the model's output width
 
 
 def shape_bias(
@@ -126,6 +122,7 @@ def shape_bias(
     >>> round(run.shape_bias, 3)  # doctest: +SKIP
     0.214
     """
+    from featscope.capture.logits import extract_logits, probe_logits
     from featscope.models import load_model
 
     preprocess, extraction = preprocess or Preprocess(), extraction or _EXTRACTION
@@ -143,41 +140,17 @@ def shape_bias(
     name = check_model_name(model_name or default_model_name(handle.spec))
     logger.info("shape bias of %s (%s) on %d stimuli in %s", name, handle.spec, len(samples), root)
     with clock("evaluate"):
-        # a few images first: a model whose outputs cannot be mapped fails before the long loop
-        # and before a run folder is made (a few, so that one unreadable image skipped with
-        # skip_bad_images does not leave the probe empty)
-        head = samples.subset(range(min(len(samples), _PROBE)))
-        probe = dataclasses.replace(extraction, batch_size=_PROBE, progress=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # skipped images are reported by the real pass
-            decide_from_logits(_logits(handle, head, probe)[0], category_mapping)
+        # outputs that cannot be mapped fail before the long loop and before a run folder exists
+        head = probe_logits(handle, samples, extraction)
+        decide_from_logits(class_scores(head.features), category_mapping)
+    origin = Provenance(handle.spec, handle.checkpoint, handle.checkpoint_sha256, str(root))
     with open_run(output, "shape_bias") as run:
         with clock("evaluate"):
-            logits, kept = _logits(handle, samples, extraction)
-            responses = decide_from_logits(logits, category_mapping)
-        table = DecisionTable.for_stimuli(name, responses, samples.subset(kept))
-        stats = shape_bias_by_subject(table, pool_humans=False)[name]
-        humans = reference_humans()
-        logger.info("%s: shape bias %.4f (humans %.4f)", name, stats.shape_bias, humans.shape_bias)
-        result = ShapeBiasRun(
-            stats={name: stats, HUMANS: humans},
-            model_name=name,
-            shown=(HUMANS, name),
-            decisions=table,
-            params={"mapping": mapping_source(category_mapping, logits.shape[1])},
-            provenance=Provenance(
-                model=handle.spec,
-                checkpoint=handle.checkpoint,
-                checkpoint_sha256=handle.checkpoint_sha256,
-                source=str(root),
-            ),
-        )
-        figure = _draw({name: stats}, clock, humans=humans)
-        files: tuple[Path, ...] = ()
-        if run is not None:
-            with clock("write"):
-                csv = run.write_text(csv_name(name), table.to_csv_text())
-                files = (csv, *_write(run, result, figure, figures))
+            out = extract_logits(handle, samples, extraction)
+            stimuli, logits = samples.subset(out.kept), class_scores(out.features)
+            result = model_shape_bias(name, logits, stimuli, category_mapping, provenance=origin)
+        figure = _draw({name: result[name]}, clock, humans=result[HUMANS])
+        files = _write(run, result, figure, figures, clock)
     return _finish(run, result, (files, files[:1]), output, (figure, figures), clock)
 
 
@@ -250,11 +223,8 @@ def shape_bias_from_csv(
     )
     style = {"colors": colors, "markers": markers, "labels": labels}
     figure = _draw({n: stats[n] for n in order}, clock, **style)
-    written: tuple[Path, ...] = ()
     with open_run(output, "shape_bias") as run:
-        if run is not None:
-            with clock("write"):
-                written = _write(run, result, figure, figures)
+        written = _write(run, result, figure, figures, clock)
     # the figures first and the numbers last: a copy never holds a json without its figures
     exports = (*written[1:], *written[:1])
     return _finish(run, result, (written, exports), output, (figure, figures), clock)
@@ -263,35 +233,19 @@ def shape_bias_from_csv(
 # --------------------------------------------------------------------------- stages
 
 
-def _logits(handle: Any, samples: Any, extraction: Extraction) -> tuple[Any, Any]:
-    """Run the model over the samples; return its ``(N, C)`` outputs and the positions read."""
-    from featscope.capture import extract_features
-
-    out = extract_features(
-        handle,
-        samples,
-        "logits",
-        batch_size=extraction.batch_size,
-        device=extraction.device,
-        num_workers=extraction.num_workers,
-        progress=extraction.progress,
-        skip_bad_images=extraction.skip_bad_images,
-        amp=extraction.amp,
-    )
-    return class_scores(out.features), out.kept
-
-
-def _draw(stats: dict[str, ShapeBiasStats], clock: Stopwatch, **style: Any) -> Any:
+def _draw(stats: dict[str, Any], clock: Stopwatch, **style: Any) -> Any:
     with clock("render"):
         return plot_shape_bias(stats, **style).figure
 
 
-def _write(run: Any, result: ShapeBiasRun, figure: Any, figures: Figures) -> tuple[Path, ...]:
-    """Write ``shape_bias.json`` and the figures; record the result in the manifest."""
-    numbers = run.write_json("shape_bias.json", result.to_dict())
-    drawn = run.write_figure(figure, "shape_bias", formats=figures.formats, dpi=figures.dpi)
-    run.add_result(result.model_name or "shape_bias", result)
-    return (numbers, *drawn)
+def _write(run: Any, result: ShapeBiasRun, figure: Any, figures: Figures, clock: Stopwatch) -> Any:
+    """Write the result (csv, json, manifest entry), then the figures; nothing without a run."""
+    if run is None:
+        return ()
+    with clock("write"):
+        written = run.write(result)
+        drawn = run.write_figure(figure, "shape_bias", formats=figures.formats, dpi=figures.dpi)
+        return (*written, *drawn)
 
 
 def _finish(
@@ -314,15 +268,10 @@ def _finish(
         show(figure)
     if run is None:
         return dataclasses.replace(result, timings=clock.timings)
-    from featscope.sinks.export import export_files
-
-    run_dir = run.final_path
-    written, exports = ([run_dir / f.name for f in names] for names in files)
-    copies = export_files(exports, output.export) if output.export is not None else ()
     return dataclasses.replace(
         result,
-        run_dir=run_dir,
-        files=tuple(written),
-        exported=tuple(copies),
+        run_dir=run.final_path,
+        files=tuple(finished_paths(run, files[0])),
+        exported=tuple(export_from_run(run, files[1], output.export)),
         timings=clock.timings,
     )
