@@ -78,6 +78,9 @@ class Provenance:
         Path of the checkpoint loaded into the model, if any.
     checkpoint_sha256 : str or None
         SHA-256 of the checkpoint file.
+    weights : str or None
+        What weights the model held: ``"random"``, ``"pretrained"``, ``"checkpoint"``,
+        ``"shipped"`` or ``"given"`` (see :class:`featscope.models.ModelHandle`).
     source : str
         What the samples came from: a folder, a file list, a features file, ``demo:digits``.
     seed : int
@@ -93,6 +96,7 @@ class Provenance:
     checkpoint_sha256: str | None = None
     source: str = ""
     seed: int = 0
+    weights: str | None = None
     versions: Mapping[str, str] = field(default_factory=library_versions)
     created: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -389,3 +389,35 @@ def test_unlabelled_folder_gives_a_map_csv_page_and_says_which_metrics_it_left_o
     page = (run_dir / "embedding.html").read_text()
     assert "12 unlabelled samples" in page
     assert "left out: the samples have no labels" in page
+
+
+def test_random_weights_are_said_in_the_title_the_results_and_the_manifest(tmp_path, caplog):
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.AdaptiveAvgPool2d(1))
+    data = _image_folder(tmp_path / "data", bad=False)
+    run = featscope.tsne(
+        model="timm:test_resnet",
+        data=data,
+        points=["pre_logits"],
+        embedding=EmbeddingOptions(perplexity=3),
+        preprocess=Preprocess(input_size=32),
+        output=Output(work_dir=tmp_path / "w"),
+    )
+    assert "timm:test_resnet has random weights" in caplog.text
+    result = run["pre_logits"]
+    assert result.provenance.weights == "random"
+    from featscope.render.embedding import embedding_title
+
+    assert embedding_title(result).startswith("timm:test_resnet (random weights) · pre_logits")
+    manifest = json.loads((run.run_dir / "manifest.json").read_text())
+    assert manifest["metadata"]["preprocessing"]["input_size"] == [32, 32]
+    # a module brings its own weights: no notice
+    given = featscope.tsne(
+        model=net,
+        data=data,
+        points=["1"],
+        embedding=EmbeddingOptions(perplexity=3),
+        output=Output(work_dir=None),
+    )
+    assert given.results[0].provenance.weights == "given"

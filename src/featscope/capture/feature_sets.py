@@ -16,7 +16,7 @@ from featscope.data.samples import ImageSamples
 from featscope.errors import DataError
 from featscope.models.handle import ModelHandle
 from featscope.options import Extraction
-from featscope.results import FeatureSet, Provenance
+from featscope.results import FeatureSet
 
 __all__ = ["FeatureExtraction", "extract_feature_sets"]
 
@@ -108,13 +108,7 @@ def extract_feature_sets(
             return None
     else:
         out = extract_features(handle, samples, points, device=extraction.device, **options)
-    provenance = Provenance(
-        model=handle.spec,
-        checkpoint=handle.checkpoint,
-        checkpoint_sha256=handle.checkpoint_sha256,
-        source=samples.source,
-        seed=seed,
-    )
+    provenance = handle.provenance(samples.source, seed=seed)
     sets = tuple(out.feature_sets(samples, provenance))
     if not sets or len(out.kept) == 0:
         raise DataError(f"no sample of {samples.source!r} could be read; nothing to map")

@@ -157,12 +157,7 @@ def capture_maps(
         if point.name != TRANSFORM_POINT
     }
     if provenance is None:
-        provenance = Provenance(
-            model=handle.spec,
-            checkpoint=handle.checkpoint,
-            checkpoint_sha256=handle.checkpoint_sha256,
-            source=image_id,
-        )
+        provenance = handle.provenance(image_id)
     return CapturedMaps(image_id, maps, region, valid, provenance)
 
 

@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 from featscope.models.preprocessing import Preprocessing
+from featscope.results import Provenance
 
 if TYPE_CHECKING:
     pass
@@ -183,6 +184,30 @@ class ModelHandle:
     _dry_run: dict[str, PointInfo] | None = field(
         default=None, init=False, repr=False, compare=False
     )
+
+    def provenance(self, source: str = "", seed: int = 0) -> Provenance:
+        """Return the provenance of results computed with this model.
+
+        Parameters
+        ----------
+        source : str, optional
+            What the samples came from (a folder, a file list, an image id).
+        seed : int, default 0
+            Seed of the random choices behind the result.
+
+        Returns
+        -------
+        Provenance
+            The spec, checkpoint and its hash, the weights, the source and the seed.
+        """
+        return Provenance(
+            model=self.spec,
+            checkpoint=self.checkpoint,
+            checkpoint_sha256=self.checkpoint_sha256,
+            source=source,
+            seed=seed,
+            weights=self.weights,
+        )
 
     def point_names(self) -> list[str]:
         """Every valid capture-point name: the aliases, then the module paths."""

@@ -105,6 +105,8 @@ def embedding_title(result: EmbeddingResult) -> str:
         default 10).
     """
     model = result.provenance.model or "features"
+    if result.provenance.weights == "random":
+        model += " (random weights)"  # an untrained network's map must not pass for a trained one
     method = _METHOD_NAMES.get(result.method.lower(), result.method)
     lines = [f"{model} · {result.point} · {method}"]
 

@@ -154,7 +154,7 @@ def tsne(
         else:
             # everything that can be wrong with the request fails here, before any image is read
             from featscope.capture import extract_feature_sets, resolve_points
-            from featscope.models import load_model
+            from featscope.models import describe_preprocessing, load_model
 
             builtin = model is None and data is None
             handle = load_model(
@@ -170,6 +170,7 @@ def tsne(
     with open_run(output, "tsne") as run:
         if run is not None and samples is not None:
             run.add_metadata("samples", samples.summary())
+            run.add_metadata("preprocessing", describe_preprocessing(handle))
         if samples is not None:
             with clock("extract"):
                 extracted = extract_feature_sets(

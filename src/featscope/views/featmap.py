@@ -18,7 +18,7 @@ from featscope.analysis.featmap import FeatmapStyle
 from featscope.data.photos import reject_model
 from featscope.errors import ParameterError
 from featscope.options import Extraction, Figures, Output, Preprocess
-from featscope.results import FeatmapRun, FeatureMap, Provenance
+from featscope.results import FeatmapRun, FeatureMap
 from featscope.sinks.open import open_run
 from featscope.views._run import Stopwatch
 
@@ -198,7 +198,7 @@ def _run(
         ]
         points = [map_points(h, names) for h in handles]  # before any image is read
         photos, source = collect_photos(data)
-    origins = [Provenance(h.spec, h.checkpoint, h.checkpoint_sha256, source) for h in handles]
+    origins = [h.provenance(source) for h in handles]
     stages = list(zip(handles, points, origins, strict=True))
     logger.info("%s of %s at %s: %d image(s)", view, [o.model for o in origins], names, len(photos))
     with open_run(output, view) as run:

@@ -143,7 +143,7 @@ def shape_bias(
         # outputs that cannot be mapped fail before the long loop and before a run folder exists
         head = probe_logits(handle, samples, extraction)
         decide_from_logits(class_scores(head.features), category_mapping)
-    origin = Provenance(handle.spec, handle.checkpoint, handle.checkpoint_sha256, str(root))
+    origin = handle.provenance(str(root))
     with open_run(output, "shape_bias") as run:
         with clock("evaluate"):
             out = extract_logits(handle, samples, extraction)
