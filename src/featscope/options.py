@@ -239,6 +239,10 @@ class Preprocess:
         type=float,
         help="normalisation std, 0-1 scale (default: the model's)",
     )
+    in_chans: int | None = option(
+        None, "--in-chans", type=int, metavar="N",
+        help="input channels of the model: 1 grey, 3 RGB (default: from its first layer)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         size = _tuple(self.input_size)
@@ -252,6 +256,8 @@ class Preprocess:
         _freeze(self, "input_size", size)
         _freeze(self, "mean", _tuple(self.mean))
         _freeze(self, "std", _tuple(self.std))
+        if self.in_chans is not None:
+            _check_int(self, "in_chans", 1, 4)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the overrides that are set, as keyword arguments of ``load_model``."""

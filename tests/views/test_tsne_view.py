@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -421,3 +422,32 @@ def test_random_weights_are_said_in_the_title_the_results_and_the_manifest(tmp_p
         output=Output(work_dir=None),
     )
     assert given.results[0].provenance.weights == "given"
+
+
+def test_a_one_channel_model_from_a_file_maps_rgb_photos(tmp_path, capsys):
+    # An MNIST-style CNN (1 input channel) in a file of its own, given as py:FILE:factory.
+    (tmp_path / "mnist_net.py").write_text(
+        "import torch\n"
+        "def build():\n"
+        "    torch.manual_seed(0)\n"
+        "    return torch.nn.Sequential(\n"
+        "        torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(),\n"
+        "        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))\n"
+    )
+    data = _image_folder(tmp_path / "data", bad=False)
+    work = tmp_path / "w"
+    args = ["tsne", "--model", f"py:{tmp_path / 'mnist_net.py'}:build", "--data", str(data)]
+    args += ["--point", "3", "--input-size", "20", "--perplexity", "3", "--work-dir", str(work)]
+    assert main([*args, *FAST]) == 0
+    (run_dir,) = _run_dirs(work)
+    assert np.load(run_dir / "feat_3.npy").shape == (12, 4)
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["metadata"]["preprocessing"]["channels"] == 1
+    # --in-chans that the first layer cannot take is one line naming both
+    capsys.readouterr()
+    assert main([*args, "--in-chans", "3", *FAST]) == 2
+    err = capsys.readouterr().err
+    expected = r"error: .*mnist_net.* failed on an input batch of shape \(\d+, 3, 20, 20\): "
+    assert re.search(expected + r".*channels.*; check --input-size and --in-chans", err)
+    assert "Traceback" not in err
+    assert _run_dirs(work) == [run_dir]  # the failed run left no second folder

@@ -231,8 +231,9 @@ class Capture:
         Raises
         ------
         CaptureError
-            When called outside the ``with`` block, when a hooked module did not run during
-            the forward pass, or when a value the model's API provides is missing.
+            When called outside the ``with`` block, when the model fails on ``x`` (a shape or
+            channel mismatch), when a hooked module did not run during the forward pass, or when
+            a value the model's API provides is missing.
         """
         if not self._active:
             raise CaptureError(
@@ -240,8 +241,18 @@ class Capture:
                 "`with capture(handle, points) as tap: tap.run(x)`"
             )
         self.outputs = {}
-        with torch.inference_mode():
-            _output, extras = self.handle.forward(self.handle.module, x)
+        try:
+            with torch.inference_mode():
+                _output, extras = self.handle.forward(self.handle.module, x)
+        except RuntimeError as exc:
+            # torch's shape errors ("expected input[8, 3, 20, 20] to have 1 channels") mean the
+            # input does not fit the model: a user's option to change, not a featscope bug
+            shape = tuple(getattr(x, "shape", ()))
+            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CaptureError(
+                f"{self.handle.spec} failed on an input batch of shape {shape}: {message}; check "
+                "--input-size and --in-chans (or the model's preprocessing) against the model"
+            ) from exc
         extras = extras or {}
         values: dict[str, Any] = {}
         for point in self.points:
