@@ -218,3 +218,17 @@ def test_points_command_shows_what_each_point_gives(capsys):
     assert "Sequential" in rows["layer2"]
     assert "NCHW (48, 20, 20) stride 8" in rows["layer2.0"]
     assert "[feature_info]" not in rows["layer2.0"]
+
+
+def test_points_of_a_one_channel_model(tmp_path, capsys, monkeypatch):
+    import featscope.cli.points as points_cli
+
+    (tmp_path / "grey_net.py").write_text(
+        "import torch\n"
+        "def build():\n"
+        "    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, stride=2), torch.nn.ReLU())\n"
+    )
+    spec = f"py:{tmp_path / 'grey_net.py'}:build"
+    assert _run(points_cli, ["--model", spec, "--input-size", "28"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "NCHW (4, 13, 13) stride 2" in rows["0"]  # the dry run fed 1 channel, not 3

@@ -156,6 +156,8 @@ def test_cli_errors(stimuli, tmp_path, capsys):
     assert "--model evaluate a model" in capsys.readouterr().err
     assert main(["shape-bias", "plot", "--csv-dir", str(CSV_DIR), "--skip-bad-images"]) == 2
     assert "--skip-bad-images evaluate a model" in capsys.readouterr().err
+    assert main(["shape-bias", "plot", "--csv-dir", str(CSV_DIR), "--input-size", "300"]) == 2
+    assert "--input-size evaluate a model" in capsys.readouterr().err
     assert main(["shape-bias", "--csv-dir", str(CSV_DIR)]) == 2
     assert "add `plot`" in capsys.readouterr().err
     args = ["shape-bias", "--model", "py:sb_cli_factory:build_ten", "--data", str(stimuli)]

@@ -447,7 +447,7 @@ def test_a_one_channel_model_from_a_file_maps_rgb_photos(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--in-chans", "3", *FAST]) == 2
     err = capsys.readouterr().err
-    expected = r"error: .*mnist_net.* failed on an input batch of shape \(\d+, 3, 20, 20\): "
-    assert re.search(expected + r".*channels.*; check --input-size and --in-chans", err)
+    expected = r"error: model .*mnist_net.* failed on the input \(\d+, 3, 20, 20\) .*3 channels\): "
+    assert re.search(expected + r".*channels.*--in-chans\)", err)
     assert "Traceback" not in err
     assert _run_dirs(work) == [run_dir]  # the failed run left no second folder

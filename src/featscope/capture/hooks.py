@@ -23,6 +23,7 @@ import torch
 from featscope.capture.points import CapturePoint, module_table, resolve_points
 from featscope.errors import CaptureError
 from featscope.models.handle import ModelHandle
+from featscope.models.points import forward_errors
 
 __all__ = ["Capture", "capture", "select_element"]
 
@@ -241,18 +242,10 @@ class Capture:
                 "`with capture(handle, points) as tap: tap.run(x)`"
             )
         self.outputs = {}
-        try:
-            with torch.inference_mode():
-                _output, extras = self.handle.forward(self.handle.module, x)
-        except RuntimeError as exc:
-            # torch's shape errors ("expected input[8, 3, 20, 20] to have 1 channels") mean the
-            # input does not fit the model: a user's option to change, not a featscope bug
-            shape = tuple(getattr(x, "shape", ()))
-            message = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise CaptureError(
-                f"{self.handle.spec} failed on an input batch of shape {shape}: {message}; check "
-                "--input-size and --in-chans (or the model's preprocessing) against the model"
-            ) from exc
+        # torch's shape errors ("expected input[8, 3, 20, 20] to have 1 channels") mean the input
+        # does not fit the model: a user's option to change, not a featscope bug
+        with forward_errors(self.handle, x), torch.inference_mode():
+            _output, extras = self.handle.forward(self.handle.module, x)
         extras = extras or {}
         values: dict[str, Any] = {}
         for point in self.points:

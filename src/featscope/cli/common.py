@@ -1,4 +1,4 @@
-"""Flags shared by several subcommands (model, preprocessing, output), defined once."""
+"""Flags shared by several subcommands (model, images, points, config), defined once."""
 
 from __future__ import annotations
 
@@ -9,10 +9,7 @@ __all__ = [
     "add_config_flags",
     "add_images_argument",
     "add_model_flags",
-    "add_output_flags",
     "add_points_flag",
-    "add_preprocessing_flags",
-    "add_skip_bad_images_flag",
     "add_trust_checkpoint_flag",
     "new_parser",
 ]
@@ -74,24 +71,20 @@ def add_config_flags(parser: argparse.ArgumentParser, example: str | None = None
     )
 
 
-def add_model_flags(
-    parser: argparse.ArgumentParser, *, preprocessing: bool = True
-) -> argparse._ArgumentGroup:
-    """Add the model spec, its checkpoint and (unless ``preprocessing=False``) its overrides.
+def add_model_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """Add the model spec and its checkpoint; return the group.
 
-    A subcommand built from option groups passes ``preprocessing=False`` and adds the
-    ``Preprocess`` group (and ``--device`` from ``Extraction``) itself. Returns the group.
+    The preprocessing overrides and ``--device`` come from the ``Preprocess`` and ``Extraction``
+    option groups, which each subcommand adds with :func:`featscope.cli.groups.add_group`.
     """
     group = parser.add_argument_group("model")
     group.add_argument(
         "--model",
-        help="timm:NAME, tv:NAME, hf:DIR, ts:FILE.pt, py:pkg.module:factory or demo:NAME "
-        "(default: the built-in demo model)",
+        help="timm:NAME, tv:NAME, hf:DIR, mmpretrain:NAME_OR_CONFIG, ts:FILE.pt, "
+        "py:pkg.module:factory, py:FILE.py:factory or demo:NAME (default: the built-in demo model)",
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
     add_trust_checkpoint_flag(group)
-    if preprocessing:
-        add_preprocessing_flags(group)
     return group
 
 
@@ -106,36 +99,6 @@ def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:
         action="store_true",
         help="load a checkpoint the safe reader (torch.load weights_only=True) refuses with the "
         "full unpickler, which RUNS CODE FROM THE FILE; only for files you trust as a script",
-    )
-
-
-def add_preprocessing_flags(group: argparse._ActionsContainer) -> None:
-    """Add ``--input-size``, ``--mean``, ``--std`` and ``--device`` to a parser or group."""
-    group.add_argument(
-        "--input-size", nargs="+", type=int, metavar="N", help="input size: S or H W"
-    )
-    group.add_argument("--mean", nargs=3, type=float, help="normalisation mean (0-1 scale)")
-    group.add_argument("--std", nargs=3, type=float, help="normalisation std (0-1 scale)")
-    group.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or mps")
-
-
-def add_skip_bad_images_flag(
-    group: argparse._ActionsContainer, *, default: bool | None = False
-) -> None:
-    """Add ``--skip-bad-images``: leave unreadable images out, with a warning, instead of failing.
-
-    Parameters
-    ----------
-    group : argparse parser or argument group
-        Where the flag goes.
-    default : bool or None, default False
-        ``None`` lets a command tell whether the flag was given at all.
-    """
-    group.add_argument(
-        "--skip-bad-images",
-        action="store_true",
-        default=default,
-        help="leave unreadable images out (with a warning, listed in run.log) instead of failing",
     )
 
 
@@ -195,52 +158,3 @@ def add_points_flag(
     parser.add_argument(
         "--point", *aliases, dest="points", nargs="+", metavar="POINT", help=help_text
     )
-
-
-def input_size(values: list[int] | None) -> tuple[int, int] | None:
-    """``--input-size S`` or ``--input-size H W`` as ``(H, W)``."""
-    from featscope.errors import ParameterError
-
-    if not values:
-        return None
-    if len(values) == 1:
-        return (values[0], values[0])
-    if len(values) == 2:
-        return (values[0], values[1])
-    raise ParameterError(f"`--input-size` takes 1 or 2 integers (S or H W); got {values}")
-
-
-def add_output_flags(parser: argparse.ArgumentParser, *, figures: bool = True) -> None:
-    """Add where and how results are written and shown.
-
-    Parameters
-    ----------
-    parser : argparse.ArgumentParser
-        The subcommand's parser.
-    figures : bool, default True
-        Add ``--format``, ``--dpi`` and ``--show`` for commands that draw matplotlib figures
-        (and have progress bars); False gives ``--work-dir`` and ``--quiet`` only.
-    """
-    group = parser.add_argument_group("output")
-    group.add_argument("--work-dir", default="work_dirs", help="parent folder of the run folder")
-    group.add_argument(
-        "--backend",
-        nargs="+",
-        action="extend",
-        choices=["local", "tensorboard", "wandb"],
-        metavar="NAME",
-        help="also log to tensorboard and/or wandb (local, the run folder, is always on)",
-    )
-    if not figures:
-        group.add_argument("--quiet", action="store_true", help="warnings only")
-        return
-    group.add_argument(
-        "--format",
-        nargs="+",
-        default=["png"],
-        choices=["png", "pdf", "svg", "jpg"],
-        help="figure formats",
-    )
-    group.add_argument("--dpi", type=int, default=150, help="resolution of raster figures")
-    group.add_argument("--show", action="store_true", help="open the figures in a window")
-    group.add_argument("--quiet", action="store_true", help="no progress bars, warnings only")

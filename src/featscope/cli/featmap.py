@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         cfg_example=_CFG_EXAMPLE,
     )
     add_images_argument(parser)
-    add_model_flags(parser, preprocessing=False)
+    add_model_flags(parser)
     add_points_flag(
         parser,
         "capture points: module paths or backbone, neck (default: backbone; the demo: "

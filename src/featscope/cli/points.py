@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_model_flags, input_size, new_parser
+from featscope.cli.common import add_model_flags, new_parser
+from featscope.cli.groups import add_group, group_from_args
+from featscope.options import Extraction, Preprocess
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         cfg_example='model="timm:resnet18"',
     )
     add_model_flags(parser)
+    add_group(parser, Preprocess, "preprocessing")
+    add_group(parser, Extraction, "device", only=["device"])
     parser.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)
     return parser
 
@@ -32,10 +36,8 @@ def run(args: argparse.Namespace) -> int:
     handle = load_model(
         args.model or "demo:digits-cnn",
         checkpoint=args.checkpoint,
-        input_size=input_size(args.input_size),
-        mean=args.mean,
-        std=args.std,
-        device=args.device,
+        device=group_from_args(Extraction, args).device,
+        **group_from_args(Preprocess, args).to_dict(),
     )
     height, width = handle.preprocess.input_size
     print(f"# {handle.spec} ({handle.family}), shapes per image for a {height}x{width} input")

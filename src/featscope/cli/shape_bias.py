@@ -25,7 +25,19 @@ from featscope.errors import ParameterError
 __all__ = ["build_parser", "run"]
 
 # flags of one form that mean nothing in the other: given there, they are an error, not ignored
-_EVALUATE_ONLY = ("model", "checkpoint", "data", "model_name", "mapping", "skip_bad_images")
+_EVALUATE_ONLY = (
+    "model",
+    "checkpoint",
+    "data",
+    "model_name",
+    "mapping",
+    "skip_bad_images",
+    "input_size",
+    "mean",
+    "std",
+    "in_chans",
+    "num_workers",
+)
 _PLOT_ONLY = ("csv_dir", "csv", "models", "colors", "markers", "plotting_names")
 
 

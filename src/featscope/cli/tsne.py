@@ -19,7 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
         "With no --model, --data or --features: the built-in digits demo.",
         cfg_example="perplexity=50 legend=true class_idx=[0,2]",
     )
-    add_model_flags(parser, preprocessing=False)
+    add_model_flags(parser)
     add_group(parser, Preprocess, "preprocessing")
     add_points_flag(
         parser,

@@ -455,19 +455,22 @@ def forward_errors(handle: ModelHandle, x: torch.Tensor) -> Iterator[None]:
     try:
         yield
     except _FORWARD_ERRORS as exc:
-        if isinstance(exc, FeatscopeError):
+        # featscope's own errors, and running out of memory (a batch-size matter), pass through
+        if isinstance(exc, FeatscopeError) or "OutOfMemoryError" in type(exc).__name__:
             raise
         raise CaptureError(
             f"model {handle.spec} failed on the input {tuple(x.shape)} made by its preprocessing "
-            f"(input_size {handle.preprocess.input_size}): {first_line(exc)}; pass the input "
-            "size the model was built for (input_size=... / --input-size)"
+            f"(input_size {handle.preprocess.input_size}, {x.shape[1]} channels): "
+            f"{first_line(exc)}; pass the input size and channels the model was built for "
+            "(input_size=... / --input-size, in_chans=... / --in-chans)"
         ) from exc
 
 
 def _describe_all(handle: ModelHandle) -> dict[str, PointInfo]:
     height, width = handle.preprocess.input_size
     device, dtype = device_and_dtype(handle.module)
-    x = torch.zeros(1, 3, height, width, device=device, dtype=dtype)
+    channels = getattr(handle.preprocess, "channels", None) or 3
+    x = torch.zeros(1, channels, height, width, device=device, dtype=dtype)
     inputs = [r.module for r in handle.aliases.values() if r.io == "input" and r.module is not None]
     with forward_errors(handle, x):
         paths, outputs, read_inputs, extras = _run_with_hooks(handle, x, inputs)

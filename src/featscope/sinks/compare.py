@@ -127,7 +127,7 @@ def read_tsne_runs(
     if not maps:
         raise ParameterError(
             f"`points` {list(points or [])}: none of the runs has a map of these points; the "
-            f"runs have {available}, pass some of those (--vis-stage)"
+            f"runs have {available}, pass some of those (--point)"
         )
     for message in left_out:
         # stacklevel: the warning points at the caller of featscope.compare

@@ -92,11 +92,6 @@ def export_format(target: str | os.PathLike[str] | None, work_dir: Any) -> str |
             f"`--out` {str(path)!r} has an unsupported suffix; use one of "
             f"{', '.join('.' + f for f in FIGURE_FORMATS)}"
         )
-    if work_dir is None:
-        raise ParameterError(
-            f"`--out` {str(path)!r} copies figures of the run folder, but work_dir is None; pass "
-            "a work_dir or leave the export unset"
-        )
     if not path.parent.is_dir():
         raise OutputError(
             f"`--out` {str(path)!r}: folder {str(path.parent)!r} does not exist; create it or "

@@ -188,8 +188,6 @@ def _run(
     preprocess, style, extraction, figures, output = groups
     extraction = extraction or Extraction()
     figures, output = figures or Figures(), output or Output()
-    if output.export is not None and output.work_dir is None:
-        raise ParameterError("`export` copies files of the run folder, but work_dir is None")
     clock, maps, skipped, used = Stopwatch(), [], [], set()
     with clock("load"):
         kwargs = {"device": extraction.device, **(preprocess or Preprocess()).to_dict()}

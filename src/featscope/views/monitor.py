@@ -67,7 +67,8 @@ class Monitor:
         Input size and normalisation (needed for a plain module whose input is not 224 x 224
         ImageNet-normalised).
     extraction : Extraction, optional
-        Default: on the model's device, in the main process, without progress bars.
+        Default: on the model's device, in the main process, without progress bars. A group
+        left at the default device runs on the model's device too.
     figures : Figures, optional
         Default ``Figures(dpi=100, legend=True)``.
     output : Output, optional
@@ -132,7 +133,13 @@ class Monitor:
         self.embeddings, self.featmap_points = bool(embeddings), list(featmaps or [])
         module = model.module if isinstance(model, ModelHandle) else model
         device = str(module_device(module))  # the model stays where training put it
-        self.extraction = extraction or Extraction(device=device, num_workers=0, progress=False)
+        # the model stays where training put it, and extraction runs there: an Extraction left at
+        # the default device ("cpu") would move a model training on a GPU back and forth
+        if extraction is None:
+            extraction = Extraction(device=device, num_workers=0, progress=False)
+        elif extraction.device == Extraction().device:
+            extraction = replace(extraction, device=device)
+        self.extraction = extraction
         with training_state(module):
             self.handle = load_model(model, device=device, **(preprocess or Preprocess()).to_dict())
         self.points = resolve_points(self.handle, list(points or ("pre_logits",)))
