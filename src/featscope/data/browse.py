@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from featscope.data.py_sources import is_python_data
 from featscope.data.samples import ImageSamples
 from featscope.data.transforms import PHASES, Pipeline, StepOutput, trace
 from featscope.errors import DataError, ParameterError
@@ -131,10 +132,14 @@ def open_images(data: Any = None) -> ImageSamples:
         return data
     if data is None or data == DEMO_SOURCE:
         return demo_photo_samples()
+    if is_python_data(data):
+        from featscope.data.sources import load_samples
+
+        return load_samples(data)
     if not isinstance(data, (str, os.PathLike)):
         raise DataError(
-            f"`data` must be a folder, an image file, a .csv/.tsv/.txt file list, {DEMO_SOURCE} "
-            f"or ImageSamples; got {type(data).__name__}"
+            f"`data` must be a folder, an image file, a .csv/.tsv/.txt file list, {DEMO_SOURCE}, "
+            f"ImageSamples or a Dataset; got {type(data).__name__}"
         )
     path = Path(data)
     if path.is_dir():

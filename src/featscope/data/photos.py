@@ -21,6 +21,7 @@ from PIL import Image
 
 from featscope._optional import require
 from featscope.data.images import skip_reason
+from featscope.data.py_sources import is_python_data
 from featscope.data.sources import IMAGE_EXTENSIONS
 from featscope.errors import DataError, ParameterError
 
@@ -276,6 +277,10 @@ def collect_photos(data: Any, *, name: str = "data") -> tuple[list[PhotoItem], s
         ids = [photo_id for photo_id, _ in photos]
         loads = [(lambda img=img: img) for _, img in photos]
         source = "demo:photos"
+    elif is_python_data(data):
+        from featscope.data.sources import load_samples
+
+        return collect_photos(load_samples(data), name=name)
     elif isinstance(data, ImageSamples):
         ids = list(data.ids)
         loads = [(lambda i=i: data.load(i)) for i in range(len(data))]

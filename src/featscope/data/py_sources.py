@@ -20,7 +20,7 @@ from PIL import Image
 from featscope.data.samples import ImageSamples
 from featscope.errors import DataError, FeatscopeError
 
-__all__ = ["KINDS", "py_data", "samples_from_object"]
+__all__ = ["KINDS", "is_python_data", "py_data", "samples_from_object"]
 
 #: What ``data=`` accepts, for messages.
 KINDS = (
@@ -107,6 +107,38 @@ def _is_factory(target: Any) -> bool:
     if inspect.isclass(target) or inspect.isroutine(target):
         return True
     return callable(target) and not hasattr(target, "__len__")
+
+
+def is_python_data(data: Any) -> bool:
+    """Tell whether ``data`` is one of the Python data objects or specs :func:`load_samples` reads.
+
+    Views that also take their own kinds of input (featmap and recon take paths, PIL images and
+    arrays; browse a folder or a file list) hand these to :func:`load_samples` instead.
+
+    Parameters
+    ----------
+    data : Any
+        What a user passed as ``data``.
+
+    Returns
+    -------
+    bool
+        True for a ``"py:..."`` or ``"hf:..."`` spec, a Hugging Face dataset, a DataLoader, and
+        any other indexable object with a length (a torch ``Dataset``) that is not text, a path,
+        a list or tuple, an image, an array, a torch module or :class:`ImageSamples`.
+    """
+    from featscope.data.hf_sources import is_hf_dataset
+    from featscope.data.torch_sources import is_dataloader
+
+    if isinstance(data, str):
+        return data.startswith(("py:", "hf:"))
+    if data is None or isinstance(data, (os.PathLike, list, tuple, Mapping, ImageSamples)):
+        return False
+    if is_hf_dataset(data) or is_dataloader(data):
+        return True
+    if isinstance(data, (np.ndarray, Image.Image)) or hasattr(data, "named_modules"):
+        return False  # an image, or a torch module (nn.Sequential is indexable too)
+    return hasattr(data, "__len__") and hasattr(data, "__getitem__")
 
 
 def py_data(spec: str) -> ImageSamples:
