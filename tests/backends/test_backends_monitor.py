@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
@@ -10,7 +11,14 @@ from backends_helpers import ProjectorClient, tb_events, tiny_net
 
 import featscope
 from featscope.errors import CaptureError, ParameterError
-from featscope.options import EmbeddingOptions, Figures, Output, Preprocess, Selection
+from featscope.options import (
+    EmbeddingOptions,
+    Extraction,
+    Figures,
+    Output,
+    Preprocess,
+    Selection,
+)
 from featscope.views.monitor import Monitor
 
 # 8x8 digits shown to the tiny net at 16x16; 40 samples keep each step well under a second.
@@ -123,6 +131,16 @@ def test_monitor_rejects_bad_requests_before_training(tmp_path):
         Monitor(net, output=Output(backends=["tensorboard"], work_dir=None), **MONITOR)
     with pytest.raises(ParameterError, match="`thumbnails` is the thumbnail side"):
         Monitor(net, output=output, **{**MONITOR, "thumbnails": -1})
+    # settings a monitor inside a training loop cannot honour are refused, not ignored
+    refused = [
+        ({"output": Output(work_dir=tmp_path, export=tmp_path / "x")}, "Output.export"),
+        ({"extraction": Extraction(nproc=2)}, "Extraction.nproc"),
+        ({"extraction": Extraction(cache_dir=tmp_path / "c")}, "Extraction.cache_dir/resume"),
+        ({"figures": Figures(show=True)}, "Figures.show; leave it off"),
+    ]
+    for groups, name in refused:
+        with pytest.raises(ParameterError, match=f"Monitor does not take {re.escape(name)}"):
+            Monitor(net, **{"output": output, **MONITOR, **groups})
     assert not any(tmp_path.iterdir())
 
 

@@ -17,7 +17,48 @@ import torch
 
 from featscope.errors import ParameterError
 
-__all__ = ["check_epoch", "check_every", "module_device", "training_state"]
+__all__ = ["check_epoch", "check_every", "check_monitoring", "module_device", "training_state"]
+
+
+def check_monitoring(extraction: Any, figures: Any, output: Any) -> None:
+    """Refuse the option-group settings that mean nothing while a model trains.
+
+    A monitor logs a fixed set of samples every few epochs from inside the training process:
+    it has no single finished result to copy (``--out``), cannot start worker processes of its
+    own (``nproc``), re-extracts every epoch (a resume cache would refuse the second epoch) and
+    must not block training on a window (``show``).
+
+    Parameters
+    ----------
+    extraction : Extraction
+        How features are extracted.
+    figures : Figures
+        How figures are drawn.
+    output : Output
+        Where the run is written.
+
+    Raises
+    ------
+    ParameterError
+        Naming the first setting that a monitor cannot honour, and what to do instead.
+    """
+    refused = [
+        (
+            output.export is not None,
+            "Output.export",
+            "copy files from the run folder after close()",
+        ),
+        (extraction.nproc != 1, "Extraction.nproc", "leave it at 1: the training process extracts"),
+        (
+            extraction.cache_dir is not None or extraction.resume,
+            "Extraction.cache_dir/resume",
+            "leave them unset: every logged epoch extracts anew",
+        ),
+        (figures.show, "Figures.show", "leave it off: a window would stop training"),
+    ]
+    for given, name, fix in refused:
+        if given:
+            raise ParameterError(f"Monitor does not take {name}; {fix}")
 
 
 def check_every(every: Any) -> int:

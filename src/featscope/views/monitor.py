@@ -120,7 +120,12 @@ class Monitor:
         thumbnails: int = 32,
     ) -> None:
         from featscope.capture import resolve_points
-        from featscope.capture.training import check_every, module_device, training_state
+        from featscope.capture.training import (
+            check_every,
+            check_monitoring,
+            module_device,
+            training_state,
+        )
         from featscope.data import load_samples, select_samples
         from featscope.data.thumbnails import check_thumbnail_side, sample_thumbnails
         from featscope.models import load_model
@@ -140,6 +145,7 @@ class Monitor:
         elif extraction.device == Extraction().device:
             extraction = replace(extraction, device=device)
         self.extraction = extraction
+        check_monitoring(self.extraction, self.figures, self.output)
         with training_state(module):
             self.handle = load_model(model, device=device, **(preprocess or Preprocess()).to_dict())
         self.points = resolve_points(self.handle, list(points or ("pre_logits",)))
