@@ -41,7 +41,7 @@ def test_one_map_per_set_as_embed_makes_it():
     assert maps[0].metrics["n_samples"] == 60
     from featscope.analysis.metrics import COUNT_METRICS as counts
 
-    assert counts == frozenset({"n_samples", "n_classes", "k"})
+    assert counts == frozenset({"n_samples", "n_classes", "k", "silhouette_points"})
     assert counts < set(maps[0].metrics)
 
 

@@ -79,6 +79,18 @@ def reduce(
     MissingExtraError
         ``method="umap"`` without umap-learn installed.
     """
+    coords, used, _ = _reduce(X, method, n_components, random_state, params)
+    return coords, used
+
+
+def _reduce(
+    X: Any, method: str, n_components: int, random_state: int | None, params: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
+    """:func:`reduce`, plus the t-SNE's exact neighbour graph of ``X`` as given (or None).
+
+    The graph is handed on only when the t-SNE searched ``X`` itself (Euclidean, no PCA
+    first): then it is exactly what the feature k-NN accuracy would search for again.
+    """
     if method not in METHODS:
         raise ParameterError(
             f"unknown embedding method {method!r}; choose one of: {', '.join(METHODS)}"
@@ -88,11 +100,12 @@ def reduce(
     check_known(method, params, [p.name for p in table if p.name not in _OWN])
     if method == "tsne":
         tsne = TSNE(n_components=n_components, random_state=random_state, **params).fit(X)
-        return tsne.embedding_, dict(tsne.params_)
+        same_space = tsne.params_["pca_dims"] is None and tsne.params_["metric"] == "euclidean"
+        return tsne.embedding_, dict(tsne.params_), tsne.neighbors_ if same_space else None
     used = {**{p.name: p.default for p in table}, **params}
     if method == "umap":
-        return umap.umap_map(X, n_components, random_state, used)
-    return pca.pca_map(X, n_components, random_state, used)
+        return (*umap.umap_map(X, n_components, random_state, used), None)
+    return (*pca.pca_map(X, n_components, random_state, used), None)
 
 
 def embed(
@@ -143,10 +156,17 @@ def embed(
             "use reduce() for plain arrays"
         )
     seed = features.provenance.seed if random_state is None else random_state
-    coords, used = reduce(
-        features.features, method, n_components=n_components, random_state=seed, **params
+    coords, used, graph = _reduce(features.features, method, n_components, seed, params)
+    # The t-SNE's exact neighbour graph of these very features: no second search.
+    usable = graph is not None and graph.shape[1] >= min(k, len(coords) - 1)
+    metrics = embedding_metrics(
+        features.features,
+        coords,
+        features.labels,
+        k=k,
+        random_state=seed,
+        feature_neighbors=graph if usable else None,
     )
-    metrics = embedding_metrics(features.features, coords, features.labels, k=k, random_state=seed)
     return EmbeddingResult(
         coords=coords,
         labels=features.labels,

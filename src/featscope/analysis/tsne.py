@@ -152,6 +152,11 @@ class TSNE:
         Learning rate of the early-exaggeration phase (scikit-learn units).
     perplexity_ : float
         Perplexity used, after lowering it for small data sets.
+    neighbors_ : ndarray of shape (n_samples, min(3 * perplexity, 30)) or None
+        With an exact neighbour search: each sample's nearest other samples (int32 row
+        indices, nearest first) in the space the t-SNE searched (the PCA-reduced features when
+        ``params_["pca_dims"]`` is set, else the features as given, with ``metric``). The
+        quality metrics reuse it instead of searching again. None after an approximate search.
     params_ : dict
         Every effective parameter ("auto" values resolved), JSON-ready.
 
@@ -305,7 +310,7 @@ class TSNE:
             X = reduce_dims(X, pca_dims, self.random_state)
             logger.info("PCA %d -> %d dimensions before t-SNE", n_features, pca_dims)
 
-        P = affinities(
+        P, self.neighbors_ = affinities(
             X,
             resolved["perplexity"],
             metric=self.metric,
