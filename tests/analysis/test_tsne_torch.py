@@ -45,7 +45,8 @@ def test_device_affinities_are_the_numpy_ones(digits, metric):
     P, graph = device_affinities(X, 45, 15.0, metric, 1, "cpu")
     # The graph the metrics reuse: the first 30 neighbours, nearest first, as int32 (near
     # ties may swap two neighbours between the searches: compare their distances).
-    assert graph.dtype == np.int32 and graph.shape == (300, 30)
+    assert graph.dtype == np.int32
+    assert graph.shape == (300, 30)
     Xs = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
     found = np.linalg.norm(Xs[:, None, :] - Xs[graph], axis=2)
     np.testing.assert_allclose(found, distances[:, :30], rtol=1e-4, atol=1e-5)

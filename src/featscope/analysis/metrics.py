@@ -90,7 +90,7 @@ def _subsample(n: int, max_points: int | None, random_state: int | None) -> np.n
 
 
 def map_neighbors(coords: np.ndarray, k: int) -> np.ndarray:
-    """The ``k`` nearest other points of every row of a low-dimensional map, nearest first.
+    """Find the ``k`` nearest other points of every row of a low-dimensional map, nearest first.
 
     A k-d tree (:class:`scipy.spatial.cKDTree`, all cores): at 70,000 2-D points it answers in
     a fraction of the time of a brute-force search. A point is never its own neighbour, even
