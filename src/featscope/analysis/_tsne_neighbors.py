@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from featscope.analysis.tsne_params import on_cpu
+from featscope.progress import Progress
 
 __all__ = ["choose_neighbors", "exact_neighbors"]
 
@@ -112,8 +113,10 @@ def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.
     sq_norms = np.einsum("ij,ij->i", X, X)
     out_d = np.empty((n, k), dtype=np.float32)
     out_i = np.empty((n, k), dtype=np.int64)
+    bar = Progress(n, "neighbours", "points")
     for start in range(0, n, block):
         stop = min(n, start + block)
+        bar.update(stop - start)
         d = X[start:stop] @ X.T
         d *= -2.0
         d += sq_norms[None, :]
@@ -125,6 +128,7 @@ def _neighbors_numpy(X: np.ndarray, k: int, block: int) -> tuple[np.ndarray, np.
         order = np.argsort(vals, axis=1, kind="stable")
         out_i[start:stop] = np.take_along_axis(part, order, axis=1)
         out_d[start:stop] = np.take_along_axis(vals, order, axis=1)
+    bar.close()
     return _finish(out_d, out_i)
 
 
@@ -135,7 +139,7 @@ def _neighbors_torch(
 
     from featscope.analysis._cpu_load import torch_threads
 
-    with torch_threads(n_jobs), torch.no_grad():
+    with torch_threads(n_jobs), torch.no_grad(), Progress(len(X), "neighbours", "points") as bar:
         data = torch.from_numpy(X).to(device)
         sq_norms = (data * data).sum(dim=1)
         n = len(X)
@@ -160,6 +164,7 @@ def _neighbors_torch(
             # entry of the block (one pass less over a 1 GB block on a GPU).
             out_d[start:stop] = vals + sq_norms[start:stop, None]
             out_i[start:stop] = idx
+            bar.update(stop - start)
     if as_tensors:
         return out_d.clamp_(min=0.0).double().sqrt_(), out_i
     return _finish(out_d.cpu().numpy(), out_i.cpu().numpy())

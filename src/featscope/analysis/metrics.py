@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from featscope.errors import ParameterError
+from featscope.progress import Progress
 
 __all__ = [
     "COUNT_METRICS",
@@ -431,34 +432,41 @@ def embedding_metrics(
         )
     labels = _check_labels(labels, n)
     k_used = min(_check_k(k), max(n - 1, 1))
-    trust = trustworthiness(
-        features,
-        coords,
-        k_used,
-        max_points=max_trustworthiness_points,
-        random_state=random_state,
-    )
-    if n and np.issubdtype(labels.dtype, np.number) and bool(np.all(labels < 0)):
-        skipped = dict.fromkeys(_LABEL_METRICS, NO_LABELS)
-        return {
-            **dict.fromkeys(_LABEL_METRICS),
-            "trustworthiness": trust,
-            "silhouette_points": 0,
-            "n_samples": int(n),
-            "n_classes": 0,
-            "k": int(k_used),
-            "skipped": skipped,
-        }
+    unlabelled = n and np.issubdtype(labels.dtype, np.number) and bool(np.all(labels < 0))
+    with Progress(1 if unlabelled else 4, "quality metrics", "metrics") as bar:
+        trust = trustworthiness(
+            features,
+            coords,
+            k_used,
+            max_points=max_trustworthiness_points,
+            random_state=random_state,
+        )
+        bar.update(note="trustworthiness")
+        if unlabelled:
+            skipped = dict.fromkeys(_LABEL_METRICS, NO_LABELS)
+            return {
+                **dict.fromkeys(_LABEL_METRICS),
+                "trustworthiness": trust,
+                "silhouette_points": 0,
+                "n_samples": int(n),
+                "n_classes": 0,
+                "k": int(k_used),
+                "skipped": skipped,
+            }
+        knn_features = knn_accuracy(features, labels, k_used, neighbors=feature_neighbors)
+        bar.update(note="10-NN accuracy, features")
+        knn_map = knn_accuracy(coords, labels, k_used)
+        bar.update(note="10-NN accuracy, map")
+        sil = silhouette(
+            coords, labels, max_points=max_silhouette_points, random_state=random_state
+        )
+        bar.update(note="silhouette")
     sample = n if max_silhouette_points is None else min(n, int(max_silhouette_points))
     return {
-        "knn_accuracy_features": knn_accuracy(
-            features, labels, k_used, neighbors=feature_neighbors
-        ),
-        "knn_accuracy_map": knn_accuracy(coords, labels, k_used),
+        "knn_accuracy_features": knn_features,
+        "knn_accuracy_map": knn_map,
         "trustworthiness": trust,
-        "silhouette_map": silhouette(
-            coords, labels, max_points=max_silhouette_points, random_state=random_state
-        ),
+        "silhouette_map": sil,
         "silhouette_points": int(sample),
         "n_samples": int(n),
         "n_classes": len(np.unique(labels)),

@@ -333,13 +333,16 @@ class TSNE:
         del P  # the engine holds its own copy (on the device); free ~1 GB per million points
         exaggeration = float(self.early_exaggeration)
         logger.info(
-            "t-SNE: %d points on %s (%s, %s gradient), early exaggeration %g for %d iterations",
+            "t-SNE: %d points on %s (%s, %s gradient), up to %d iterations (%d with early "
+            "exaggeration %g)%s",
             n_samples,
             device,
             backend,
             method,
-            exaggeration,
+            self.n_iter,
             EXAGGERATION_ITER,
+            exaggeration,
+            "" if self.kl_rtol else ", convergence stop off",
         )
         phases = optimize(
             engine,
@@ -359,8 +362,6 @@ class TSNE:
         self.learning_rate_exaggeration_ = resolved["learning_rate_exaggeration"]
         self.perplexity_ = resolved["perplexity"]
         self.kl_divergence_history_ = phases.history
-        if phases.stop_reason:
-            logger.info("t-SNE stopped after %d iterations: %s", self.n_iter_, phases.stop_reason)
         self.params_ = {
             "n_components": int(self.n_components),
             "perplexity": self.perplexity_,
@@ -373,6 +374,9 @@ class TSNE:
             "kl_rtol": self.kl_rtol,
             "n_iter_run": int(self.n_iter_),
             "n_iter_exaggeration_run": int(phases.n_iter_exaggeration),
+            "n_iter_second_phase_run": int(phases.n_iter - phases.n_iter_exaggeration),
+            "stop_reason_exaggeration": phases.stop_reason_exaggeration,
+            "stop_reason": phases.stop_reason,
             "init": self.init if isinstance(self.init, str) else "array",
             "pca_dims": pca_dims,
             "metric": self.metric,
