@@ -176,7 +176,8 @@ def test_one_channel_model_through_monitor_and_featmap(tmp_path):
             assert step.epoch == epoch
             assert step.results[0].coords.shape == (30, 2)
             assert step.featmaps, "feature maps were logged"
-    assert monitor.run_dir is not None and (monitor.run_dir / "manifest.json").is_file()
+    assert monitor.run_dir is not None
+    assert (monitor.run_dir / "manifest.json").is_file()
 
     maps = featscope.feature_maps(
         [("coffee", skimage_data.coffee())], net, ["features.3"],

@@ -233,7 +233,7 @@ def _normalisation(config: Any) -> tuple[tuple[float, ...], tuple[float, ...], s
 
 
 def _channel_order(config: Any) -> tuple[str, str]:
-    """The colour order the model was trained on, and its origin.
+    """Return the colour order the model was trained on, and its origin.
 
     OpenMMLab reads image files with OpenCV, in BGR order; the data preprocessor turns them to
     RGB only with ``to_rgb=True`` (mmengine's name: ``bgr_to_rgb``). The CIFAR and MNIST

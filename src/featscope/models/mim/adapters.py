@@ -58,7 +58,7 @@ _MAE_CLASSES = ("ViTMAEForPreTraining",)
 _SUPPORTED = (
     "HF ViTMAEForPreTraining, ViT/Swin/Swinv2/DeiTForMaskedImageModeling (SimMIM), "
     "mae:<arch> (MAE research-code checkpoints), maskfeat:<arch> (MMSelfSup MaskFeat), "
-    "mmpretrain:<MAE or SimMIM config> or demo:mae"
+    "mmpretrain:<MAE, SimMIM or MaskFeat name or config> or demo:mae"
 )
 #: Default (mask ratio, mask patch size in pixels or None for the model patch) per family,
 #: the values of the reference configs (MAE 0.75; SimMIM 0.6 with 32-pixel mask patches;
