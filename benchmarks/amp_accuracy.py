@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -74,12 +75,15 @@ def main(argv: list[str] | None = None) -> None:
         ("demo:efficientnet-lite0", args.cue_conflict, []),
     ]
     report = {"command": " ".join(["python", *sys.argv]), "load": os.getloadavg(), "runs": []}
-    for model, data, extra in pairs:
-        for amp in ("off", "bf16"):
-            entry = {"model": model, "data": str(data), "amp": amp}
-            entry.update(knn_features(model, data, amp, extra))
-            report["runs"].append(entry)
-            print(json.dumps(entry), flush=True)
+    try:
+        for model, data, extra in pairs:
+            for amp in ("off", "bf16"):
+                entry = {"model": model, "data": str(data), "amp": amp}
+                entry.update(knn_features(model, data, amp, extra))
+                report["runs"].append(entry)
+                print(json.dumps(entry), flush=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out}")

@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -115,6 +116,26 @@ def main(argv: list[str] | None = None) -> None:
     if args.setup:
         setup(args.venv)
     root = Path(tempfile.mkdtemp(prefix="featscope-mmjob-"))
+    try:
+        runs = _interleaved(args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    medians = {m: statistics.median(e["seconds"] for e in rs) for m, rs in runs.items()}
+    print("\n| method | runs (s) | load before | median (s) | MMPretrain / this |")
+    print("|---|---|---|---:|---:|")
+    for m, rs in runs.items():
+        ratio = medians["mmpretrain"] / medians[m] if "mmpretrain" in medians else float("nan")
+        times = ", ".join(f"{e['seconds']:.1f}" for e in rs)
+        loads = ", ".join(f"{e['load_before']:.1f}" for e in rs)
+        print(f"| {m} | {times} | {loads} | {medians[m]:.1f} | {ratio:.2f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    report = {"command": " ".join(["python", *sys.argv]), "runs": runs, "medians": medians}
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {args.out}")
+
+
+def _interleaved(args: argparse.Namespace, root: Path) -> dict[str, list[dict]]:
+    """Run every method ``args.repeats`` times, in an order rotated by the repeat."""
     folder = digits_folder(root / "digits")
     cfg = root / "test_cfg.py"
     cfg.write_text(TEST_CFG.format(root=str(folder)))
@@ -135,18 +156,7 @@ def main(argv: list[str] | None = None) -> None:
                 raise RuntimeError(f"{method} failed:\n{done.stderr[-3000:]}")
             runs[method].append({"seconds": seconds, "load_before": load})
             print(f"rep {r} {method:<15} {seconds:7.1f} s  load {load:.1f}", flush=True)
-    medians = {m: statistics.median(e["seconds"] for e in rs) for m, rs in runs.items()}
-    print("\n| method | runs (s) | load before | median (s) | MMPretrain / this |")
-    print("|---|---|---|---:|---:|")
-    for m, rs in runs.items():
-        ratio = medians["mmpretrain"] / medians[m] if "mmpretrain" in medians else float("nan")
-        times = ", ".join(f"{e['seconds']:.1f}" for e in rs)
-        loads = ", ".join(f"{e['load_before']:.1f}" for e in rs)
-        print(f"| {m} | {times} | {loads} | {medians[m]:.1f} | {ratio:.2f} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    report = {"command": " ".join(["python", *sys.argv]), "runs": runs, "medians": medians}
-    args.out.write_text(json.dumps(report, indent=2))
-    print(f"\nwrote {args.out}")
+    return runs
 
 
 if __name__ == "__main__":

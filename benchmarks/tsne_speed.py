@@ -50,6 +50,7 @@ import argparse
 import csv
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,8 +145,16 @@ def run(
     import torch  # noqa: F401
 
     images, labels = load_fashion_mnist(data_dir)
-    results: dict[str, Any] = {}
     inputs_dir = Path(tempfile.mkdtemp(prefix="featscope-bench-inputs-"))
+    try:
+        return _run_sizes(sizes, repeats, methods, sklearn_max, n_jobs, images, labels, inputs_dir)
+    finally:
+        shutil.rmtree(inputs_dir, ignore_errors=True)
+
+
+def _run_sizes(sizes, repeats, methods, sklearn_max, n_jobs, images, labels, inputs_dir):
+    """:func:`run`'s loop over sizes, with the saved inputs of ``featscope-run`` in a folder."""
+    results: dict[str, Any] = {}
     for n, reps in zip(sizes, repeats, strict=True):
         X, y = prepare(images, labels, n)
         inputs = (inputs_dir / f"X{n}.npy", inputs_dir / f"y{n}.npy")
