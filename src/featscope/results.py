@@ -385,6 +385,11 @@ class EmbeddingResult(_Shown):
         """Whether the samples have classes (unlabelled ones: no class names, labels -1)."""
         return bool(self.class_names) or not bool(np.all(self.labels < 0))
 
+    @functools.cached_property
+    def page_html(self) -> str:
+        """The interactive page of this one map, built in memory on first use."""
+        return _notebook().page_html(self)
+
     def __repr__(self) -> str:
         method = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}.get(self.method, self.method)
         head = (

@@ -187,10 +187,8 @@ def page_html(obj: Any) -> str:
 
 
 def _page_bundle(obj: Any) -> dict[str, Any]:
-    if isinstance(obj, EmbeddingResult):
-        text, n = page_html(obj), 1
-    else:
-        text, n = getattr(obj, "page_html", None) or page_html(obj), len(obj.results)
+    n = 1 if isinstance(obj, EmbeddingResult) else len(obj.results)
+    text = obj.page_html or page_html(obj)  # a CompareRun made by hand holds no page
     return _with_text(obj, **{"text/html": page_iframe(text, n)})
 
 
@@ -360,7 +358,7 @@ def show(obj: Any) -> None:
         display(obj)
         return
     if isinstance(obj, (EmbeddingResult, TsneRun, CompareRun, MonitorStep)):
-        text = page_html(obj) if isinstance(obj, EmbeddingResult) else obj.page_html
+        text = obj.page_html
         handle, path = tempfile.mkstemp(prefix="featscope_", suffix=".html")
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(text or page_html(obj))
