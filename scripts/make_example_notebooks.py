@@ -205,6 +205,8 @@ maps
         "featmap",
     ),
     code("[m.drawn.shape for m in maps]", "featmap-shapes"),
+    md("Any result shows itself on demand too, e.g. inside a loop:"),
+    code("maps.maps[0].show()", "show"),
     md("""
 ## What the model sees after each transform step
 

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
-from _notebook_helpers import html_images, iframe_page
+from _notebook_helpers import decode_png, html_images, iframe_page
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
@@ -110,6 +110,8 @@ def test_own_data_notebook_maps_the_users_model(own_data):
     shown = [p.shape for p in html_images(_result(cells["featmap"], "text/html"))]
     assert shown == ast.literal_eval(_result(cells["featmap-shapes"], "text/plain"))
     assert len(shown) == 4  # 2 images x 2 points
+    [show] = [o for o in cells["show"]["outputs"] if o["output_type"] == "display_data"]
+    assert decode_png(show["data"]["image/png"]).shape == shown[0]
     browsed = [p.shape for p in html_images(_result(cells["browse"], "text/html"))]
     expected = ast.literal_eval(_result(cells["browse-shapes"], "text/plain"))
     assert browsed == [shape for sample in expected for shape in sample]

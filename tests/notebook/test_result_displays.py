@@ -6,6 +6,7 @@ import re
 import subprocess
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -230,3 +231,24 @@ def test_reprs_load_nothing_heavy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_show_outside_a_notebook_opens_the_page_in_a_browser(monkeypatch, tmp_path):
+    import featscope.render.notebook as notebook
+
+    opened = []
+    monkeypatch.setattr(notebook.webbrowser, "open", opened.append)
+    monkeypatch.setattr(notebook.tempfile, "tempdir", str(tmp_path))
+    run = tsne_run()
+    run.show()
+    [url] = opened
+    assert url.startswith(f"file://{tmp_path}")
+    assert Path(url[len("file://") :]).read_text(encoding="utf-8") == run.page_html
+
+
+def test_show_outside_a_notebook_draws_pictures_in_a_window(monkeypatch):
+    import matplotlib
+
+    monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
+    with pytest.warns(UserWarning, match="backend 'agg' is non-interactive"):
+        feature_map().show()

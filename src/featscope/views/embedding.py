@@ -193,7 +193,7 @@ def tsne(
                 point_size=figures.point_size,
             )
         thumbs = rows = None  # kept in the run too: its page is built in memory without a folder
-        if samples is not None and thumbnails != 0 and (html or (run and run.mirrors)):
+        if samples is not None and thumbnails != 0 and (html or (run is not None and run.mirrors)):
             with clock("thumbnails"):
                 thumbs, rows = sample_thumbnails(samples, thumbnails, seed=selection.seed)
         if run is not None:
