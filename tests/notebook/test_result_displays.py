@@ -24,7 +24,14 @@ from _notebook_helpers import (
 )
 
 from featscope.errors import MissingExtraError
-from featscope.results import REPR_MAX_CHARS, CompareRun, FeatmapRun, ShapeBiasRun, TsneRun
+from featscope.results import (
+    REPR_MAX_CHARS,
+    CompareRun,
+    FeatmapRun,
+    MonitorStep,
+    ShapeBiasRun,
+    TsneRun,
+)
 
 RESULTS = every_result()
 
@@ -252,3 +259,14 @@ def test_show_outside_a_notebook_draws_pictures_in_a_window(monkeypatch):
     monkeypatch.setattr(matplotlib, "get_backend", lambda: "agg")
     with pytest.warns(UserWarning, match="backend 'agg' is non-interactive"):
         feature_map().show()
+
+
+def test_a_monitor_step_shows_its_maps_then_its_feature_maps():
+    step = MonitorStep(epoch=2, results=(embedding(),), featmaps=(feature_map(size=(12, 18)),))
+    text = step._repr_mimebundle_()["text/html"]
+    frame, rest = text.split("</iframe>")
+    assert iframe_page(frame + "</iframe>").startswith("<!DOCTYPE html>")
+    assert [p.shape for p in html_images(rest)] == [(12, 18, 3)]
+    assert "feature maps, epoch 2" in rest
+    only_maps = MonitorStep(epoch=2, results=(), featmaps=(feature_map(),))
+    assert "<iframe" not in only_maps._repr_mimebundle_()["text/html"]

@@ -192,6 +192,16 @@ def _page_bundle(obj: Any) -> dict[str, Any]:
     return _with_text(obj, **{"text/html": page_iframe(text, n)})
 
 
+def _monitor_bundle(obj: MonitorStep) -> dict[str, Any]:
+    """Show the step's maps (its page), then the feature maps it drew."""
+    parts = [page_iframe(obj.page_html, len(obj.results))] if obj.results else []
+    pictures = [(f"{m.image_id} · {m.name}", m.drawn) for m in obj.featmaps]
+    if pictures:
+        parts.append(pictures_html(pictures, f"feature maps, epoch {obj.epoch}"))
+    body = "".join(parts) or f"<div>{html.escape(repr(obj))}</div>"
+    return _with_text(obj, **{"text/html": body})
+
+
 # --------------------------------------------------------------------------- pictures
 
 
@@ -295,7 +305,7 @@ _BUNDLES: dict[type, Callable[[Any], dict[str, Any]]] = {
     EmbeddingResult: _page_bundle,
     TsneRun: _page_bundle,
     CompareRun: _page_bundle,
-    MonitorStep: _page_bundle,
+    MonitorStep: _monitor_bundle,
     FeatureMap: _featmap_bundle,
     FeatmapRun: _featmap_run_bundle,
     ReconstructedImage: _recon_image_bundle,
