@@ -95,7 +95,7 @@ class _Shown:
 
     def _repr_html_(self) -> str | None:
         # None when the display is a picture (image/png), so IPython adds no second copy
-        return _notebook().mimebundle(self).get("text/html")
+        return _notebook().html_display(self)
 
     def show(self) -> None:
         """Display the result: inline in a notebook, else a browser tab or a figure window."""

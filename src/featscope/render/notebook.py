@@ -51,6 +51,7 @@ from featscope.results import (
 
 __all__ = [
     "figure_png",
+    "html_display",
     "mimebundle",
     "page_html",
     "page_iframe",
@@ -344,6 +345,13 @@ def mimebundle(obj: Any) -> dict[str, Any]:
         if draw is not None:
             return draw(obj)
     raise ParameterError(f"featscope cannot display a {type(obj).__name__}; pass a result")
+
+
+def html_display(obj: Any) -> str | None:
+    """Return the HTML display of a result, or None for one shown as a picture (PNG)."""
+    if isinstance(obj, (FeatureMap, ShapeBiasRun)):
+        return None
+    return mimebundle(obj).get("text/html")
 
 
 def _in_notebook() -> bool:
