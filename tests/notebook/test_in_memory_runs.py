@@ -107,6 +107,13 @@ def test_a_loaded_tsne_run_shows_itself_like_the_fresh_one(tmp_path):
     np.testing.assert_allclose(back[["x", "y"]].to_numpy(), fresh[["x", "y"]].to_numpy(), rtol=1e-6)
     assert record.metrics_dataframe()["point"].tolist() == ["backbone", "neck", "pre_logits"]
     assert iframe_page(record._repr_mimebundle_()["text/html"]) == run.page_html
+    # compare without a work dir: the page stays in memory too
+    before = _everything_under(tmp_path)
+    both = featscope.compare([run.run_dir, run.run_dir], points=["pre_logits"], output=NOWHERE)
+    assert both.page is None
+    assert iframe_page(both._repr_mimebundle_()["text/html"]) == both.page_html
+    assert len(both.to_dataframe()) == 2 * 60
+    assert _everything_under(tmp_path) == before
 
 
 def test_a_loaded_featmap_run_shows_its_pictures(tmp_path):
