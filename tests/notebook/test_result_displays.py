@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import subprocess
 import sys
@@ -274,3 +275,9 @@ def test_a_monitor_step_shows_its_maps_then_its_feature_maps():
     assert "feature maps, epoch 2" in rest
     only_maps = MonitorStep(epoch=2, results=(), featmaps=(feature_map(),))
     assert "<iframe" not in only_maps._repr_mimebundle_()["text/html"]
+
+
+def test_a_run_without_maps_shows_its_text():
+    empty = TsneRun(results=(), features=(), run_dir=None)
+    assert empty._repr_mimebundle_()["text/html"] == f"<pre>{html.escape(repr(empty))}</pre>"
+    assert "no maps" in repr(empty)

@@ -189,6 +189,8 @@ def page_html(obj: Any) -> str:
 
 def _page_bundle(obj: Any) -> dict[str, Any]:
     n = 1 if isinstance(obj, EmbeddingResult) else len(obj.results)
+    if n == 0:  # a run of a torchrun rank that mapped nothing: there is no page to show
+        return _with_text(obj, **{"text/html": f"<pre>{html.escape(repr(obj))}</pre>"})
     text = obj.page_html or page_html(obj)  # a CompareRun made by hand holds no page
     return _with_text(obj, **{"text/html": page_iframe(text, n)})
 
