@@ -1,0 +1,158 @@
+"""Class activation maps as pictures: each map over its photo with a title, and one sheet of all.
+
+A map is drawn the way the feature maps are (:mod:`featscope.render.featmap`): resized
+bilinearly to the photo's region the model saw, coloured with OpenCV's JET on the fixed range
+[0, 1] (pytorch-grad-cam's maps are already scaled to it, so a weak map stays dark instead of
+being stretched) and blended with ``alpha`` weighting the heat map. A title bar above it names
+the method, the class and its probability. The sheet puts the pictures of each image in a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from featscope.analysis.resize import resize_bilinear
+from featscope.errors import ParameterError
+from featscope.render.featmap import heatmap_rgb, overlay_heatmap
+
+__all__ = ["cam_sheet", "draw_cam", "sheet_order"]
+
+#: Height in pixels of the title bar above each map.
+TITLE_HEIGHT = 18
+# gap between the cells of the sheet
+_GAP = 4
+
+
+def _font(size: int) -> tuple[Any, int]:
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size), 0
+    except (TypeError, ValueError, OSError):  # Pillow without FreeType: bitmap font only
+        return ImageFont.load_default(), 0
+
+
+def _titled(picture: np.ndarray, title: str) -> np.ndarray:
+    """Put a white bar with ``title`` in black above the picture."""
+    from PIL import Image, ImageDraw
+
+    height, width = picture.shape[:2]
+    canvas = Image.new("RGB", (width, height + TITLE_HEIGHT), (255, 255, 255))
+    canvas.paste(Image.fromarray(picture), (0, TITLE_HEIGHT))
+    font, _ = _font(12)
+    ImageDraw.Draw(canvas).text((3, 2), title, fill=(0, 0, 0), font=font)
+    return np.asarray(canvas)
+
+
+def draw_cam(
+    values: np.ndarray,
+    photo: np.ndarray | None = None,
+    *,
+    alpha: float = 0.5,
+    title: str | None = None,
+) -> np.ndarray:
+    """Draw one class activation map, over a photo if given, with a title bar if given.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(H, W)`` map in [0, 1] (values outside are clipped).
+    photo : numpy.ndarray, optional
+        RGB uint8 ``(h, w, 3)``: the region of the photo the map covers; the map is resized to
+        it. ``None``: the heat map alone at the map's size.
+    alpha : float, default 0.5
+        Weight of the heat map in the blend.
+    title : str, optional
+        Text of the title bar (``"gradcam: espresso 0.95"``).
+
+    Returns
+    -------
+    numpy.ndarray
+        RGB uint8 ``(h + title bar, w, 3)``.
+
+    Raises
+    ------
+    ParameterError
+        For a map that is not 2-D or not finite.
+    """
+    x = np.asarray(values, dtype=np.float32)
+    if x.ndim != 2 or not np.isfinite(x).all():
+        raise ParameterError(f"a class activation map is a finite (H, W) array; got {x.shape}")
+    x = np.clip(x, 0.0, 1.0)
+    if photo is not None and photo.shape[:2] != x.shape:
+        x = np.clip(resize_bilinear(x[None], photo.shape[:2])[0], 0.0, 1.0)
+    picture = heatmap_rgb(x, value_range=(0.0, 1.0))
+    if photo is not None:
+        picture = overlay_heatmap(picture, photo, alpha)
+    return picture if title is None else _titled(picture, title)
+
+
+def sheet_order(
+    methods: Sequence[str], classes: Sequence[int], by: str = "methods"
+) -> list[tuple[str, int]]:
+    """Order one image's ``(method, class)`` pairs for its row of the sheet.
+
+    Parameters
+    ----------
+    methods : sequence of str
+        The methods, in the order asked.
+    classes : sequence of int
+        The image's classes, in order (most probable first for top-k).
+    by : {"methods", "classes"}
+        ``methods``: every class of the first method, then of the next; ``classes``: every
+        method of the first class, then of the next.
+
+    Returns
+    -------
+    list of (str, int)
+    """
+    if by == "classes":
+        return [(m, c) for c in classes for m in methods]
+    return [(m, c) for m in methods for c in classes]
+
+
+def cam_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = ()) -> np.ndarray:
+    """Lay pictures out in rows (one per image), cells padded white to the largest picture.
+
+    Parameters
+    ----------
+    rows : sequence of sequence of numpy.ndarray
+        RGB uint8 pictures, row by row (rows may differ in length).
+    labels : sequence of str, optional
+        A label per row, written in a bar above it (the image's id).
+
+    Returns
+    -------
+    numpy.ndarray
+        RGB uint8 sheet.
+
+    Raises
+    ------
+    ParameterError
+        When there is no picture.
+    """
+    from PIL import Image, ImageDraw
+
+    pictures = [p for row in rows for p in row]
+    if not pictures:
+        raise ParameterError("the sheet has no picture to show; draw at least one map")
+    cell_w = max(p.shape[1] for p in pictures)
+    cols = max(len(row) for row in rows)
+    band = TITLE_HEIGHT if labels else 0
+    # each row as high as its tallest picture: photos of other shapes leave no white band
+    heights = [band + max((p.shape[0] for p in row), default=0) + _GAP for row in rows]
+    canvas = Image.new("RGB", (cols * (cell_w + _GAP) + _GAP, sum(heights) + _GAP), "white")
+    draw = ImageDraw.Draw(canvas)
+    font, _ = _font(12)
+    top = _GAP
+    for r, row in enumerate(rows):
+        if labels:
+            draw.text((_GAP, top + 2), str(labels[r]), fill=(0, 0, 0), font=font)
+        for c, picture in enumerate(row):
+            left = _GAP + c * (cell_w + _GAP) + (cell_w - picture.shape[1]) // 2
+            canvas.paste(Image.fromarray(picture), (left, top + band))
+        top += heights[r]
+    return np.asarray(canvas)
