@@ -142,7 +142,7 @@ class CamOptions:
     )  # fmt: skip
     overlaid: bool = option(
         True, "--overlaid", action=argparse.BooleanOptionalAction,
-        help="draw the maps over the photo",
+        help="draw the maps over the photo (default: on; --no-overlaid: the heat map alone)",
     )  # fmt: skip
 
     def __post_init__(self) -> None:

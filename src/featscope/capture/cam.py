@@ -97,11 +97,16 @@ class CamLayer:
         )
 
 
+def _spatial(info: PointInfo) -> bool:
+    """A map or token grid of more than one cell (a global pool's 1x1 output has no where)."""
+    return info.is_map and (info.grid is None or info.grid[0] * info.grid[1] > 1)
+
+
 def _spatial_points(handle: ModelHandle) -> list[tuple[str, PointInfo]]:
     """Module paths whose output is a map or tokens on a grid, in module order."""
     modules = module_table(handle.module)
     infos = [(n, handle.point_info(n)) for n in modules if n]
-    return [(n, i) for n, i in infos if i.is_map]
+    return [(n, i) for n, i in infos if _spatial(i)]
 
 
 def default_cam_point(handle: ModelHandle) -> str:
@@ -109,7 +114,7 @@ def default_cam_point(handle: ModelHandle) -> str:
 
     The last module timm's ``feature_info`` lists as a stage, else the last module (in
     ``named_modules()`` order) of the coarsest stride among those whose output is a map or a
-    token grid. For a vision transformer with a class token the last block's output carries no
+    token grid of more than one cell. For a vision transformer with a class token the last block's output carries no
     gradient to the patch tokens (only the class token reaches the head), so its ``norm1`` is
     taken instead, as pytorch-grad-cam recommends.
 
@@ -128,7 +133,7 @@ def default_cam_point(handle: ModelHandle) -> str:
     CaptureError
         When no module gives a map (a model of vectors only).
     """
-    stages = [n for n, i in feature_info(handle).items() if i.is_map]
+    stages = [n for n, i in feature_info(handle).items() if _spatial(i)]
     if stages:
         name = stages[-1]
     else:
@@ -171,7 +176,7 @@ def cam_layer(handle: ModelHandle, name: str) -> CamLayer:
     ref = point.ref
     info = handle.point_info(point.name)
     usable = ref.module is not None and ref.io == "output" and ref.select is None
-    if not (usable and info.is_map):
+    if not (usable and _spatial(info)):
         spatial = [n for n, _ in _spatial_points(handle)]
         near = difflib.get_close_matches(name, spatial, n=3, cutoff=0.0)
         shown = list(dict.fromkeys([*near, *spatial[-_LISTED:]]))
