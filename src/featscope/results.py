@@ -42,7 +42,16 @@ __all__ = [
     "library_versions",
 ]
 
-_LIBRARIES = ("featscope", "numpy", "torch", "openTSNE", "scikit-learn", "timm", "transformers", "grad-cam")
+_LIBRARIES = (
+    "featscope",
+    "numpy",
+    "torch",
+    "openTSNE",
+    "scikit-learn",
+    "timm",
+    "transformers",
+    "grad-cam",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -507,9 +516,7 @@ class CamRun:
                 item.class_name,
             ):
                 return item
-        have = ", ".join(
-            f"({m.image_id!r}, {m.method!r}, {m.class_index})" for m in self.maps[:6]
-        )
+        have = ", ".join(f"({m.image_id!r}, {m.method!r}, {m.class_index})" for m in self.maps[:6])
         raise KeyError(f"no map for {key!r}; this run has e.g. {have}")
 
     @property

@@ -156,7 +156,9 @@ class CamOptions:
                 f"`--metric` {self.metric!r} is not one of {', '.join(CAM_METRICS)}"
             )
         if self.sheet not in SHEET_LAYOUTS:
-            raise ParameterError(f"`--sheet` {self.sheet!r} is not one of {', '.join(SHEET_LAYOUTS)}")
+            raise ParameterError(
+                f"`--sheet` {self.sheet!r} is not one of {', '.join(SHEET_LAYOUTS)}"
+            )
         size = self.max_size
         if size is not None and (isinstance(size, bool) or not isinstance(size, int) or size < 0):
             raise ParameterError(f"`--max-size` {size!r} is not an integer >= 0 (0: keep)")

@@ -98,12 +98,12 @@ class CamLayer:
 
 
 def _spatial(info: PointInfo) -> bool:
-    """A map or token grid of more than one cell (a global pool's 1x1 output has no where)."""
+    """Say whether a point is a map or token grid of more than one cell (not a 1x1 pool)."""
     return info.is_map and (info.grid is None or info.grid[0] * info.grid[1] > 1)
 
 
 def _spatial_points(handle: ModelHandle) -> list[tuple[str, PointInfo]]:
-    """Module paths whose output is a map or tokens on a grid, in module order."""
+    """List the module paths whose output is a map or tokens on a grid, in module order."""
     modules = module_table(handle.module)
     infos = [(n, handle.point_info(n)) for n in modules if n]
     return [(n, i) for n, i in infos if _spatial(i)]
@@ -114,9 +114,9 @@ def default_cam_point(handle: ModelHandle) -> str:
 
     The last module timm's ``feature_info`` lists as a stage, else the last module (in
     ``named_modules()`` order) of the coarsest stride among those whose output is a map or a
-    token grid of more than one cell. For a vision transformer with a class token the last block's output carries no
-    gradient to the patch tokens (only the class token reaches the head), so its ``norm1`` is
-    taken instead, as pytorch-grad-cam recommends.
+    token grid of more than one cell. For a vision transformer with a class token the last
+    block's output carries no gradient to the patch tokens (only the class token reaches the
+    head), so its ``norm1`` is taken instead, as pytorch-grad-cam recommends.
 
     Parameters
     ----------

@@ -67,9 +67,7 @@ def write_cam_sheet(
     run: LocalRun, sheet: np.ndarray, formats: Sequence[str] = ("png",), dpi: float = 150
 ) -> list[Path]:
     """Write the sheet of every map as ``cam_sheet.<format>``."""
-    return [
-        run.write_bytes(f"cam_sheet.{fmt}", encode_picture(sheet, fmt, dpi)) for fmt in formats
-    ]
+    return [run.write_bytes(f"cam_sheet.{fmt}", encode_picture(sheet, fmt, dpi)) for fmt in formats]
 
 
 def record_cam_run(
