@@ -4,8 +4,9 @@ The maps themselves come from pytorch-grad-cam (:mod:`featscope.capture.cam` run
 model); what is decided from numbers alone lives here and is tested on plain arrays:
 :class:`CamOptions` (the flags of MMPretrain's ``vis_cam.py`` where they make sense),
 :func:`cam_methods` (their names), :func:`resolve_targets` (a class by index or by name, or the
-model's top-k predictions, with the nearest names listed for a name that is no class) and
-:func:`cam_peak` (where a map is largest).
+model's top-k predictions, with the nearest names listed for a name that is no class),
+:func:`explain_image` (one image's maps and scores for every method, asked of the session that
+runs the model) and :func:`cam_peak` (where a map is largest).
 """
 
 from __future__ import annotations
@@ -29,10 +30,12 @@ __all__ = [
     "CAM_METRICS",
     "SHEET_LAYOUTS",
     "CamOptions",
+    "ExplainedImage",
     "cam_methods",
     "cam_peak",
     "cam_title",
     "class_label",
+    "explain_image",
     "resolve_targets",
 ]
 
@@ -271,3 +274,73 @@ def cam_peak(values: np.ndarray) -> tuple[int, int]:
         raise ParameterError(f"a class activation map is (H, W); got shape {x.shape}")
     row, col = np.unravel_index(int(np.argmax(x)), x.shape)
     return int(row), int(col)
+
+
+@dataclass(frozen=True)
+class ExplainedImage:
+    """One image's class activation maps: what the model predicted and each method's maps.
+
+    Attributes
+    ----------
+    probabilities : numpy.ndarray
+        ``(K,)`` class probabilities.
+    classes : tuple of int
+        The classes explained, in order.
+    maps : Mapping of str to numpy.ndarray
+        Per method, float32 ``(len(classes), H, W)`` maps in [0, 1].
+    scores : Mapping of str to numpy.ndarray or None
+        Per method, the faithfulness of each map (``None`` with ``metric="none"``).
+    """
+
+    probabilities: np.ndarray
+    classes: tuple[int, ...]
+    maps: dict[str, np.ndarray]
+    scores: dict[str, np.ndarray | None]
+
+    def entries(self, by: str = "methods") -> list[tuple[str, int, int]]:
+        """List ``(method, class index, position in classes)`` in the sheet's order (``by``)."""
+        methods = list(self.maps)
+        if by == "classes":
+            return [(m, c, j) for j, c in enumerate(self.classes) for m in methods]
+        return [(m, c, j) for m in methods for j, c in enumerate(self.classes)]
+
+    def score(self, method: str, position: int) -> float | None:
+        """Return the faithfulness of one map, or ``None`` when it was not scored."""
+        scores = self.scores[method]
+        return None if scores is None else float(scores[position])
+
+
+def explain_image(
+    session: Any, x: Any, options: CamOptions, names: Sequence[str] | None, seed: int = 0
+) -> ExplainedImage:
+    """Compute every method's maps of one image for its classes, and score them.
+
+    Parameters
+    ----------
+    session : featscope.capture.cam.CamSession
+        Runs the model (``probabilities``, ``maps``, ``faithfulness``).
+    x : torch.Tensor
+        ``(1, C, H, W)`` model input.
+    options : CamOptions
+        Methods, targets or top-k, smoothing and metric.
+    names : sequence of str or None
+        The class names (for targets by name).
+    seed : int, default 0
+        Seed of the metric's noise.
+
+    Returns
+    -------
+    ExplainedImage
+    """
+    probabilities = session.probabilities(x)
+    classes = resolve_targets(probabilities, names, options.targets, options.topk)
+    smoothing = {"eigen_smooth": options.eigen_smooth, "aug_smooth": options.aug_smooth}
+    maps, scores = {}, {}
+    for method in options.methods:
+        maps[method] = session.maps(x, method, classes, **smoothing)
+        scores[method] = (
+            None
+            if options.metric == "none"
+            else session.faithfulness(x, maps[method], classes, options.metric, seed)
+        )
+    return ExplainedImage(probabilities, classes, maps, scores)

@@ -14,11 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from featscope.analysis.cam import ExplainedImage, cam_title, class_label
 from featscope.analysis.resize import resize_bilinear
 from featscope.errors import ParameterError
 from featscope.render.featmap import heatmap_rgb, overlay_heatmap
 
-__all__ = ["cam_sheet", "draw_cam", "sheet_order"]
+__all__ = ["cam_sheet", "draw_cam", "draw_explained"]
 
 #: Height in pixels of the title bar above each map.
 TITLE_HEIGHT = 18
@@ -90,28 +91,40 @@ def draw_cam(
     return picture if title is None else _titled(picture, title)
 
 
-def sheet_order(
-    methods: Sequence[str], classes: Sequence[int], by: str = "methods"
-) -> list[tuple[str, int]]:
-    """Order one image's ``(method, class)`` pairs for its row of the sheet.
+def draw_explained(
+    found: ExplainedImage,
+    names: Sequence[str] | None,
+    photo: np.ndarray | None,
+    *,
+    alpha: float = 0.5,
+    by: str = "methods",
+) -> list[tuple[str, int, int, str, np.ndarray]]:
+    """Draw every map of one image, titled with the method, the class and its probability.
 
     Parameters
     ----------
-    methods : sequence of str
-        The methods, in the order asked.
-    classes : sequence of int
-        The image's classes, in order (most probable first for top-k).
-    by : {"methods", "classes"}
-        ``methods``: every class of the first method, then of the next; ``classes``: every
-        method of the first class, then of the next.
+    found : ExplainedImage
+        The image's maps (:func:`featscope.analysis.cam.explain_image`).
+    names : sequence of str or None
+        The class names.
+    photo : numpy.ndarray, optional
+        The region of the photo the model saw (see :func:`draw_cam`).
+    alpha : float, default 0.5
+        Weight of the heat map.
+    by : {"methods", "classes", "none"}
+        The order: every class of the first method first, or every method of the first class.
 
     Returns
     -------
-    list of (str, int)
+    list of (str, int, int, str, numpy.ndarray)
+        ``(method, class index, position in found.classes, title, picture)`` in that order.
     """
-    if by == "classes":
-        return [(m, c) for c in classes for m in methods]
-    return [(m, c) for m in methods for c in classes]
+    out = []
+    for method, c, j in found.entries(by):
+        title = cam_title(method, class_label(names, c), float(found.probabilities[c]))
+        picture = draw_cam(found.maps[method][j], photo, alpha=alpha, title=title)
+        out.append((method, c, j, title, picture))
+    return out
 
 
 def cam_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = ()) -> np.ndarray:

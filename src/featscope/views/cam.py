@@ -81,13 +81,13 @@ def cam(
         one listed), a model without a classifier output, a class name that is no class (the
         nearest listed); then unreadable images. No finished run folder is left then.
     """
-    from featscope.analysis.cam import cam_title, class_label, resolve_targets
+    from featscope.analysis.cam import class_label, explain_image, resolve_targets
     from featscope.analysis.featmap import fit_photo
     from featscope.capture.cam import CamSession, cam_layer, class_names, default_cam_point
     from featscope.capture.maps import model_input
     from featscope.data.photos import collect_photos, read_photos, safe_name, take_unique
     from featscope.models import load_model
-    from featscope.render.cam import cam_sheet, draw_cam, sheet_order
+    from featscope.render.cam import cam_sheet, draw_explained
     from featscope.sinks.cam import record_cam_run, write_cam_map, write_cam_sheet
 
     reject_model(data, _USAGE)
@@ -104,43 +104,31 @@ def cam(
         names = class_names(handle, k)
         resolve_targets([0.0] * k, names, opts.targets)  # unknown classes fail before any image
         photos, source = collect_photos(data)
-    origin = handle.provenance(source)
-    params = {**opts.to_dict(), "point": layer.name}
+    origin, params = handle.provenance(source), {**opts.to_dict(), "point": layer.name}
     with open_run(output, "cam") as run:
         reading = read_photos(photos, skip_bad_images=extraction.skip_bad_images, skipped=skipped)
         for photo, image in reading:
             x, region = model_input(handle, image)
-            probs = session.probabilities(x)
-            classes = resolve_targets(probs, names, opts.targets, opts.topk)
-            computed = {}
-            for method in opts.methods:
-                with clock("cam"):
-                    values = session.maps(x, method, classes, **_smoothing(opts))
-                with clock("metric"):
-                    scores = _scores(session, x, values, classes, opts.metric, origin.seed)
-                computed[method] = (values, scores)
+            with clock("cam"):
+                found = explain_image(session, x, opts, names, origin.seed)
             shown = fit_photo(image, region, opts.max_size) if opts.overlaid else None
-            row = []
-            for method, c in sheet_order(opts.methods, classes, opts.sheet):
-                values, scores = computed[method]
-                j, label = classes.index(c), class_label(names, c)
-                title = cam_title(method, label, float(probs[c]))
-                with clock("draw"):
-                    drawn = draw_cam(values[j], shown, alpha=opts.alpha, title=title)
+            with clock("draw"):
+                drawn = draw_explained(found, names, shown, alpha=opts.alpha, by=opts.sheet)
+            for method, c, j, title, picture in drawn:
                 stem = take_unique(f"{photo.stem}_{safe_name(method)}_{c}", used)
-                score = None if scores is None else float(scores[j])
-                item_params = {**params, "region": list(region), "title": title}
-                head = (photo.id, method, c, label, float(probs[c]), values[j], drawn, score)
-                metric = None if scores is None else opts.metric
-                maps.append(CamMap(*head, metric, layer.name, stem, item_params, origin))
-                row.append(drawn)
+                score, item_params = found.score(method, j), {**params, "region": list(region)}
+                head = (photo.id, method, c, class_label(names, c), float(found.probabilities[c]))
+                tail = (score, None if score is None else opts.metric, layer.name, stem)
+                item_params["title"] = title
+                maps.append(
+                    CamMap(*head, found.maps[method][j], picture, *tail, item_params, origin)
+                )
                 if run is not None:
                     with clock("write"):
                         write_cam_map(run, maps[-1], figures.formats, figures.dpi)
-            rows.append(row)
-        sheet = None
-        if opts.sheet != "none" and maps:
-            sheet = cam_sheet(rows, [p.id for p in photos if p.id not in dict(skipped)])
+            rows.append([d[-1] for d in drawn])
+        ids = [p.id for p in photos if p.id not in dict(skipped)]
+        sheet = cam_sheet(rows, ids) if opts.sheet != "none" and maps else None
         done = CamRun(tuple(maps), None, origin.model or "", layer.name, params, sheet)
         done = dataclasses.replace(done, skipped=tuple(skipped))
         if run is not None:
@@ -149,14 +137,6 @@ def cam(
             record_cam_run(run, done, origin, source, photos, params)
     done = dataclasses.replace(done, run_dir=run and run.final_path, timings=clock.timings)
     return _finish(done, figures, output)
-
-
-def _smoothing(opts: CamOptions) -> dict[str, bool]:
-    return {"eigen_smooth": opts.eigen_smooth, "aug_smooth": opts.aug_smooth}
-
-
-def _scores(session: Any, x: Any, values: Any, classes: Any, metric: str, seed: int) -> Any:
-    return None if metric == "none" else session.faithfulness(x, values, classes, metric, seed)
 
 
 def _finish(done: CamRun, figures: Figures, output: Output) -> CamRun:
