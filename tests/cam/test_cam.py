@@ -21,7 +21,7 @@ import featscope
 from featscope.analysis.cam import CAM_METHODS, CamOptions, resolve_targets
 from featscope.capture.cam import CAM_CLASSES, CamSession, cam_layer, default_cam_point
 from featscope.capture.maps import model_input
-from featscope.errors import ParameterError
+from featscope.errors import CaptureError, ParameterError
 from featscope.models import load_model
 from featscope.options import Output, Preprocess
 
@@ -101,6 +101,40 @@ def test_the_map_peaks_on_the_region_the_class_is_decided_by(region, method):
     assert _quadrant(blue) == (1, 1)
     # and the other square carries (almost) nothing of that class
     assert red[18:30, 18:30].max() < 0.5 * red.max()
+
+
+@pytest.mark.parametrize("method", ["gradcam", "ablationcam"])
+def test_the_model_is_left_as_it_was_hooks_modes_and_grads(method):
+    model = RegionNet()
+    handle = load_model(model, **PLAIN.to_dict())
+    model.train()  # a model in training (load_model leaves it as it finds it or in eval)
+    model.features[0].weight.grad = torch.full_like(model.features[0].weight, 7.0)
+    model.head[2].requires_grad_(False)
+    session = CamSession(handle, cam_layer(handle, "features.2"))
+    x = torch.rand(1, 3, 32, 32)
+    session.maps(x, method, [0, 1])
+    session.faithfulness(x, np.ones((1, 32, 32), np.float32), [0], "confidence")
+    with pytest.raises(CaptureError, match=r"failed on the input \(1, 4, 32, 32\)"):
+        session.maps(torch.rand(1, 4, 32, 32), method, [0, 1])  # an error inside the library
+    with pytest.raises(ParameterError, match=r"class 5 is outside the model's 2 classes"):
+        session.maps(x, method, [0, 5])
+    assert all(m.training for m in model.modules())
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()) == 0
+    assert torch.equal(model.features[0].weight.grad, torch.full((2, 3, 1, 1), 7.0))
+    assert model.head[2].weight.grad is None
+    assert model.features[0].weight.requires_grad
+    assert not model.head[2].weight.requires_grad
+    assert isinstance(model.features[2], nn.AvgPool2d)  # AblationCAM's swap undone
+
+
+def test_eigen_and_aug_smoothing_change_the_map_and_keep_its_place(region):
+    _, session, x = region
+    plain = session.maps(x, "gradcam++", [0])[0]
+    for smoothing in ({"eigen_smooth": True}, {"aug_smooth": True}):
+        smoothed = session.maps(x, "gradcam++", [0], **smoothing)[0]
+        assert not np.allclose(smoothed, plain), smoothing
+    # flips and rescalings keep the place (an eigen projection's sign is the SVD's, either way)
+    assert _quadrant(smoothed) == (0, 0)
 
 
 def test_method_names_match_the_library_classes():
@@ -243,6 +277,40 @@ def test_vit_tokens_are_laid_out_on_the_patch_grid_and_the_default_skips_the_dea
     # the last block itself gives an all-zero Grad-CAM: the reason for the default
     dead = CamSession(handle, cam_layer(handle, "blocks.1")).maps(x, "gradcam", [0])
     assert dead.max() == 0
+
+
+def test_swin_channels_last_stage_runs_with_gradients_and_ablation():
+    import dataclasses
+
+    import timm
+
+    from featscope.models.timm_adapter import build_timm_handle
+
+    torch.manual_seed(0)
+    model = timm.create_model(
+        "swin_tiny_patch4_window7_224",
+        img_size=32,
+        embed_dim=8,
+        depths=(1, 1),
+        num_heads=(1, 1),
+        window_size=4,
+        num_classes=3,
+    ).eval()
+    handle = build_timm_handle(model, "tiny-swin")
+    handle = dataclasses.replace(
+        handle, preprocess=dataclasses.replace(handle.preprocess, input_size=(32, 32))
+    )
+    point = default_cam_point(handle)
+    assert point == "layers.1"  # the last stage, (N, 4, 4, 16) channels-last
+    layer = cam_layer(handle, point)
+    nhwc = torch.randn(1, 4, 4, 16)
+    torch.testing.assert_close(layer.reshape(nhwc), nhwc.permute(0, 3, 1, 2))
+    session = CamSession(handle, layer)
+    x = torch.randn(1, 3, 32, 32)
+    for method in ("gradcam", "ablationcam", "scorecam"):
+        maps = session.maps(x, method, [2])
+        assert maps.shape == (1, 32, 32), method
+        assert maps.max() > 0.5, method
 
 
 def test_bad_inputs_one_line_exit_2(tmp_path, capsys):

@@ -32,9 +32,9 @@ from torch import nn
 from featscope._optional import require
 from featscope.capture.points import resolve_points
 from featscope.capture.tokens import to_feature_map
-from featscope.errors import CaptureError
+from featscope.errors import CaptureError, ParameterError
 from featscope.models.handle import ModelHandle, PointInfo
-from featscope.models.points import device_and_dtype, feature_info, module_table
+from featscope.models.points import device_and_dtype, feature_info, forward_errors, module_table
 
 __all__ = [
     "CAM_CLASSES",
@@ -274,11 +274,16 @@ class CamSession:
 
     @contextmanager
     def _restored(self) -> Iterator[None]:
-        """Put the model in eval mode without gradients on its weights, and restore both."""
+        """Put the model in eval mode without gradients on its weights; restore it all after.
+
+        pytorch-grad-cam leaves the model in eval mode and calls ``model.zero_grad()``, which
+        drops the ``.grad`` of every parameter: each module's ``training`` flag, each
+        parameter's ``requires_grad`` and its ``.grad`` are put back, also after an error.
+        """
         modules = list(self.model.modules())
         training = [m.training for m in modules]
         params = list(self.model.parameters())
-        grads = [p.requires_grad for p in params]
+        state = [(p.requires_grad, p.grad) for p in params]
         try:
             self.model.eval()
             for p in params:
@@ -287,8 +292,9 @@ class CamSession:
         finally:
             for m, flag in zip(modules, training, strict=True):
                 m.training = flag
-            for p, flag in zip(params, grads, strict=True):
+            for p, (flag, grad) in zip(params, state, strict=True):
                 p.requires_grad_(flag)
+                p.grad = grad
 
     def num_classes(self) -> int:
         """Run a zero image of the model's input size once: check the classifier output.
@@ -301,7 +307,8 @@ class CamSession:
         Raises
         ------
         CaptureError
-            When the model's output is not one row of class scores per image.
+            When the model's output is not one row of class scores per image, or the model
+            fails on an input of its own size.
         """
         height, width = self.handle.preprocess.input_size
         channels = getattr(self.handle.preprocess, "channels", None) or 3
@@ -310,9 +317,19 @@ class CamSession:
     def probabilities(self, x: torch.Tensor) -> np.ndarray:
         """Softmax of the logits of a ``(1, 3, H, W)`` input, as float64 ``(K,)``."""
         device, dtype = device_and_dtype(self.handle.module)
-        with self._restored(), torch.no_grad():
+        with forward_errors(self.handle, x), self._restored(), torch.no_grad():
             logits = self.model(x.to(device=device, dtype=dtype))
+        self._num_classes = int(logits.shape[1])
         return torch.softmax(logits.double(), dim=1)[0].cpu().numpy()
+
+    def _check_classes(self, classes: Sequence[int]) -> None:
+        k = getattr(self, "_num_classes", None) or self.num_classes()
+        wrong = [int(c) for c in classes if not 0 <= int(c) < k]
+        if wrong:
+            raise ParameterError(
+                f"class {wrong[0]} is outside the model's {k} classes (0..{k - 1}); pass class "
+                "indices the model has"
+            )
 
     def _method(self, method: str) -> Any:
         cls = getattr(self.gradcam, CAM_CLASSES[method])
@@ -356,20 +373,21 @@ class CamSession:
         numpy.ndarray
             float32 ``(len(classes), H, W)`` in [0, 1], at the input's size.
         """
+        self._check_classes(classes)
         targets_mod = self.gradcam.utils.model_targets
         device, dtype = device_and_dtype(self.handle.module)
         x = x.to(device=device, dtype=dtype)
-        cam = self._method(method)
         out = []
-        try:
-            with self._restored(), torch.enable_grad():
+        with forward_errors(self.handle, x), self._restored(), torch.enable_grad():
+            cam = self._method(method)  # its constructor puts the model in eval mode
+            try:
                 for index in classes:
                     target = [targets_mod.ClassifierOutputTarget(int(index))]
                     grid = cam(x, target, aug_smooth=aug_smooth, eigen_smooth=eigen_smooth)
                     out.append(np.asarray(grid[0], dtype=np.float32))
-        finally:
-            # not `with cam:`: its __exit__ prints and swallows IndexError
-            cam.activations_and_grads.release()
+            finally:
+                # not `with cam:`: its __exit__ prints and swallows IndexError
+                cam.activations_and_grads.release()
         return np.nan_to_num(np.stack(out), nan=0.0)
 
     def faithfulness(
@@ -399,6 +417,7 @@ class CamSession:
         numpy.ndarray
             float64 ``(n,)``.
         """
+        self._check_classes(classes)
         metrics = self.gradcam.metrics
         targets_mod = self.gradcam.utils.model_targets
         device, dtype = device_and_dtype(self.handle.module)
@@ -409,7 +428,7 @@ class CamSession:
             scorer: Any = metrics.road.ROADCombined(percentiles=list(ROAD_PERCENTILES))
         else:
             scorer = metrics.cam_mult_image.CamMultImageConfidenceChange()
-        with self._restored(), torch.random.fork_rng(devices=[]):
+        with forward_errors(self.handle, x), self._restored(), torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)  # ROAD adds noise to what it fills in
             scores = scorer(batch, np.asarray(cams, dtype=np.float32), targets, self.model)
         return np.asarray(scores, dtype=np.float64).reshape(n)
