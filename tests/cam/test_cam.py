@@ -381,3 +381,15 @@ def test_cli_writes_a_run_and_says_the_scores(tmp_path, capsys):
     (run,) = (tmp_path / "runs").glob("cam_*")
     assert len(list(run.glob("*.npy"))) == 4
     assert (run / "cam_sheet.png").is_file()
+
+
+def test_sheet_is_bounded_and_scales_large_pictures_down():
+    from featscope.render.cam import SHEET_CELL, SHEET_MAX_COLS, SHEET_MAX_ROWS, cam_sheet
+
+    big = np.zeros((2 * SHEET_CELL, SHEET_CELL, 3), np.uint8)
+    rows = [[big] * (SHEET_MAX_COLS + 5)] * (SHEET_MAX_ROWS + 3)
+    sheet = cam_sheet(rows, [f"img{i}" for i in range(len(rows))])
+    assert sheet.shape[0] < (SHEET_MAX_ROWS + 1) * (SHEET_CELL + 30)
+    assert sheet.shape[1] < (SHEET_MAX_COLS + 1) * (SHEET_CELL // 2 + 10)
+    with pytest.raises(ParameterError, match="no picture"):
+        cam_sheet([[]])

@@ -23,6 +23,11 @@ __all__ = ["cam_sheet", "draw_cam", "draw_explained"]
 
 #: Height in pixels of the title bar above each map.
 TITLE_HEIGHT = 18
+#: Longest side of a picture in the sheet (larger ones are scaled down for it).
+SHEET_CELL = 320
+#: The sheet shows at most this many images and pictures per image: it is an overview, and a
+#: sheet of a thousand images would be gigapixels (every map is in its own file anyway).
+SHEET_MAX_ROWS, SHEET_MAX_COLS = 32, 24
 # gap between the cells of the sheet
 _GAP = 4
 
@@ -127,8 +132,23 @@ def draw_explained(
     return out
 
 
+def _fit(picture: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    height, width = picture.shape[:2]
+    if max(height, width) <= SHEET_CELL:
+        return picture
+    scale = SHEET_CELL / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(picture).resize(size, Image.Resampling.LANCZOS))
+
+
 def cam_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = ()) -> np.ndarray:
-    """Lay pictures out in rows (one per image), cells padded white to the largest picture.
+    """Lay pictures out in rows (one per image), cells padded white to the widest picture.
+
+    Pictures longer than :data:`SHEET_CELL` pixels are scaled down; the first
+    :data:`SHEET_MAX_ROWS` rows and :data:`SHEET_MAX_COLS` pictures of each are shown (a note
+    in the last row's label says how many images were left out).
 
     Parameters
     ----------
@@ -149,6 +169,11 @@ def cam_sheet(rows: Sequence[Sequence[np.ndarray]], labels: Sequence[str] = ()) 
     """
     from PIL import Image, ImageDraw
 
+    left_out = max(0, len(rows) - SHEET_MAX_ROWS)
+    labels = [str(t) for t in labels][:SHEET_MAX_ROWS]
+    rows = [[_fit(p) for p in row[:SHEET_MAX_COLS]] for row in rows[:SHEET_MAX_ROWS]]
+    if left_out and labels:
+        labels[-1] += f"  (+{left_out} more images, in their own files)"
     pictures = [p for row in rows for p in row]
     if not pictures:
         raise ParameterError("the sheet has no picture to show; draw at least one map")
