@@ -393,3 +393,25 @@ def test_sheet_is_bounded_and_scales_large_pictures_down():
     assert sheet.shape[1] < (SHEET_MAX_COLS + 1) * (SHEET_CELL // 2 + 10)
     with pytest.raises(ParameterError, match="no picture"):
         cam_sheet([[]])
+
+
+def test_tensorboard_receives_every_picture_the_sheet_and_the_scores(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = featscope.cam(
+        [("sq", squares())],
+        RegionNet(),
+        options=CamOptions(methods=("gradcam", "xgradcam")),
+        preprocess=PLAIN,
+        output=Output(work_dir=tmp_path, backends=("tensorboard",)),
+    )
+    events = EventAccumulator(
+        str(tmp_path / "tensorboard" / run.run_dir.name), size_guidance={"images": 0, "scalars": 0}
+    )
+    events.Reload()
+    assert sorted(events.Tags()["images"]) == sorted(
+        ["sq_gradcam_0", "sq_xgradcam_0", "cam_sheet"]
+    )
+    (score,) = events.Scalars("sq_gradcam_0/faithfulness_confidence")
+    assert score.value == pytest.approx(run["sq", "gradcam", 0].score, abs=1e-6)
