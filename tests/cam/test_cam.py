@@ -410,8 +410,6 @@ def test_tensorboard_receives_every_picture_the_sheet_and_the_scores(tmp_path):
         str(tmp_path / "tensorboard" / run.run_dir.name), size_guidance={"images": 0, "scalars": 0}
     )
     events.Reload()
-    assert sorted(events.Tags()["images"]) == sorted(
-        ["sq_gradcam_0", "sq_xgradcam_0", "cam_sheet"]
-    )
+    assert sorted(events.Tags()["images"]) == sorted(["sq_gradcam_0", "sq_xgradcam_0", "cam_sheet"])
     (score,) = events.Scalars("sq_gradcam_0/faithfulness_confidence")
     assert score.value == pytest.approx(run["sq", "gradcam", 0].score, abs=1e-6)
