@@ -341,8 +341,8 @@ class CamSession:
             )
             kwargs["batch_size"] = self.batch_size
         cam = cls(model=self.model, target_layers=[self.layer.module], **kwargs)
-        if hasattr(cam, "batch_size"):
-            cam.batch_size = self.batch_size  # ScoreCAM's batch of channel-masked inputs
+        if method == "scorecam":
+            cam.batch_size = self.batch_size  # ScoreCAM reads it if set (its default is 16)
         return cam
 
     def maps(
