@@ -479,7 +479,8 @@ class CamRun:
     sheet : numpy.ndarray or None
         The sheet of every map (RGB uint8), ``None`` with ``sheet="none"``.
     timings : Mapping of str to float
-        Seconds spent in each stage (``load``, ``cam``, ``metric``, ``draw``, ``write``).
+        Seconds spent in each stage (``load``, ``cam``: the maps and their scores, ``draw``,
+        ``write``).
     skipped : tuple of (str, str)
         ``(image id, reason)`` of unreadable images skipped with ``skip_bad_images=True``.
     exported : tuple of pathlib.Path
