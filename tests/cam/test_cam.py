@@ -413,3 +413,22 @@ def test_tensorboard_receives_every_picture_the_sheet_and_the_scores(tmp_path):
     assert sorted(events.Tags()["images"]) == sorted(["sq_gradcam_0", "sq_xgradcam_0", "cam_sheet"])
     (score,) = events.Scalars("sq_gradcam_0/faithfulness_confidence")
     assert score.value == pytest.approx(run["sq", "gradcam", 0].score, abs=1e-6)
+
+
+def test_prepared_tensors_of_a_dataset_are_explained_as_given():
+    from torch.utils.data import TensorDataset
+
+    # the model input itself: a red square top-left, already "preprocessed" (mean 0, std 1)
+    x = torch.from_numpy(squares(blue=0.0).transpose(2, 0, 1).astype(np.float32) / 255.0)
+    x[0] *= 3.0  # outside what the preprocessing of a photo gives: used as given or not at all
+    run = featscope.cam(
+        TensorDataset(x[None], torch.tensor([0])),
+        RegionNet(),
+        options=CamOptions(metric="none"),
+        preprocess=PLAIN,
+        output=Output(work_dir=None),
+    )
+    (item,) = run.maps
+    logits = RegionNet()(x[None])
+    assert item.probability == pytest.approx(torch.softmax(logits, 1)[0, 0].item(), rel=1e-6)
+    assert _quadrant(item.values) == (0, 0)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_images_argument, add_model_flags, add_points_flag, new_parser
+from featscope.cli.common import (
+    add_images_argument,
+    add_model_flags,
+    add_points_flag,
+    model_from_args,
+    new_parser,
+)
 from featscope.cli.groups import add_group, group_from_args
 
 __all__ = ["build_parser", "run", "summarize"]
@@ -72,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         )
     result = cam(
         args.data or None,
-        args.model,
+        model_from_args(args),
         points[0] if points else None,
         checkpoint=args.checkpoint,
         options=group_from_args(CamOptions, args),
