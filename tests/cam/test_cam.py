@@ -282,6 +282,39 @@ def test_vit_tokens_are_laid_out_on_the_patch_grid_and_the_default_skips_the_dea
     assert dead.max() == 0
 
 
+def test_hugging_face_vit_names_its_classes_and_explains_at_the_last_pre_attention_norm(tmp_path):
+    from PIL import Image
+    from transformers import ViTConfig, ViTForImageClassification, ViTImageProcessor
+
+    config = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=3,
+        id2label={0: "cat", 1: "dog", 2: "tabby"},
+        label2id={"cat": 0, "dog": 1, "tabby": 2},
+    )
+    torch.manual_seed(0)
+    ViTForImageClassification(config).save_pretrained(tmp_path)
+    ViTImageProcessor(size={"height": 32, "width": 32}).save_pretrained(tmp_path)
+    picture = Image.fromarray(np.random.default_rng(0).integers(0, 255, (40, 40, 3), np.uint8))
+    run = featscope.cam(
+        [("noise", picture)],
+        f"hf:{tmp_path}",
+        options=CamOptions(targets=("dog",), metric="none"),
+        output=Output(work_dir=None),
+    )
+    (item,) = run.maps
+    # the final layernorm's patch tokens get no gradient: the last block's pre-attention norm
+    assert run.point.endswith(".1.layernorm_before")  # the path differs across transformers
+    assert (item.class_index, item.class_name) == (1, "dog")
+    assert item.values.shape == (32, 32)
+    assert item.values.max() > 0.5
+
+
 def test_swin_channels_last_stage_runs_with_gradients_and_ablation():
     import dataclasses
 
@@ -341,6 +374,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, capsys):
         ),
         (["--model", f"{spec}:maps"], r"not a classifier output"),
         (["--model", f"{spec}:region", "--method", "gradcan"], r"did you mean gradcam"),
+        (["--model", f"{spec}:region", "--point", "features", "head.0"], r"takes one capture"),
     ]
     for args, pattern in cases:
         assert main([*base, *args]) == 2

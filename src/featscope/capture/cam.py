@@ -38,6 +38,7 @@ from featscope.models.points import device_and_dtype, feature_info, forward_erro
 
 __all__ = [
     "CAM_CLASSES",
+    "PRE_ATTENTION_NORMS",
     "CamLayer",
     "CamSession",
     "cam_layer",
@@ -62,6 +63,9 @@ CAM_CLASSES = {
 ROAD_PERCENTILES = (20, 40, 60, 80)
 # points listed in the error for a point without spatial layout
 _LISTED = 10
+#: The norm before a transformer block's attention, by family (timm, Hugging Face, MMPretrain,
+#: CLIP-style): the usual CAM point of a vision transformer.
+PRE_ATTENTION_NORMS = ("norm1", "layernorm_before", "ln1", "ln_1")
 
 
 class CamLayer:
@@ -115,8 +119,10 @@ def default_cam_point(handle: ModelHandle) -> str:
     The last module timm's ``feature_info`` lists as a stage, else the last module (in
     ``named_modules()`` order) of the coarsest stride among those whose output is a map or a
     token grid of more than one cell. For a vision transformer with a class token the last
-    block's output carries no gradient to the patch tokens (only the class token reaches the
-    head), so its ``norm1`` is taken instead, as pytorch-grad-cam recommends.
+    block's output (and the final norm) carries no gradient to the patch tokens (only the class
+    token reaches the head), so the last block's pre-attention norm
+    (:data:`PRE_ATTENTION_NORMS`: ``norm1`` in timm, ``layernorm_before`` in Hugging Face,
+    ``ln1`` in MMPretrain) is taken instead, as pytorch-grad-cam and vis_cam.py do.
 
     Parameters
     ----------
@@ -145,10 +151,11 @@ def default_cam_point(handle: ModelHandle) -> str:
             )
         coarsest = max(i.stride or 0 for _, i in spatial)
         name = [n for n, i in spatial if (i.stride or 0) == coarsest][-1]
-    info = handle.point_info(name)
-    norm1 = f"{name}.norm1"
-    if info.layout == "NLC" and handle.num_prefix_tokens and norm1 in module_table(handle.module):
-        return norm1
+    if handle.point_info(name).layout == "NLC" and handle.num_prefix_tokens:
+        norms = [
+            n for n, _ in _spatial_points(handle) if n.rsplit(".", 1)[-1] in PRE_ATTENTION_NORMS
+        ]
+        return norms[-1] if norms else name
     return name
 
 
