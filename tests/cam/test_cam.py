@@ -75,9 +75,17 @@ def _quadrant(values: np.ndarray) -> tuple[int, int]:
     return int(row >= values.shape[0] // 2), int(col >= values.shape[1] // 2)
 
 
+def test_default_point_of_a_resnet_is_its_last_stage_not_a_layer_inside_it():
+    import torchvision
+
+    handle = load_model(torchvision.models.resnet18(num_classes=4), input_size=(64, 64))
+    assert default_cam_point(handle) == "layer4"  # not layer4.1.bn2, before the residual sum
+
+
 def test_default_point_is_the_last_spatial_stage_not_the_1x1_pool(region):
     _handle, session, _ = region
-    assert session.layer.name == "features.2"  # stride 4, 8x8; head.0 is a 1x1 "map"
+    # stride 4, 8x8: the Sequential around the pool (head.0 is a 1x1 "map", no place)
+    assert session.layer.name == "features"
     assert session.num_classes() == 2
 
 
@@ -215,7 +223,7 @@ def test_view_explains_a_class_by_name_and_the_topk_predictions(tmp_path):
     assert len(scores) == 5
     assert scores[1].startswith("sq,gradcam,0,red,")
     manifest = json.loads((run.run_dir / "manifest.json").read_text())
-    assert manifest["metadata"]["points"] == ["features.2"]
+    assert manifest["metadata"]["points"] == ["features"]
     # the sheet: one row of four titled pictures of the photo's region (32 px + title bar)
     assert run.sheet.shape[1] > 4 * 32
     assert run.sheet.shape[0] > 32
@@ -409,7 +417,7 @@ def test_cli_writes_a_run_and_says_the_scores(tmp_path, capsys):
     args += ["--method", "GradCAM", "EigenCAM", "--work-dir", str(tmp_path / "runs")]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "4 class activation map(s) of 2 image(s) at features.2" in out
+    assert "4 class activation map(s) of 2 image(s) at features" in out
     assert "gradcam confidence" in out
     assert "skipped 1 unreadable image" in out
     (run,) = (tmp_path / "runs").glob("cam_*")

@@ -118,7 +118,8 @@ def default_cam_point(handle: ModelHandle) -> str:
 
     The last module timm's ``feature_info`` lists as a stage, else the last module (in
     ``named_modules()`` order) of the coarsest stride among those whose output is a map or a
-    token grid of more than one cell. For a vision transformer with a class token the last
+    token grid of more than one cell, widened to the outermost module around it with the same
+    grid (``layer4`` rather than ``layer4.1.bn2``). For a vision transformer with a class token the last
     block's output (and the final norm) carries no gradient to the patch tokens (only the class
     token reaches the head), so the last block's pre-attention norm
     (:data:`PRE_ATTENTION_NORMS`: ``norm1`` in timm, ``layernorm_before`` in Hugging Face,
@@ -151,6 +152,11 @@ def default_cam_point(handle: ModelHandle) -> str:
             )
         coarsest = max(i.stride or 0 for _, i in spatial)
         name = [n for n, i in spatial if (i.stride or 0) == coarsest][-1]
+        # the last module is often a layer inside the last block (a ResNet's layer4.1.bn2,
+        # before the residual sum): climb to the outermost module of the same grid (layer4)
+        grids = {n: i.grid for n, i in spatial}
+        while "." in name and grids.get(name.rsplit(".", 1)[0]) == grids[name]:
+            name = name.rsplit(".", 1)[0]
     if handle.point_info(name).layout == "NLC" and handle.num_prefix_tokens:
         norms = [
             n for n, _ in _spatial_points(handle) if n.rsplit(".", 1)[-1] in PRE_ATTENTION_NORMS
