@@ -119,9 +119,9 @@ def default_cam_point(handle: ModelHandle) -> str:
     The last module timm's ``feature_info`` lists as a stage, else the last module (in
     ``named_modules()`` order) of the coarsest stride among those whose output is a map or a
     token grid of more than one cell, widened to the outermost module around it with the same
-    grid (``layer4`` rather than ``layer4.1.bn2``). For a vision transformer with a class token the last
-    block's output (and the final norm) carries no gradient to the patch tokens (only the class
-    token reaches the head), so the last block's pre-attention norm
+    grid (``layer4`` rather than ``layer4.1.bn2``). For a vision transformer with a class token
+    the last block's output (and the final norm) carries no gradient to the patch tokens (only
+    the class token reaches the head), so the last block's pre-attention norm
     (:data:`PRE_ATTENTION_NORMS`: ``norm1`` in timm, ``layernorm_before`` in Hugging Face,
     ``ln1`` in MMPretrain) is taken instead, as pytorch-grad-cam and vis_cam.py do.
 
