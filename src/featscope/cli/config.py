@@ -119,6 +119,19 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         ) from exc
     command = parser.prog.split()[-1]
     if isinstance(table.get(command), dict):
+        from featscope.cli import COMMANDS
+
+        # other subcommands' tables may share the file; anything else beside [command] would
+        # be dropped without a word (a typo, or a key meant for the table)
+        stray = [
+            k for k in table if k != command and not (k in COMMANDS and isinstance(table[k], dict))
+        ]
+        if stray:
+            raise ParameterError(
+                f"--config {str(path)!r} has a [{command}] table and top-level keys "
+                f"({', '.join(stray[:5])}) that would be ignored; move them into [{command}] "
+                "(or drop the table and keep every key at the top)"
+            )
         table = table[command]
     known = _known_keys(parser)
     actions = _actions_by_dest(parser)

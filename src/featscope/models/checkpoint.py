@@ -251,6 +251,7 @@ def _read(file: Path) -> Any:
 
     import torch
 
+    _check_inflation(file)
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -281,6 +282,39 @@ def _read(file: Path) -> Any:
             "it is damaged or not a checkpoint; pass a state dict "
             "saved with torch.save or a .safetensors file"
         ) from exc
+
+
+#: Slack for a torch.save archive's own records (the pickle, version files) beyond its size.
+_INFLATION_SLACK = 1 << 20
+
+
+def _check_inflation(file: Path) -> None:
+    """Refuse a zip checkpoint whose members inflate beyond the file's own size.
+
+    ``torch.save`` stores every record uncompressed, so its records add up to at most the
+    archive's size. A crafted archive with deflated records (or records claiming sizes the file
+    cannot hold) makes ``torch.load`` allocate the inflated size before any check: a 3 MB file
+    became 3 GB. The zip directory is read without inflating anything.
+    """
+    import zipfile
+
+    try:
+        if not zipfile.is_zipfile(file):
+            return  # the legacy (pre-1.6) format: read as torch reads it
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return  # torch.load reports a damaged archive in its own words
+    size = file.stat().st_size
+    inflated = sum(m.file_size for m in members)
+    if inflated > size + _INFLATION_SLACK:
+        biggest = max(members, key=lambda m: m.file_size)
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is {size:,} bytes but its records inflate to "
+            f"{inflated:,} (largest: {biggest.filename!r}, {biggest.file_size:,}); torch.save "
+            "never compresses, so the file is damaged or crafted: re-save the weights with "
+            "torch.save(model.state_dict(), path)"
+        )
 
 
 def _reason(exc: BaseException) -> str:
