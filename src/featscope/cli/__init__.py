@@ -119,7 +119,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        # Interrupted, or featscope.capture.distributed.Stopped from the --nproc launcher
+        signum = getattr(exc, "signum", signal.SIGINT)
         name = signal.Signals(signum).name
         print(
             f"interrupted ({name}); the unfinished run was discarded, no result was written",
