@@ -268,7 +268,9 @@ def _damaged(path: Path, exc: Exception) -> DataError:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # newline="": a "\r" inside a quoted csv cell is kept, not turned into "\n"
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except (OSError, ValueError) as exc:
         raise _damaged(path, exc) from exc
 
