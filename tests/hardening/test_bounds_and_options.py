@@ -158,6 +158,27 @@ def test_a_checkpoint_that_inflates_is_refused_before_torch_reads_it(tmp_path, m
     assert float(model.weight.detach().sum()) == 0.0
 
 
+def test_a_legacy_checkpoint_declaring_huge_storages_is_refused_before_torch_reads_it(tmp_path):
+    """A 1 MB pre-1.6 format file whose storage claims 3 GB: torch allocates it before reading."""
+    import struct
+
+    path = tmp_path / "legacy.pt"
+    torch.save({"weight": torch.zeros(250_003)}, path, _use_new_zipfile_serialization=False)
+    model = torch.nn.Module()
+    model.weight = torch.nn.Parameter(torch.ones(250_003))
+    load_checkpoint(model, path)  # the real legacy file still loads
+    assert float(model.weight.detach().abs().sum()) == 0.0
+    data = path.read_bytes()
+    at = data.index(b"J" + struct.pack("<i", 250_003))  # the storage's element count
+    (tmp_path / "bomb.pt").write_bytes(
+        data[: at + 1] + struct.pack("<i", 750_000_003) + data[at + 5 :]
+    )
+    with pytest.raises(
+        CheckpointError, match=r"storages declare 3,000,000,012; torch would allocate"
+    ):
+        load_checkpoint(model, tmp_path / "bomb.pt")
+
+
 # --------------------------------------------------------------------------- 6: code from configs
 
 
