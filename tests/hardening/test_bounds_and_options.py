@@ -15,7 +15,7 @@ from featscope.analysis.featmap import FeatmapStyle
 from featscope.cli import main
 from featscope.cli import tsne as tsne_cli
 from featscope.cli.config import load_config, parse_cfg_options
-from featscope.errors import CheckpointError, ParameterError
+from featscope.errors import CheckpointError, DataError, ParameterError
 from featscope.models import load_model
 from featscope.models.checkpoint import load_checkpoint
 from featscope.options import Figures, Preprocess, Selection
@@ -105,6 +105,19 @@ def test_a_config_that_is_a_device_or_fifo_is_refused_without_reading(tmp_path, 
         os.symlink("/dev/zero", path)  # reading it would never end
     with pytest.raises(ParameterError, match=r"is not a regular file \(a device, FIFO"):
         load_config(path, tsne_cli.build_parser())
+
+
+@pytest.mark.parametrize("kind", ["dev-zero", "fifo"])
+def test_data_that_is_a_device_or_fifo_is_one_line(tmp_path, kind):
+    from featscope.data.sources import load_samples
+
+    path = tmp_path / "data"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        os.symlink("/dev/zero", path)
+    with pytest.raises(DataError, match=r"data '.*' is not a regular file \(a device, FIFO"):
+        load_samples(str(path))
 
 
 @pytest.mark.parametrize(

@@ -120,7 +120,8 @@ def image_paths(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
             check_name(item)
             found.append(item)
         else:
-            raise DataError(f"image '{item}' does not exist; pass existing image files or folders")
+            what = "is not a regular file" if item.exists() else "does not exist"
+            raise DataError(f"image '{item}' {what}; pass existing image files or folders")
     unique: dict[Path, None] = {}
     for path in found:
         unique.setdefault(path, None)

@@ -513,7 +513,8 @@ def load_samples(data: Any) -> ImageSamples:
         if path.suffix.lower() in _LIST_EXTENSIONS:
             return file_list(path)
         raise DataError(f"data '{path}' is a {path.suffix or 'extension-less'} file; pass {KINDS}")
-    raise DataError(f"data '{path}' does not exist; pass {KINDS}")
+    what = "is not a regular file (a device, FIFO or socket)" if path.exists() else "does not exist"
+    raise DataError(f"data '{path}' {what}; pass {KINDS}")
 
 
 def read_class_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
