@@ -106,6 +106,12 @@ def test_a_name_that_is_not_utf8_is_one_line_naming_it(classes, where):
     assert repr(raw.split(b"/")[1 if where == "sub-folder" else 0])[2:-1] in str(info.value)
 
 
+def test_a_non_image_file_with_such_a_name_is_no_sample_and_no_error(classes):
+    with open(os.fsdecode(os.fsencode(classes) + b"/cat/notes\xff.txt"), "wb") as handle:
+        handle.write(b"x")
+    assert len(image_folder(classes)) == 12
+
+
 def test_loose_images_walk_the_same_way(tmp_path):
     folder = tmp_path / "photos"
     _png(folder / "a.png")

@@ -158,9 +158,10 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
 
 
 def _is_image_file(path: Path) -> bool:
-    if not _is_hidden(path.name):
-        check_name(path)
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(path.name)
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(path.name):
+        check_name(path)  # its name becomes an id
+        return True
+    return False
 
 
 def _walk_images(class_dir: Path, root: Path, seen: set[tuple[int, int]]) -> list[str]:

@@ -79,7 +79,7 @@ def walk_files(
     Raises
     ------
     DataError
-        When a name below ``folder`` is not valid UTF-8 (see :func:`check_name`).
+        When the path of an accepted file is not valid UTF-8 (see :func:`check_name`).
     """
     seen = set() if seen is None else seen
     found: list[Path] = []
@@ -91,16 +91,15 @@ def walk_files(
             dirnames[:] = []  # a loop or a second link to a folder walked already
             continue
         top = False
-        if key is not None:
-            seen.add(key)
-        check_name(current)
+        seen.add(key)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
-            if name.startswith("."):
+            if name.startswith(".") or (accept is not None and not accept(name)):
                 continue
-            check_name(os.path.join(current, name))
-            if accept is None or accept(name):
-                found.append(Path(current) / name)
+            # only names that become ids are checked: a stray notes\xff.txt is no sample
+            path = os.path.join(current, name)
+            check_name(path)
+            found.append(Path(path))
     return found
 
 
@@ -111,16 +110,16 @@ def class_folders(root: Path) -> list[Path]:
     ------
     DataError
         When an entry is a broken symbolic link (it was meant as a class folder or an image) or
-        has a name that is not valid UTF-8.
+        a class folder's name is not valid UTF-8.
     """
     folders, broken = [], []
     for entry in root.iterdir():
         if entry.name.startswith("."):
             continue
-        check_name(entry)
         if entry.is_symlink() and not entry.exists():
             broken.append(entry)
         elif entry.is_dir():
+            check_name(entry)  # a class name: written into class_names.txt and the page
             folders.append(entry)
     if broken:
         shown = ", ".join(f"'{b.name}' -> '{os.readlink(b)}'" for b in sorted(broken)[:5])
