@@ -13,6 +13,8 @@ from PIL import Image
 from featscope.results import (
     BrowsedSample,
     BrowseResult,
+    CamMap,
+    CamRun,
     CapturedMaps,
     CompareRun,
     EmbeddingResult,
@@ -152,6 +154,22 @@ def browse_result(n=2):
     )
 
 
+def cam_map(image="c.png", size=(30, 20), score=0.25):
+    return CamMap(
+        image_id=image,
+        method="gradcam",
+        class_index=3,
+        class_name=EVIL,
+        probability=0.5,
+        values=np.zeros((7, 7), np.float32),
+        drawn=np.full((*size, 3), 90, np.uint8),
+        score=score,
+        metric="road",
+        point="layer4",
+        provenance=PROV,
+    )
+
+
 def every_result():
     """Return ``{name: result}`` of every result type, small."""
     fmaps = (feature_map("a.png", "layer3"), feature_map("b.png", "layer4", (20, 30)))
@@ -179,6 +197,10 @@ def every_result():
             run_dir=None,
         ),
         "MonitorStep": MonitorStep(epoch=3, results=(embedding("pre_logits"),)),
+        "CamMap": cam_map(),
+        "CamRun": CamRun(
+            (cam_map(), cam_map("d.png", (16, 24), None)), None, "timm:resnet18", "layer4"
+        ),
     }
 
 

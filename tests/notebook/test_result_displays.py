@@ -72,6 +72,8 @@ EXPECTED_REPR = {
     ],
     "CompareRun": ["CompareRun: 2 maps of 30 common samples", "run2 · b: knn_accuracy_map 0.875"],
     "MonitorStep": ["MonitorStep epoch 3: 1 maps of 30 samples", "pre_logits (tsne)"],
+    "CamMap": ["CamMap('c.png', gradcam", "p=0.500, road=+0.250, 7x7"],
+    "CamRun": ["CamRun(2 maps of 2 image(s), timm:resnet18 at 'layer4'", "gradcam"],
 }
 
 
@@ -90,7 +92,7 @@ def test_every_result_type_is_covered():
 def test_repr_is_short_and_says_what_it_holds(name):
     text = repr(RESULTS[name])
     assert len(text) < REPR_MAX_CHARS
-    assert text.startswith(f"<{name}")
+    assert text.startswith((f"<{name}", f"{name}("))  # the CAM types keep their own form
     for part in EXPECTED_REPR[name]:
         assert part in text, (part, text)
     # no array dumps
@@ -281,3 +283,15 @@ def test_a_run_without_maps_shows_its_text():
     empty = TsneRun(results=(), features=(), run_dir=None)
     assert empty._repr_mimebundle_()["text/html"] == f"<pre>{html.escape(repr(empty))}</pre>"
     assert "no maps" in repr(empty)
+
+
+def test_cam_runs_show_every_map_with_class_and_score():
+    run = RESULTS["CamRun"]
+    text = run._repr_mimebundle_()["text/html"]
+    assert [p.shape for p in html_images(text)] == [(30, 20, 3), (16, 24, 3)]
+    assert "gradcam · &lt;script&gt;" in text
+    assert "p=0.500, road +0.250" in text
+    assert decode_png(RESULTS["CamMap"]._repr_mimebundle_()["image/png"]).shape == (30, 20, 3)
+    frame = run.to_dataframe()
+    assert frame["image"].tolist() == ["c.png", "d.png"]
+    assert frame["score"].tolist()[0] == 0.25

@@ -34,6 +34,8 @@ from featscope.errors import ParameterError
 from featscope.results import (
     BrowsedSample,
     BrowseResult,
+    CamMap,
+    CamRun,
     CapturedMaps,
     CompareRun,
     EmbeddingResult,
@@ -218,6 +220,20 @@ def _featmap_run_bundle(obj: FeatmapRun) -> dict[str, Any]:
     return _with_text(obj, **{"text/html": pictures_html(pictures, heading)})
 
 
+def _cam_caption(m: CamMap) -> str:
+    score = "" if m.score is None else f", {m.metric} {m.score:+.3f}"
+    return f"{m.image_id} · {m.method} · {m.class_name} p={m.probability:.3f}{score}"
+
+
+def _cam_bundle(obj: CamMap) -> dict[str, Any]:
+    return _with_text(obj, **{"image/png": png_base64(obj.drawn)})
+
+
+def _cam_run_bundle(obj: CamRun) -> dict[str, Any]:
+    pictures = [(_cam_caption(m), m.drawn) for m in obj.maps]
+    return _with_text(obj, **{"text/html": pictures_html(pictures, f"{obj.model} at {obj.point}")})
+
+
 def _recon_rows(images: Iterable[ReconstructedImage]) -> str:
     from featscope.render.recon import panels
 
@@ -311,6 +327,8 @@ _BUNDLES: dict[type, Callable[[Any], dict[str, Any]]] = {
     MonitorStep: _monitor_bundle,
     FeatureMap: _featmap_bundle,
     FeatmapRun: _featmap_run_bundle,
+    CamMap: _cam_bundle,
+    CamRun: _cam_run_bundle,
     ReconstructedImage: _recon_image_bundle,
     ReconstructionResult: _recon_bundle,
     ReconstructionRun: _recon_bundle,
@@ -351,7 +369,7 @@ def mimebundle(obj: Any) -> dict[str, Any]:
 
 def html_display(obj: Any) -> str | None:
     """Return the HTML display of a result, or None for one shown as a picture (PNG)."""
-    if isinstance(obj, (FeatureMap, ShapeBiasRun)):
+    if isinstance(obj, (FeatureMap, CamMap, ShapeBiasRun)):
         return None
     return mimebundle(obj).get("text/html")
 
@@ -400,9 +418,9 @@ def show(obj: Any) -> None:
 def _pictures_of(obj: Any) -> list[Any]:
     from featscope.render.recon import panels
 
-    if isinstance(obj, FeatureMap):
+    if isinstance(obj, (FeatureMap, CamMap)):
         return [obj.drawn]
-    if isinstance(obj, FeatmapRun):
+    if isinstance(obj, (FeatmapRun, CamRun)):
         return [m.drawn for m in obj.maps]
     if isinstance(obj, (ReconstructionResult, ReconstructionRun, ReconstructedImage)):
         images = [obj] if isinstance(obj, ReconstructedImage) else list(obj)
