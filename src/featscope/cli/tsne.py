@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_points_flag(
         parser,
         "capture points: backbone, neck, pre_logits, logits or module paths "
-        "(default: pre_logits; backbone neck pre_logits for the demo)",
+        "(default: pre_logits; backbone.1 neck pre_logits for the demo)",
         aliases=("--vis-stage",),
     )
     data = parser.add_argument_group("data")
