@@ -43,9 +43,11 @@ def test_prediction_fields_need_outputs_that_are_the_data_classes():
     assert set(fields) == {"prediction", "confidence"}
     # an ImageNet-sized head on two classes: no predictions, and why
     fields, reason = prediction_fields(np.zeros((3, 5)), [0, 1, 0], ("a", "b"))
-    assert fields == {} and "5 outputs but the data 2 classes" in reason
+    assert fields == {}
+    assert "5 outputs but the data 2 classes" in reason
     fields, reason = prediction_fields(None, [0, 1, 0], ("a", "b"))
-    assert fields == {} and "no classifier output" in reason
+    assert fields == {}
+    assert "no classifier output" in reason
 
 
 def test_prediction_metrics_count_the_most_confused_pairs():
@@ -68,7 +70,8 @@ def test_predictions_equal_the_argmax_of_the_logits_of_a_fixed_model():
         handle, samples, ["neck"], Extraction(progress=False, batch_size=7)
     )
     (fs,) = extracted.feature_sets
-    assert fs.point == "neck" and fs.logits.shape == (len(samples), 10)
+    assert fs.point == "neck"
+    assert fs.logits.shape == (len(samples), 10)
     # the same images through the model by hand
     batch = torch.stack([handle.preprocess(samples.load(i)) for i in range(len(samples))])
     with torch.no_grad():
@@ -108,11 +111,13 @@ def test_embed_records_clusters_neighbours_and_purity():
     fs = FeatureSet(X, y, ("a", "b", "c"), tuple(map(str, range(len(y)))), "p")
     result = embed(fs, "pca")
     assert result.fields["cluster"].dtype == np.int64
-    assert result.metrics["cluster_purity"] == 1.0 and result.metrics["n_clusters"] == 3
+    assert result.metrics["cluster_purity"] == 1.0
+    assert result.metrics["n_clusters"] == 3
     assert "prediction" not in result.fields
     assert "no classifier output" in result.metrics["skipped"]["accuracy"]
     neighbors = result.neighbors
-    assert neighbors.shape == (150, 10) and neighbors.dtype == np.int32
+    assert neighbors.shape == (150, 10)
+    assert neighbors.dtype == np.int32
     assert not np.any(neighbors == np.arange(150)[:, None])  # never itself
     assert np.all(y[neighbors] == y[:, None])  # the blobs are far apart
     np.testing.assert_array_equal(feature_neighbors(X[:4]), feature_neighbors(X[:4], k=3))

@@ -57,7 +57,8 @@ def test_color_by_changes_the_colours_and_marks_the_misclassified():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["x", "y"]
     # by label: the two misclassified samples carry a cross
     ax = plot_embedding(result)
-    assert len(ax.collections) == 2 and len(ax.collections[1].get_offsets()) == 2
+    assert len(ax.collections) == 2
+    assert len(ax.collections[1].get_offsets()) == 2
 
 
 def test_unlabelled_maps_are_coloured_by_cluster():
@@ -66,7 +67,11 @@ def test_unlabelled_maps_are_coloured_by_cluster():
         point="p", method="pca", fields={"cluster": np.array([0, 0, 1, -1])},
     )  # fmt: skip
     ax = plot_embedding(result, legend=True)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["noise", "cluster 0", "cluster 1"]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "noise",
+        "cluster 0",
+        "cluster 1",
+    ]
 
 
 def test_unknown_field_lists_the_fields_and_missing_predictions_say_why():
@@ -81,7 +86,9 @@ def test_cli_color_by_metadata_from_a_file_list_and_bad_names(tmp_path, capsys):
     rng = np.random.default_rng(1)
     rows = ["path,label,site,score"]
     for i in range(12):
-        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
+        Image.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(
+            tmp_path / f"{i}.png"
+        )
         rows.append(f"{i}.png,{i % 2},{'north' if i < 6 else 'south'},{i / 10}")
     (tmp_path / "list.csv").write_text("\n".join(rows) + "\n")
     samples = load_samples(str(tmp_path / "list.csv"))
@@ -94,7 +101,8 @@ def test_cli_color_by_metadata_from_a_file_list_and_bad_names(tmp_path, capsys):
     fast = ["--perplexity", "3", "--n-iter", "300", "--quiet", "--work-dir", str(work)]
     assert main([*args, *fast, "--color-by", "weather"]) == 2
     err = capsys.readouterr().err
-    assert "'weather' is not a field" in err and "site, score" in err
+    assert "'weather' is not a field" in err
+    assert "site, score" in err
     assert not work.exists() or not any(p.name.startswith("tsne_") for p in work.iterdir())
     # the demo model has 10 outputs, the list 2 classes: no predictions, and the reason
     assert main([*args, *fast, "--color-by", "prediction"]) == 2
