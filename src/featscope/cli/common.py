@@ -12,6 +12,7 @@ __all__ = [
     "add_points_flag",
     "add_trust_checkpoint_flag",
     "new_parser",
+    "print_backends",
 ]
 
 
@@ -158,3 +159,16 @@ def add_points_flag(
     parser.add_argument(
         "--point", *aliases, dest="points", nargs="+", metavar="POINT", help=help_text
     )
+
+
+def print_backends(run_dir: object) -> None:
+    """Print how to open the run's mirrors: the TensorBoard command, the W&B run folder."""
+    from featscope.sinks import load_run
+
+    backends = load_run(run_dir).metadata.get("backends") or {}
+    command = (backends.get("tensorboard") or {}).get("command")
+    if command:
+        print(f"open it in TensorBoard: {command}")
+    folder = (backends.get("wandb") or {}).get("dir")
+    if folder:
+        print(f"W&B run files: {folder}")
