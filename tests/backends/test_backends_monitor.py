@@ -102,8 +102,8 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
     assert all(len(events.Images(t)) == 2 for t in featmap_tags)
     info = ProjectorClient(tmp_path / "tensorboard").info(run_dir.name)
     names = [e["tensorName"] for e in info["embeddings"]]
-    assert names == ["5/features@1", "5/pca@1", "5/features@3", "5/pca@3"]
-    assert info["embeddings"][0]["tensorShape"] == [40, 6]
+    assert names == ["5/pca@1", "5/features@1", "5/pca@3", "5/features@3"]  # map first
+    assert info["embeddings"][1]["tensorShape"] == [40, 6]
     assert info["embeddings"][0]["sprite"]["singleImageDim"] == [8, 8]
 
 
