@@ -39,6 +39,12 @@ def feature_neighbors(X: Any, k: int = N_NEIGHBORS) -> np.ndarray:
     k = min(int(k), n - 1)
     if k < 1:
         return np.zeros((n, 0), dtype=np.int32)
-    # kneighbors() without a query leaves each point out of its own list
-    index = NearestNeighbors(n_neighbors=k).fit(X)
-    return index.kneighbors(return_distance=False).astype(np.int32)
+    from threadpoolctl import threadpool_limits
+
+    from featscope.analysis._cpu_load import effective_n_jobs
+
+    # the cores other processes leave idle (see featscope.analysis.clusters); kneighbors()
+    # without a query leaves each point out of its own list
+    with threadpool_limits(effective_n_jobs(-1)):
+        index = NearestNeighbors(n_neighbors=k).fit(X)
+        return index.kneighbors(return_distance=False).astype(np.int32)
