@@ -118,3 +118,21 @@ def test_cli_color_by_metadata_from_a_file_list_and_bad_names(tmp_path, capsys):
     assert loaded.fields["cluster"].dtype == np.int64
     metrics = json.loads((run_dir / "metrics.json").read_text())["pre_logits"]
     assert 0.5 <= metrics["cluster_purity"] <= 1.0
+
+
+def test_names_no_map_can_have_fail_before_any_image_is_read(tmp_path, capsys):
+    from featscope.render.colorby import check_field_name
+
+    check_field_name("site", ["site"], classifier=False)
+    check_field_name("confidence", [], classifier=True)
+    with pytest.raises(ParameterError, match="no predictions: there is no classifier output"):
+        check_field_name("correct", ["site"], classifier=False)
+    with pytest.raises(ParameterError, match=r"fields there are: label, cluster, site$"):
+        check_field_name("weather", ["site"], classifier=False)
+    # saved features carry no classifier output: refused before anything is mapped
+    np.save(tmp_path / "f.npy", np.zeros((12, 3), dtype=np.float32))
+    np.save(tmp_path / "l.npy", np.arange(12) % 2)
+    args = ["tsne", "--features", str(tmp_path / "f.npy"), "--labels", str(tmp_path / "l.npy")]
+    assert main([*args, "--color-by", "prediction", "--work-dir", str(tmp_path / "w")]) == 2
+    assert "no classifier output" in capsys.readouterr().err
+    assert not (tmp_path / "w").exists()

@@ -21,7 +21,14 @@ from featscope.errors import ParameterError
 from featscope.render.colors import class_color, class_colors
 from featscope.results import EmbeddingResult
 
-__all__ = ["ColorBy", "available_fields", "default_color_by", "field_colors"]
+__all__ = [
+    "ColorBy",
+    "available_fields",
+    "check_color_by",
+    "check_field_name",
+    "default_color_by",
+    "field_colors",
+]
 
 _RIGHT = (0.17, 0.63, 0.17, 1.0)
 _WRONG = (0.84, 0.15, 0.16, 1.0)
@@ -155,6 +162,43 @@ def _categories(result: EmbeddingResult, name: str, values: np.ndarray) -> Color
     categories, codes = np.unique(text, return_inverse=True)
     legend = tuple((class_color(i), str(c) or "(empty)") for i, c in enumerate(categories))
     return ColorBy(name, class_colors(codes), legend)
+
+
+def check_field_name(name: str | None, metadata: Any, classifier: bool) -> None:
+    """Fail early, before any image is read, on a ``--color-by`` name no map can have.
+
+    Parameters
+    ----------
+    name : str or None
+        The field asked for.
+    metadata : iterable of str
+        The metadata columns of the data.
+    classifier : bool
+        Whether the model has a classifier output (``logits``); predictions can still be
+        refused later, when its width is not the number of classes.
+
+    Raises
+    ------
+    ParameterError
+        For a prediction field without a classifier, or a name that is neither one of
+        featscope's fields nor a metadata column (the fields there will be are listed).
+    """
+    if name is None or name in ("label", "cluster"):
+        return
+    if name in _PREDICTIONS:
+        if not classifier:
+            raise ParameterError(
+                f"--color-by {name}: there are no predictions: {_NO_CLASSIFIER}; colour by "
+                "label, cluster or a metadata field"
+            )
+        return
+    metadata = list(metadata)
+    if name not in metadata:
+        there = ["label", *(_PREDICTIONS if classifier else ()), "cluster", *metadata]
+        raise ParameterError(
+            f"--color-by {name!r} is not a field of these maps; fields there are: "
+            f"{', '.join(there)}"
+        )
 
 
 def check_color_by(results: Any, name: str | None) -> None:

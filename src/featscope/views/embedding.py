@@ -19,6 +19,7 @@ from typing import Any
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS, check_max_thumbnails
 from featscope.errors import ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
+from featscope.render.colorby import check_field_name
 from featscope.results import TsneRun
 from featscope.sinks.layout import PAGE_NAME
 from featscope.sinks.open import open_run
@@ -170,6 +171,8 @@ def tsne(
             capture_points = resolve_points(handle, list(points or default))
             samples = select_samples(load_samples(data), selection, class_names=class_names)
 
+    classifier = samples is not None and "logits" in handle.aliases
+    check_field_name(figures.color_by, {} if samples is None else samples.metadata, classifier)
     with open_run(output, "tsne") as run:
         if run is not None and samples is not None:
             run.add_metadata("samples", samples.summary())
