@@ -136,3 +136,12 @@ def test_names_no_map_can_have_fail_before_any_image_is_read(tmp_path, capsys):
     assert main([*args, "--color-by", "prediction", "--work-dir", str(tmp_path / "w")]) == 2
     assert "no classifier output" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()
+
+
+def test_overview_with_a_field_gives_each_map_its_own_legend():
+    from featscope.render.embedding import plot_embeddings
+
+    a = _result(cluster=np.array([0, 0, 1, 1, 2, 2]))
+    fig = plot_embeddings([a, a], color_by="cluster", legend=True)
+    assert [len(ax.get_legend().get_texts()) for ax in fig.axes] == [3, 3]
+    assert not fig.legends  # no shared class legend

@@ -313,6 +313,9 @@ def plot_embedding(
     # Samples usually arrive sorted by class: drawing them in that order would paint the last
     # class over all others. A fixed permutation keeps figures deterministic and fair.
     order = np.random.default_rng(0).permutation(n_points)
+    if painted.name == "correct":  # the few wrong ones on top, where they can be seen
+        wrong_first = ~np.asarray(result.fields["correct"], dtype=bool)[order]
+        order = order[np.argsort(wrong_first, kind="stable")]
     xyz = [coords[order, d] for d in range(result.n_components)]
     # With annotate=True the class numbers are the marks (as in the scikit-learn digits recipe);
     # the dots stay, faint, so the axes still autoscale to the data (texts do not).
@@ -464,8 +467,9 @@ def plot_embeddings(
     ncols = min(ncols, len(items))
     nrows = math.ceil(len(items) / ncols)
     legend = bool(kw.pop("legend", False))
+    own_legend = False  # other fields than the label: each map gets its own legend
     if kw.get("color_by") not in (None, "label"):
-        kw["legend"], legend = legend, False  # other fields: each map's own legend
+        own_legend, legend = legend, False
 
     fig = Figure(
         figsize=(5.0 * ncols + (2.0 if legend else 0.0), 5.0 * nrows), layout="constrained"
@@ -474,7 +478,7 @@ def plot_embeddings(
         ax = fig.add_subplot(
             nrows, ncols, i + 1, projection="3d" if item.n_components == 3 else None
         )
-        plot_embedding(item, ax=ax, legend=False, **kw)
+        plot_embedding(item, ax=ax, legend=own_legend, **kw)
 
     if legend:
         names: dict[int, str] = {}
