@@ -114,7 +114,7 @@ def test_featmap_view_logs_its_pictures_to_tensorboard(tmp_path):
     )
     events = tb_events(tmp_path / "tensorboard" / done.run_dir.name)
     pngs = sorted(p.stem for p in done.run_dir.glob("*.png"))
-    assert len(pngs) == 2
+    assert len(pngs) == 3  # two maps and the sheet of both
     assert sorted(events.Tags()["images"]) == pngs
     for fmap in done.maps:
         (image,) = events.Images(fmap.file)

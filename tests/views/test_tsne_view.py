@@ -456,3 +456,20 @@ def test_a_one_channel_model_from_a_file_maps_rgb_photos(tmp_path, capsys):
     assert re.search(expected + r".*channels.*--in-chans\)", err)
     assert "Traceback" not in err
     assert _run_dirs(work) == [run_dir]  # the failed run left no second folder
+
+
+def test_an_unlabelled_run_reads_back(tmp_path):
+    from featscope.sinks import load_run
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((12, 12, 3), 30 * i, dtype=np.uint8)).save(data / f"p{i}.png")
+    run = featscope.tsne(
+        model="demo:digits-cnn", data=str(data), embedding=EmbeddingOptions(method="pca"),
+        extraction=QUIET, output=Output(work_dir=tmp_path / "w"), html=False,
+    )  # fmt: skip
+    back = load_run(run.run_dir).embedding("pre_logits")
+    assert back.class_names == ()
+    assert back.labels.tolist() == [-1] * 8
+    np.testing.assert_array_equal(back.fields["cluster"], run["pre_logits"].fields["cluster"])

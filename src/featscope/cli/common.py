@@ -207,9 +207,12 @@ def add_points_flag(
 
 def print_backends(run_dir: object) -> None:
     """Print how to open the run's mirrors: the TensorBoard command, the W&B run folder."""
-    from featscope.sinks import load_run
+    import json
+    from pathlib import Path
 
-    backends = load_run(run_dir).metadata.get("backends") or {}
+    # the manifest alone: reading the whole run back would cost as much as a big run's files
+    manifest = json.loads((Path(str(run_dir)) / "manifest.json").read_text(encoding="utf-8"))
+    backends = (manifest.get("metadata") or {}).get("backends") or {}
     command = (backends.get("tensorboard") or {}).get("command")
     if command:
         print(f"open it in TensorBoard: {command}")

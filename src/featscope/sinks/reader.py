@@ -366,7 +366,8 @@ def _names_from_csv(labels: np.ndarray, names: list[str]) -> tuple[str, ...]:
     top = int(labels.max()) + 1 if labels.size else 0
     out = [str(i) for i in range(top)]
     for label, name in zip(labels.tolist(), names, strict=True):
-        out[label] = name
+        if label >= 0:  # an unlabelled sample (-1) names no class
+            out[label] = name
     return tuple(out)
 
 
