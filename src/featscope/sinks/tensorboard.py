@@ -15,8 +15,12 @@ Embeddings are written in the layout TensorBoard's projector plugin reads from a
     <log_dir>/projector/<tag>/<step>/bookmarks.json the projector's opening state
 
 The map's entry comes first in the config, so the projector opens on it (a 2-D or 3-D tensor,
-which its PCA shows as it is) rather than on a PCA of the features; its bookmark (a saved state
-the projector loads on opening) colours the points by ``class_name``. The command that opens
+which its PCA shows as it is) rather than on a PCA of the features. Its bookmark, a saved state
+listed in the projector's "Bookmarks" panel (opened by the projector when an entry has one),
+shows the map coloured and labelled by ``class_name`` in one click: the projector itself opens
+with "No color map" whatever the files say (its ``metadataChanged`` picks the first colour
+option, and saved states are only listed, not loaded; read in TensorBoard 2.x's
+``projector_binary.js``). The command that opens
 the run is logged when the run closes (``tensorboard --logdir <log_dir>``) and recorded in the
 manifest (``backends.tensorboard.command``).
 
@@ -287,9 +291,9 @@ class TensorBoardMirror(Mirror):
 def _write_bookmark(path: Path, result: EmbeddingResult) -> None:
     """Write the projector's opening state: featscope's map, coloured and labelled by class.
 
-    The projector shows a saved state's ``projections`` (one dict of coordinates per point,
-    keyed ``pca-0``, ``pca-1``...) with the projection, colouring and labels it names; it loads
-    the first state of an entry's ``bookmarks_path`` when the entry is opened.
+    The projector lists the states of an entry's ``bookmarks_path`` in its Bookmarks panel; a
+    click shows the state's ``projections`` (one dict of coordinates per point, keyed
+    ``pca-0``, ``pca-1``...) with the projection, colouring and labels it names.
     """
     dims = result.n_components
     state = {
