@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 from featscope.errors import ParameterError
 
 __all__ = [
     "HelpFormatter",
+    "Parser",
     "add_config_flags",
     "add_images_argument",
     "add_model_flags",
@@ -42,6 +43,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors lead with the problem and its fix, on one line.
+
+    argparse prints the whole usage (26 lines for ``featscope tsne``) before the line that
+    matters; here the message comes first, with the nearest flag for a misspelt one and a
+    pointer to ``--help``. The exit status stays 2.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>[; did you mean --flag?] (see ... --help ...)`` and exit 2."""
+        hint = ""
+        if message.startswith("unrecognized arguments:"):
+            import difflib
+
+            flags = [f for f in self._option_string_actions if f.startswith("--")]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                if word.startswith("-") and close:
+                    hint = f"; did you mean {close[0]}?"
+                    break
+        self.exit(2, f"error: {message}{hint} (see {self.prog} --help for every option)\n")
+
+
 def new_parser(
     command: str, description: str, *, cfg_example: str | None = None
 ) -> argparse.ArgumentParser:
@@ -56,7 +80,7 @@ def new_parser(
     cfg_example : str, optional
         Example ``--cfg-options`` items that use this subcommand's own keys.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=f"featscope {command}",
         description=description,
         formatter_class=HelpFormatter,

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from featscope.data.textlines import encode_lines
 from featscope.errors import ParameterError
 from featscope.results import BrowseResult, EmbeddingResult, FeatureSet, ShapeBiasRun
 from featscope.sinks.layout import (
@@ -172,8 +173,9 @@ def _write_features(run: LocalRun, features: FeatureSet, name: str | None) -> li
     """``feat_<name>.npy``; the samples' labels, ids and class names with the first set."""
     stem = check_name(name or safe_stem(features.point), "result key")
     paths = [run.write_array(features_name(stem), features.features)]
-    ids_text = "\n".join(features.ids) + "\n"
-    names_text = "\n".join(features.class_names) + "\n"
+    # name-safe: a newline or tab in a file name must not split the sample's line
+    ids_text = encode_lines(features.ids)
+    names_text = encode_lines(features.class_names)
     ids_path, names_path = run.path / IDS_NAME, run.path / CLASS_NAMES_NAME
     if not ids_path.is_file():
         paths.append(run.write_array(LABELS_NAME, features.labels))

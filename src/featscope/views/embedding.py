@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS, check_max_thumbnails
-from featscope.errors import ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
 from featscope.render.colorby import check_field_name
 from featscope.results import TsneRun
@@ -127,10 +126,10 @@ def tsne(
     preprocess, extraction = preprocess or Preprocess(), extraction or Extraction()
     figures, output = figures or Figures(), output or Output()
     check_max_thumbnails(thumbnails)
-    if features is not None and (model is not None or data is not None):
-        raise ParameterError(
-            "pass either `features` (saved features) or `model`/`data` (extract them), not both"
-        )
+    from featscope.options import check_saved_features
+
+    check_saved_features(features, model=model, data=data, checkpoint=checkpoint,
+                         preprocess=preprocess, extraction=extraction)  # fmt: skip
     if features is None:
         from featscope.capture.distributed import distributed_world, launch
 
