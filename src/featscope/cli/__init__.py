@@ -60,6 +60,7 @@ COMMANDS = {
     "recon": ("featscope.cli.recon", "what a masked-image model (MAE, SimMIM, MaskFeat) fills in"),
     "shape-bias": ("featscope.cli.shape_bias", "shape vs texture decisions on cue-conflict images"),
     "browse": ("featscope.cli.browse", "a dataset's images after each transform step"),
+    "cam": ("featscope.cli.cam", "class activation maps (Grad-CAM family): why this class"),
 }
 
 _USAGE = "usage: featscope <command> [options]    (featscope <command> --help for its options)"
