@@ -385,6 +385,11 @@ class Figures:
     point_size: float | None = option(
         None, "--point-size", type=float, help="marker size (default: from the number of points)"
     )
+    color_by: str | None = option(
+        None, "--color-by", metavar="FIELD",
+        help="colour the maps by label, prediction, correct, confidence, cluster or a metadata "
+        "field (default: label; cluster for unlabelled data)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _freeze(self, "formats", check_formats(self.formats))

@@ -304,6 +304,16 @@ class FeatureSet(_Shown):
         ``"token_mean"``.
     provenance : Provenance
         Model, checkpoint, data source, seed and versions.
+    fields : Mapping of str to numpy.ndarray
+        Metadata columns that travel with the samples (extra columns of a file list, extra
+        fields of a Dataset's dict items, other columns of a Hugging Face dataset), each 1-D
+        of length N, in row order.
+    logits : numpy.ndarray or None
+        ``(N, C)`` float32 classifier outputs of the same forward pass as ``features`` (None
+        for a model without a ``logits`` point, or saved features).
+    aliases : tuple of str
+        Other capture-point names whose features were the same as these (mapped once, under
+        ``point``).
     """
 
     features: np.ndarray
@@ -313,6 +323,9 @@ class FeatureSet(_Shown):
     point: str
     pooling: str = "none"
     provenance: Provenance = field(default_factory=Provenance)
+    fields: Mapping[str, np.ndarray] = field(default_factory=dict)
+    logits: np.ndarray | None = None
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         features = np.asarray(self.features)
@@ -328,6 +341,15 @@ class FeatureSet(_Shown):
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "class_names", tuple(self.class_names))
         object.__setattr__(self, "ids", tuple(self.ids))
+        object.__setattr__(self, "fields", _columns(self.fields, len(features)))
+        if self.logits is not None:
+            logits = np.asarray(self.logits)
+            if logits.ndim != 2 or len(logits) != len(features):
+                raise ValueError(
+                    f"logits must be (N, C) with N = {len(features)}; got shape {logits.shape}"
+                )
+            object.__setattr__(self, "logits", logits)
+        object.__setattr__(self, "aliases", tuple(self.aliases))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -369,6 +391,15 @@ class EmbeddingResult(_Shown):
         Pooling rule of the features.
     provenance : Provenance
         Model, checkpoint, data source, seed and versions.
+    fields : Mapping of str to numpy.ndarray
+        Per-sample columns in row order, each 1-D of length N. Reserved names:
+        ``"prediction"`` (int64 class index into ``class_names``; -1 = none),
+        ``"confidence"`` (float32, probability of the predicted class), ``"correct"`` (bool;
+        absent for unlabelled data), ``"cluster"`` (int64; -1 = noise). Any other name is a
+        metadata column (numbers or str).
+    neighbors : numpy.ndarray or None
+        ``(N, k)`` int32: for each sample the rows of its k nearest neighbours in FEATURE
+        space (itself excluded; k = 10, fewer when N <= 10); None when not computed.
     """
 
     coords: np.ndarray
@@ -385,6 +416,15 @@ class EmbeddingResult(_Shown):
     neighbors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        n = len(np.asarray(self.labels))
+        object.__setattr__(self, "fields", _columns(self.fields, n))
+        if self.neighbors is not None:
+            neighbors = np.asarray(self.neighbors, dtype=np.int32)
+            if neighbors.ndim != 2 or len(neighbors) != n:
+                raise ValueError(
+                    f"neighbors must be (N, k) with N = {n}; got shape {neighbors.shape}"
+                )
+            object.__setattr__(self, "neighbors", neighbors)
         object.__setattr__(self, "coords", np.asarray(self.coords, dtype=np.float64))
         object.__setattr__(self, "labels", np.asarray(self.labels, dtype=np.int64))
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -1565,6 +1605,9 @@ class TsneRun(_Shown):
         for result in self.results:
             if result.point == point:
                 return result
+        for result, fs in zip(self.results, self.features, strict=False):
+            if point in fs.aliases:  # a name that gave the same features, mapped once
+                return result
         names = ", ".join(r.point for r in self.results)
         raise KeyError(f"no map for point {point!r}; this run has: {names}")
 
@@ -1614,6 +1657,20 @@ class MonitorStep(_Shown):
     def metrics_dataframe(self) -> Any:
         """Return one row of quality metrics per map, with the ``epoch``."""
         return _metrics_frame(self.results, epoch=[self.epoch] * len(self.results))
+
+
+def _columns(columns: Mapping[str, Any], n: int) -> Mapping[str, np.ndarray]:
+    """Per-sample columns as read-only 1-D arrays of length ``n`` (a ValueError otherwise)."""
+    out = {}
+    for name, values in dict(columns or {}).items():
+        array = np.asarray(values)
+        if array.ndim != 1 or len(array) != n:
+            raise ValueError(
+                f"field {name!r} must be 1-D with one value per sample ({n}); got shape "
+                f"{array.shape}"
+            )
+        out[str(name)] = array
+    return MappingProxyType(out)
 
 
 def _jsonable(value: Any) -> Any:

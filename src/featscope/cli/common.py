@@ -18,6 +18,7 @@ __all__ = [
     "add_trust_checkpoint_flag",
     "model_from_args",
     "new_parser",
+    "print_backends",
 ]
 
 
@@ -226,3 +227,19 @@ def add_points_flag(
     parser.add_argument(
         "--point", *aliases, dest="points", nargs="+", metavar="POINT", help=help_text
     )
+
+
+def print_backends(run_dir: object) -> None:
+    """Print how to open the run's mirrors: the TensorBoard command, the W&B run folder."""
+    import json
+    from pathlib import Path
+
+    # the manifest alone: reading the whole run back would cost as much as a big run's files
+    manifest = json.loads((Path(str(run_dir)) / "manifest.json").read_text(encoding="utf-8"))
+    backends = (manifest.get("metadata") or {}).get("backends") or {}
+    command = (backends.get("tensorboard") or {}).get("command")
+    if command:
+        print(f"open it in TensorBoard: {command}")
+    folder = (backends.get("wandb") or {}).get("dir")
+    if folder:
+        print(f"W&B run files: {folder}")

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from featscope.data.images import open_rgb
-from featscope.data.samples import UNLABELLED, ImageSamples
+from featscope.data.samples import UNLABELLED, ImageSamples, metadata_columns
 from featscope.data.textlines import MARKER, decode_lines
 from featscope.data.walk import check_name, class_folders, folder_key, walk_files
 from featscope.errors import DataError
@@ -228,7 +228,9 @@ def file_list(
 
     path_col, label_col = 0, 1
     first_no, first = rows[0]
+    header: list[str] | None = None
     if _is_header(first, rows[1:]):
+        header = [cell.strip() for cell in first]
         lowered = [cell.strip().lower() for cell in first]
         if "path" in lowered and "label" in lowered:
             path_col, label_col = lowered.index("path"), lowered.index("label")
@@ -255,14 +257,41 @@ def file_list(
 
     labels, class_names = _labels_from_strings(raw_labels, f"file list '{path}'")
     _check_exist(path, base, paths, [n for n, _ in raw_labels])
-    logger.info("%s: %d images in %d classes", path, len(paths), len(class_names))
+    metadata = _extra_columns(rows, header, (path_col, label_col))
+    logger.info(
+        "%s: %d images in %d classes%s",
+        path,
+        len(paths),
+        len(class_names),
+        f"; metadata columns {', '.join(metadata)}" if metadata else "",
+    )
     return ImageSamples(
         ids=tuple(paths),
         labels=labels,
         class_names=class_names,
         source=str(path),
         loader=_PathLoader(base, tuple(paths)),
+        metadata=metadata,
     )
+
+
+def _extra_columns(
+    rows: list[tuple[int, list[str]]], header: list[str] | None, used: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Return the columns of a file list beyond path and label, by header name or ``column_<i>``.
+
+    Cells missing from a short row are empty; numbers become numeric columns.
+    """
+    width = max(len(cells) for _, cells in rows)
+    names = {}
+    for i in range(width):
+        if i in used:
+            continue
+        named = header[i] if header is not None and i < len(header) and header[i] else ""
+        names[named or f"column_{i + 1}"] = [
+            cells[i].strip() if i < len(cells) else "" for _, cells in rows
+        ]
+    return metadata_columns(names, len(rows))
 
 
 def _path_list(path: Path, base: Path, rows: list[tuple[int, list[str]]]) -> ImageSamples:

@@ -349,7 +349,7 @@ def _embedding(
     view: str,
 ) -> EmbeddingResult:
     _check_entry(path.parent / "manifest.json", key, entry)
-    ids, labels, names_in_csv, coords = _read_coords(path)
+    ids, labels, names_in_csv, coords, fields = _read_coords(path)
     if class_names is not None and labels.size and int(labels.max()) >= len(class_names):
         raise DataError(
             f"'{path}' holds label {int(labels.max())}, but the run has {len(class_names)} "
@@ -366,10 +366,13 @@ def _embedding(
         metrics={k: v for k, v in (entry.get("metrics") or {}).items() if v is not None},
         pooling=str(entry.get("pooling", "none")),
         provenance=_provenance(entry.get("provenance") or {}),
+        fields=fields,
     )
 
 
-def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray]:
+def _read_coords(
+    path: Path,
+) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray, dict[str, np.ndarray]]:
     if not path.is_file():
         raise DataError(f"'{path}' is missing; the run folder is incomplete: rerun the view")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -380,7 +383,11 @@ def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np
                 f"'{path}' does not start with the columns {','.join(COORD_COLUMNS)}; it was "
                 "not written by featscope"
             )
+        # the coordinates are x, y (and z); the columns after them are per-sample fields
+        n_axes = 3 if len(header) > 5 and header[5] == "z" else 2
+        extra = header[3 + n_axes :]
         ids, labels, names, coords = [], [], [], []
+        columns: list[list[str]] = [[] for _ in extra]
         for line_no, cells in enumerate(reader, start=2):
             if len(cells) != len(header):
                 raise DataError(
@@ -389,7 +396,7 @@ def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np
                 )
             try:
                 label = int(cells[1])
-                values = [float(v) for v in cells[3:]]
+                values = [float(v) for v in cells[3 : 3 + n_axes]]
             except ValueError as exc:
                 raise DataError(f"line {line_no} of '{path}' is malformed ({exc})") from exc
             if not UNLABELLED <= label < MAX_CLASS_INDEX:
@@ -406,7 +413,25 @@ def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np
             labels.append(label)
             names.append(cells[2])
             coords.append(values)
-    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords)
+            for column, value in zip(columns, cells[3 + n_axes :], strict=True):
+                column.append(value)
+    fields = {name: _field(name, values) for name, values in zip(extra, columns, strict=True)}
+    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords), fields
+
+
+_FIELD_TYPES = {"prediction": np.int64, "cluster": np.int64, "confidence": np.float32}
+
+
+def _field(name: str, values: list[str]) -> np.ndarray:
+    """Read a csv column back as the field it was: reserved ones by name, metadata by content."""
+    if name == "correct":
+        return np.asarray([v == "true" for v in values], dtype=bool)
+    for kind in [_FIELD_TYPES[name]] if name in _FIELD_TYPES else [np.int64, np.float64]:
+        try:
+            return np.asarray([kind(v) for v in values], dtype=kind)
+        except ValueError:
+            continue
+    return np.asarray(values, dtype=str)
 
 
 def _names_from_csv(labels: np.ndarray, names: list[str]) -> tuple[str, ...]:

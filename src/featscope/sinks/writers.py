@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
 from featscope.data.textlines import encode_lines
 from featscope.errors import ParameterError
 from featscope.results import BrowseResult, EmbeddingResult, FeatureSet, ShapeBiasRun
@@ -109,7 +111,10 @@ def write_result(run: LocalRun, result: Any, name: str | None = None) -> list[Pa
 
 
 def write_coords(run: LocalRun, result: EmbeddingResult, stem: str) -> Path:
-    """Write a map's coordinates as ``coords_<stem>.csv``: ``id, label, class_name, x, y(, z)``.
+    """Write a map as ``coords_<stem>.csv``: ``id, label, class_name, x, y(, z)``, then its fields.
+
+    The per-sample fields follow the coordinates in the order of ``result.fields``
+    (``prediction``, ``confidence``, ``correct`` as ``true``/``false``, ``cluster``, metadata).
 
     One row per sample in result order; coordinates with full float precision (``repr``). A
     label without a class name gets the label as its name. Nothing is recorded in the manifest
@@ -131,15 +136,29 @@ def write_coords(run: LocalRun, result: EmbeddingResult, stem: str) -> Path:
     """
     names = result.class_names
     axes = ["x", "y", "z"][: result.n_components]
+    extra = list(result.fields)  # prediction, confidence, correct, cluster, metadata
+
+    def cell(value: Any) -> str:
+        if isinstance(value, (bool, np.bool_)):
+            return "true" if value else "false"
+        if isinstance(value, (float, np.floating)):
+            return repr(float(value))
+        return str(value.item() if isinstance(value, np.generic) else value)
 
     def rows() -> Iterable[list[Any]]:
-        for sample_id, label, coords in zip(result.ids, result.labels, result.coords, strict=True):
+        columns = [result.fields[k] for k in extra]
+        for row, (sample_id, label, coords) in enumerate(
+            zip(result.ids, result.labels, result.coords, strict=True)
+        ):
             index = int(label)
             # an unlabelled sample (-1) has no class name
             name = names[index] if 0 <= index < len(names) else ("" if index < 0 else str(index))
-            yield [sample_id, index, name, *(repr(float(v)) for v in coords)]
+            yield [
+                sample_id, index, name, *(repr(float(v)) for v in coords),
+                *(cell(c[row]) for c in columns),
+            ]  # fmt: skip
 
-    header = [*COORD_COLUMNS[:3], *axes]
+    header = [*COORD_COLUMNS[:3], *axes, *extra]
     return run.write_csv(coords_name(check_name(stem, "result key")), header, rows())
 
 
