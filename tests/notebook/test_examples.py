@@ -72,12 +72,16 @@ def test_quickstart_shows_the_page_inline_with_thumbnails(quickstart):
 
 def test_quickstart_frames_have_the_rows(quickstart):
     cells, _ = quickstart
-    assert ast.literal_eval(_result(cells["frame-shape"], "text/plain")) == (300, 6)
+    rows, columns = ast.literal_eval(_result(cells["frame-shape"], "text/plain"))
+    assert rows == 300  # 3 points x 100 samples
     head = _result(cells["frame-head"], "text/html")
     assert "<table" in head
-    assert "class_name" in head
+    for column in ("point", "id", "label", "class_name", "x", "y", "prediction"):
+        assert f"<th>{column}</th>" in head
+    assert columns == head.split("</thead>")[0].count("<th>") - 1  # all but the index
     metrics = _result(cells["metrics"], "text/html")
-    for point in ("backbone", "neck", "pre_logits"):
+    assert metrics.split("<tbody>")[1].count("<tr>") == 3  # one row per map
+    for point in ("neck", "pre_logits"):
         assert f"<td>{point}</td>" in metrics
     assert "knn_accuracy_map" in metrics
 
@@ -104,7 +108,9 @@ def test_own_data_notebook_maps_the_users_model(own_data):
     page = iframe_page(_result(cells["map-page"], "text/html"))
     assert page.count("data:image/webp;base64,") >= 60
     assert "circle" in page
-    assert ast.literal_eval(_result(cells["frame-shape"], "text/plain")) == (120, 6)
+    rows, columns = ast.literal_eval(_result(cells["frame-shape"], "text/plain"))
+    assert rows == 120  # 2 points x 60 shapes
+    assert columns >= 6  # point, id, label, class_name, x, y, then predictions
     groups = _result(cells["frame-groups"], "text/plain")
     assert groups.count("20") == 6  # 2 points x 3 classes of 20 shapes
     shown = [p.shape for p in html_images(_result(cells["featmap"], "text/html"))]

@@ -92,7 +92,8 @@ def test_a_loaded_tsne_run_shows_itself_like_the_fresh_one(tmp_path):
     record = featscope.load_run(run.run_dir)
     text = repr(record)
     assert text.startswith(f"<RunRecord tsne at {run.run_dir}")
-    assert "pre_logits (tsne, 60 samples): knn_accuracy_features" in text
+    assert "pre_logits (tsne, 60 samples): " in text
+    assert "knn_accuracy_map 0.9" in text
     assert len(text) < 2000
     loaded = record.as_run()
     assert isinstance(loaded, TsneRun)
@@ -105,7 +106,7 @@ def test_a_loaded_tsne_run_shows_itself_like_the_fresh_one(tmp_path):
         fresh[["point", "id", "label", "class_name"]]
     )
     np.testing.assert_allclose(back[["x", "y"]].to_numpy(), fresh[["x", "y"]].to_numpy(), rtol=1e-6)
-    assert record.metrics_dataframe()["point"].tolist() == ["backbone", "neck", "pre_logits"]
+    assert record.metrics_dataframe()["point"].tolist() == [r.point for r in run.results]
     assert iframe_page(record._repr_mimebundle_()["text/html"]) == run.page_html
     # compare without a work dir: the page stays in memory too
     before = _everything_under(tmp_path)
@@ -124,6 +125,9 @@ def test_a_loaded_featmap_run_shows_its_pictures(tmp_path):
     )
     record = featscope.load_run(run.run_dir)
     pictures = html_images(record._repr_mimebundle_()["text/html"])
-    assert sorted(p.shape for p in pictures) == sorted(m.drawn.shape for m in run.maps)
+    shapes = [p.shape for p in pictures]
+    assert len(shapes) == len([f for f in record.files if f.endswith(".png")])  # every figure
+    for fmap in run.maps:  # the maps among them, at their size (beside any overview sheet)
+        assert fmap.drawn.shape in shapes
     with pytest.raises(DataError, match=r"written by featscope featmap; only tsne runs load back"):
         record.as_run()
