@@ -40,3 +40,18 @@ def test_rows_follow_the_first_map_and_take_its_labels():
 def test_no_shared_sample_is_one_line():
     with pytest.raises(DataError, match="share no sample id"):
         common_samples([_map(("x",), [0]), _map(("y",), [0])])
+
+
+def test_fields_follow_the_rows_and_stale_neighbours_are_dropped():
+    from dataclasses import replace
+
+    a = _map(("x", "y", "z"), [0, 1, 0])
+    b = replace(
+        _map(("z", "w", "x"), [1, 1, 1]),
+        fields={"cluster": np.array([7, 8, 9])},
+        neighbors=np.array([[1], [2], [0]]),
+    )
+    with pytest.warns(UserWarning, match="only 2 samples"):
+        aligned, _ = common_samples([a, b])
+    assert aligned[1].fields["cluster"].tolist() == [9, 7]  # x, z
+    assert aligned[1].neighbors is None

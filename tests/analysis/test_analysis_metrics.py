@@ -205,3 +205,8 @@ def test_embed_reuses_the_tsne_graph_for_the_feature_knn(monkeypatch):
     result = embed(fs, n_iter=260, perplexity=5)
     assert result.metrics["knn_accuracy_features"] == expected
     assert [a[0].shape[1] for a in calls] == [2]  # only the map was searched
+    # the page's feature-space neighbours are the same graph's first 10 columns
+    from featscope.analysis.neighbors import feature_neighbors
+
+    assert result.neighbors.dtype == np.int32
+    np.testing.assert_array_equal(result.neighbors, feature_neighbors(X))

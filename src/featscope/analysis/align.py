@@ -69,7 +69,14 @@ def common_samples(maps: Sequence[EmbeddingResult]) -> tuple[list[EmbeddingResul
             continue
         position = {sample_id: k for k, sample_id in enumerate(m.ids)}
         keep = np.asarray([position[i] for i in order], dtype=np.int64)
-        aligned.append(replace(m, coords=m.coords[keep], labels=m.labels[keep], ids=tuple(order)))
+        fields = {name: values[keep] for name, values in m.fields.items()}
+        # neighbour rows point at the samples left out too: they no longer hold
+        aligned.append(
+            replace(
+                m, coords=m.coords[keep], labels=m.labels[keep], ids=tuple(order), fields=fields,
+                neighbors=None,
+            )
+        )  # fmt: skip
     first = aligned[0]
     aligned = [replace(m, labels=first.labels, class_names=first.class_names) for m in aligned]
     return aligned, n_dropped

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from featscope.analysis import pca, tsne_params, umap
+from featscope.analysis.neighbors import N_NEIGHBORS
 from featscope.analysis.params import N_COMPONENTS, check_known, check_parameters
 from featscope.analysis.tsne import TSNE
 from featscope.errors import ParameterError
@@ -157,16 +158,25 @@ def embed(
         )
     seed = features.provenance.seed if random_state is None else random_state
     coords, used, graph = _reduce(features.features, method, n_components, seed, params)
-    # The t-SNE's exact neighbour graph of these very features: no second search.
-    usable = graph is not None and graph.shape[1] >= min(k, len(coords) - 1)
+    n = len(coords)
+    # The t-SNE's exact neighbour graph of these very features (Euclidean, no PCA first) is
+    # what the page's neighbours and the feature k-NN accuracy would search for again.
+    wanted = min(max(k, N_NEIGHBORS), n - 1)
+    usable = graph is not None and graph.shape[1] >= wanted
+    fields, neighbors, more = sample_fields(
+        features, random_state=seed, neighbors=graph if usable else None
+    )
+    feature_graph = graph if usable else neighbors
     metrics = embedding_metrics(
         features.features,
         coords,
         features.labels,
         k=k,
         random_state=seed,
-        feature_neighbors=graph if usable else None,
+        feature_neighbors=feature_graph if feature_graph.shape[1] >= min(k, n - 1) else None,
     )
+    skipped = {**metrics.get("skipped", {}), **more.pop("skipped", {})}
+    metrics.update(more, **({"skipped": skipped} if skipped else {}))
     return EmbeddingResult(
         coords=coords,
         labels=features.labels,
@@ -178,7 +188,62 @@ def embed(
         metrics=metrics,
         pooling=features.pooling,
         provenance=features.provenance,
+        fields=fields,
+        neighbors=neighbors,
     )
+
+
+def sample_fields(
+    features: FeatureSet, *, random_state: int | None = 0, neighbors: np.ndarray | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """Per-sample columns of a map beyond its coordinates, and the metrics they give.
+
+    Parameters
+    ----------
+    features : FeatureSet
+        Features with labels, metadata ``fields`` and, for a classifier, ``logits``.
+    random_state : int or None, default 0
+        Seed of the clustering.
+    neighbors : numpy.ndarray, optional
+        Each sample's exact nearest other samples in ``features.features`` (Euclidean),
+        nearest first, at least :data:`~featscope.analysis.neighbors.N_NEIGHBORS` columns
+        (fewer for tiny sets): the t-SNE's own graph, used instead of a second search.
+
+    Returns
+    -------
+    fields : dict of str to numpy.ndarray
+        The metadata columns, ``prediction``/``confidence``/``correct`` when there are
+        predictions (:func:`~featscope.analysis.predictions.prediction_fields`) and
+        ``cluster`` (:func:`~featscope.analysis.clusters.cluster_features`).
+    neighbors : numpy.ndarray
+        ``(N, k)`` feature-space neighbours
+        (:func:`~featscope.analysis.neighbors.feature_neighbors`).
+    metrics : dict
+        ``accuracy``, ``n_misclassified`` and ``confused_pairs`` with predictions and labels
+        (else ``skipped["accuracy"]`` says why), ``n_clusters`` and ``cluster_purity``.
+    """
+    from featscope.analysis.clusters import cluster_features, cluster_purity
+    from featscope.analysis.neighbors import feature_neighbors
+    from featscope.analysis.predictions import prediction_fields, prediction_metrics
+
+    labels, names = features.labels, features.class_names
+    fields = dict(features.fields)
+    predicted, reason = prediction_fields(features.logits, labels, names)
+    fields.update(predicted)
+    metrics: dict[str, Any] = {}
+    if "correct" in predicted:
+        metrics.update(prediction_metrics(predicted["prediction"], labels, names))
+    elif reason is not None:
+        metrics["skipped"] = {"accuracy": reason}
+    clusters = cluster_features(features.features, labels, random_state=random_state)
+    fields["cluster"] = clusters
+    metrics["n_clusters"] = len(np.unique(clusters[clusters >= 0]))
+    metrics["cluster_purity"] = cluster_purity(clusters, labels)
+    if neighbors is None:
+        neighbors = feature_neighbors(features.features)
+    else:
+        neighbors = np.ascontiguousarray(neighbors[:, :N_NEIGHBORS], dtype=np.int32)
+    return fields, neighbors, metrics
 
 
 def map_feature_sets(

@@ -46,7 +46,9 @@ __all__ = [
 
 #: Entries of :func:`embedding_metrics` that count (samples, classes, neighbours) rather than
 #: measure a map: recorded with it, not charted as scalars over training.
-COUNT_METRICS = frozenset({"n_samples", "n_classes", "k", "silhouette_points"})
+COUNT_METRICS = frozenset(
+    {"n_samples", "n_classes", "k", "n_misclassified", "n_clusters", "silhouette_points"}
+)
 #: Default size of the silhouette's seeded subsample (the score is quadratic in the points).
 SILHOUETTE_POINTS = 10_000
 #: Rows of a distance block (bounded memory: block x n float64).
