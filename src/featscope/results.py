@@ -186,6 +186,13 @@ class EmbeddingResult:
         Pooling rule of the features.
     provenance : Provenance
         Model, checkpoint, data source, seed and versions.
+    fields : Mapping
+        Per-sample columns in row order, each 1-D of length N: ``"prediction"`` (int64 class
+        index, -1 none), ``"confidence"`` (float32), ``"correct"`` (bool), ``"cluster"`` (int64,
+        -1 noise) and metadata columns (float: continuous; int or str: categories).
+    neighbors : numpy.ndarray or None
+        ``(N, k)`` int32: each sample's k nearest neighbours in feature space (itself
+        excluded), or None when not computed.
     """
 
     coords: np.ndarray
@@ -198,6 +205,8 @@ class EmbeddingResult:
     metrics: Mapping[str, float] = field(default_factory=dict)
     pooling: str = "none"
     provenance: Provenance = field(default_factory=Provenance)
+    fields: Mapping[str, np.ndarray] = field(default_factory=dict)
+    neighbors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "coords", np.asarray(self.coords, dtype=np.float64))
