@@ -8,15 +8,17 @@ of neighbouring maps in map radii (:func:`featscope.analysis.align.centroid_move
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import featscope
+from featscope.analysis import map_feature_sets
 from featscope.analysis.align import align_maps, centroid_movement, common_samples
 from featscope.options import EmbeddingOptions, Extraction, Output, Selection
 
 
 def _moves(maps):
-    return [centroid_movement(a, b) for a, b in zip(maps, maps[1:], strict=False)]
+    return [centroid_movement(a, b) for a, b in itertools.pairwise(maps)]
 
 
 def main() -> None:
@@ -33,7 +35,8 @@ def main() -> None:
     ]
     print(f"maps made in {time.perf_counter() - t0:.1f} s")
     points = list(runs[0].results)
-    for name, maps in (("points of one run (seed 0)", points),):
+    pca = map_feature_sets(runs[0].features, EmbeddingOptions(method="pca", align="none"))
+    for name, maps in (("t-SNE, points of one run (seed 0)", points), ("PCA, same features", pca)):
         before, after = _moves(maps), _moves(align_maps(maps))
         print(name, [m.point for m in maps])
         print("  independent:", " ".join(f"{v:.3f}" for v in before))

@@ -300,9 +300,13 @@ def test_search_highlights_and_download_writes_the_selection(page, tmp_path):
     _click(page, x, y)
     from selenium.webdriver.common.action_chains import ActionChains
 
-    ActionChains(page).send_keys("0042").perform()  # a sample id
+    ActionChains(page).send_keys("img/0042.png").perform()  # a sample id, exactly
     assert _wait_for(lambda: page.execute_script(SELECTED, 4) == [[], [12], [], []])
-    ActionChains(page).send_keys("\b" * 4 + "THREE").perform()  # a class name, any case
+    ActionChains(page).send_keys("\b" * 12 + "0042").perform()  # part of an id: no match
+    assert _wait_for(lambda: page.execute_script(SELECTED, 4) == [[], [], [], []])
+    note = "return Bokeh.documents[0].get_model_by_name('search_note').text"
+    assert page.execute_script(note) == "no sample matches"
+    ActionChains(page).send_keys("\b" * 4 + "CLASS THREE").perform()  # a class name, any case
     assert _wait_for(lambda: page.execute_script(SELECTED, 4)[3] == list(range(N_PER_CLASS)))
 
     x, y = page.execute_script(ELEMENT_CENTER, "download", "button")

@@ -116,7 +116,7 @@ def test_page_titles_name_point_method_model_and_3d():
         "timm:resnet18 · stage1 · t-SNE",
     ]
     three = dataclasses.replace(a, coords=np.zeros((len(a.ids), 3)), method="pca")
-    assert page_titles([three]) == ["stage0 · PCA (first 2 of 3 components)"]
+    assert page_titles([three]) == ["stage0 · PCA (3-D)"]
 
 
 def test_method_names_as_the_page_writes_them():

@@ -112,8 +112,9 @@ note.text = test === null ? '' : (hits_total === 0 ? 'no sample matches' :
 
 #: Clear button -> empty selection everywhere (and an empty search box).
 CLEAR_JS = """
-for (const src of sources) { src.selected.indices = []; }
+search.value_input = '';
 search.value = '';
+for (const src of sources) { src.selected.indices = []; }
 note.text = '';
 """
 
