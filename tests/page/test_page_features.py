@@ -25,6 +25,7 @@ from test_page_browser import (
     _wait_for,
 )
 
+from featscope.render._page_fields import class_hex
 from featscope.render.page import build_page
 
 pytestmark = pytest.mark.browser
@@ -184,12 +185,12 @@ def test_colour_by_correct_paints_the_wrong_samples_red_and_shows_its_key(rich):
         """const doc = Bokeh.documents[0]; const s = doc.get_model_by_name('class_0');
         return [Array.from(s.data.code0), doc.get_model_by_name('mapper').palette,
                 doc.get_model_by_name('key_correct').visible,
-                doc.get_model_by_name('legend_plot').visible];"""
+                doc.get_model_by_name('key_confidence').visible];"""
     )
-    codes, palette, key_visible, legend_visible = state
+    codes, palette, key_visible, other_key_visible = state
     assert [palette[c] for c in codes[:10]] == ["#d62728"] + ["#9ecae1"] * 8 + ["#d62728"]
     assert key_visible is True
-    assert legend_visible is False
+    assert other_key_visible is False
     time.sleep(0.4)
     after = _count_rgb(_frame_pixels(rich, 0), right)
     assert after > 1000, (before, after)
@@ -205,7 +206,8 @@ def test_colour_by_correct_paints_the_wrong_samples_red_and_shows_its_key(rich):
     assert max(conf[0]) <= 255
     assert len(set(conf[0])) > 5
     _choose(rich, "color_by", "label")
-    assert _wait_for(lambda: rich.execute_script(MODEL, "legend_plot", "visible"))
+    assert _wait_for(lambda: not rich.execute_script(MODEL, "key_confidence", "visible"))
+    assert rich.execute_script(MODEL, "mapper", "palette")[:4] == [class_hex(c) for c in range(4)]
 
 
 def test_clicking_a_point_shows_its_neighbours_and_rings_them_in_every_map(rich):

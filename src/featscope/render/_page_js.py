@@ -70,8 +70,12 @@ setTimeout(() => URL.revokeObjectURL(url), 1000);
 #: Search box, mode or scope changed -> select the samples whose value matches, in every map.
 #: Exact: the whole value equals the text (any case); regex: the expression matches (any case).
 SEARCH_JS = """
-const q = (search.value_input !== undefined && search.value_input !== null
-  ? search.value_input : search.value).trim();
+if (prop === 'value' && search.value_input !== search.value) {
+  search.value_input = search.value;  // a value set by a script: search it (callback below)
+  return;
+}
+const q = String(search.value_input === null || search.value_input === undefined
+  ? search.value : search.value_input).trim();
 const scope = Number(scope_select.value);
 const columns = scope === 0 ? ['class_name', 'id'] : scope === 1 ? ['class_name'] :
   scope === 2 ? ['id'] : [field_columns[scope - 3]];
@@ -167,7 +171,6 @@ for (const src of sources) {
   src.data = Object.assign({}, src.data, update);
 }
 keys.forEach((key, i) => { key.visible = i === f; });
-legend_box.visible = f === 0;
 """
 
 #: A click on a map -> the nearest point, its k feature-space neighbours as thumbnails in the
@@ -237,7 +240,9 @@ for (const r of nb) {
 inspector.text = '<div class="fs-inspect"><div class="fs-query">'
   + thumb(q.thumb[qi], q.class_name[qi] + ' · ' + q.id[qi], 'fs-big')
   + '<div><b>' + esc(q.class_name[qi]) + '</b><br><span class="fs-id">' + esc(q.id[qi])
-  + '</span></div></div><div class="fs-muted">its ' + nb.length
+  + '</span>' + field_names.map((name, j) => field_columns[k][j] === null ? '' : '<br>'
+  + esc(name) + ': ' + esc(q[field_columns[k][j]][qi])).join('') + '</div></div>'
+  + '<div class="fs-muted">its ' + nb.length
   + ' nearest neighbours in the features of <i>' + esc(titles[k]) + '</i>' + (labelled
   ? ': ' + same + ' of ' + nb.length + ' of the same class (others framed in red)' : '')
   + '; ringed in every map</div><div class="fs-gallery">' + cells + '</div></div>';
@@ -250,9 +255,12 @@ for (const l of class_labels) { l.visible = cb_obj.active.includes(0); }
 for (const l of cluster_labels) { l.visible = cb_obj.active.includes(1); }
 """
 
-#: A class hidden from the legend (one proxy renderer per class) is hidden in every map.
+#: Class checkboxes -> show the ticked classes, hide the others, in every map.
 VISIBLE_JS = """
-for (const r of others) {
-  if (r.visible !== cb_obj.visible) { r.visible = cb_obj.visible; }
-}
+const shown = new Set(cb_obj.active);
+renderers.forEach((rs, c) => {
+  for (const r of rs) {
+    if (r.visible !== shown.has(c)) { r.visible = shown.has(c); }
+  }
+});
 """

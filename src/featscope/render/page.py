@@ -55,8 +55,6 @@ __all__ = ["build_page", "method_name", "page_point_size", "page_titles", "write
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 _MAPS_PER_ROW = 3
-_LEGEND_ROW_HEIGHT = 21
-_LEGEND_ROWS = 20
 _SIDEBAR_WIDTH = 340
 _GALLERY_MAX = 120
 _MORE_CLASSES = "#7f7f7f"
@@ -691,15 +689,12 @@ def _layout(
         CustomJS,
         Div,
         InlineStyleSheet,
-        Legend,
-        LegendItem,
         LinearColorMapper,
         RadioButtonGroup,
         Select,
         Spacer,
         TextInput,
     )
-    from bokeh.plotting import figure
     from bokeh.transform import transform
 
     first = maps[0]
@@ -788,45 +783,47 @@ def _layout(
                         "coord_columns": coord_columns, "titles": list(titles),
                         "radius": point_size / 2 + 4, "ring": point_size + 6,
                         "labelled": bool(first.labelled),
+                        "field_names": [f.name for f in fields[1:]],
+                        "field_columns": [
+                            [f.text_columns[m] for f in fields[1:]] for m in range(len(maps))
+                        ],
                     },
                     code=TAP_JS,
                 ),
             )  # fmt: skip
         figures.append(fig)
 
-    # The class legend lives in a small plot of its own beside the maps: one proxy renderer
-    # per class (no points, the class colour) whose visibility the others follow everywhere.
-    legend_height = min(len(sources), _LEGEND_ROWS) * _LEGEND_ROW_HEIGHT + 40
-    legend_fig = figure(
-        name="legend_plot", width=_SIDEBAR_WIDTH, height=legend_height, toolbar_location=None,
-        outline_line_color=None, min_border=0, x_range=(0, 1), y_range=(0, 1),
-    )  # fmt: skip
-    legend_fig.axis.visible = False
-    legend_fig.grid.visible = False
-    items = []
-    for c, name, _src in sources:
-        swatch = class_hex(int(c)) if c != "other" else _MORE_CLASSES
-        # one point outside the plot's fixed range: bokeh draws no legend swatch without data
-        proxy = legend_fig.scatter(
-            [-10], [-10], size=10, fill_color=swatch, line_color=None, name=f"legend_{c}"
+    # The class legend: one checkbox per class (ticked: shown in every map), each in its
+    # class colour. A plain widget rather than a bokeh Legend in a plot of its own: bokeh 3.9
+    # forgets to repaint such a legend's swatches when the page is laid out again.
+    legend_css = "".join(
+        f".bk-input-group label:nth-of-type({j + 1}) input {{ accent-color: {col}; }}"
+        f".bk-input-group label:nth-of-type({j + 1}) span::before {{ background: {col}; }}"
+        for j, col in enumerate(
+            class_hex(int(c)) if c != "other" else _MORE_CLASSES for c, _, _ in sources
         )
-        proxy.js_on_change("visible", CustomJS(args={"others": renderers[c]}, code=VISIBLE_JS))
-        items.append(LegendItem(label=name, renderers=[proxy]))
-    legend = Legend(
-        items=items,
-        click_policy="hide",
-        location="top_left",
-        title="classes (click to hide)",
-        label_text_font_size="11px",
-        glyph_height=14,
-        glyph_width=14,
-        spacing=1,
-        ncols=1 if len(items) <= _LEGEND_ROWS else 2,
-        nrows=min(len(items), _LEGEND_ROWS),
-        name="legend",
-        border_line_color=None,
     )
-    legend_fig.add_layout(legend, "center")
+    legend_css += (
+        ".bk-input-group span::before { content: ''; display: inline-block; width: 10px;"
+        " height: 10px; border-radius: 5px; margin-right: 5px; }"
+        ".bk-input-group { font-size: 12px; max-height: 420px; overflow-y: auto; }"
+    )
+    legend = CheckboxGroup(
+        labels=[name for _, name, _ in sources],
+        active=list(range(len(sources))),
+        name="legend",
+        stylesheets=[InlineStyleSheet(css=legend_css)],
+        width=_SIDEBAR_WIDTH - 20,
+    )
+    legend.js_on_change(
+        "active",
+        CustomJS(args={"renderers": [renderers[c] for c, _, _ in sources]}, code=VISIBLE_JS),
+    )
+    legend_box = column(
+        Div(text="<i>classes (untick to hide)</i>", stylesheets=[css]),
+        legend,
+        name="legend_box",
+    )
 
     # colour-by: the field's key (classes: the legend itself)
     keys = [
@@ -847,7 +844,7 @@ def _layout(
                 "sources": all_sources, "mapper": mapper, "n_maps": len(maps),
                 "palettes": [list(f.palette) for f in fields],
                 "code_columns": [list(f.code_columns) for f in fields],
-                "keys": keys, "legend_box": legend_fig,
+                "keys": keys,
             },
             code=COLOR_JS,
         ),
@@ -869,18 +866,21 @@ def _layout(
         name="search_scope",
         width=_SIDEBAR_WIDTH - 20,
     )
-    searcher = CustomJS(
-        args={
-            "sources": all_sources, "search": search, "mode": mode, "scope_select": scope,
-            "note": note,
-            "field_columns": [next((c for c in f.text_columns if c), None) for f in fields[1:]],
-        },
-        code=SEARCH_JS,
-    )  # fmt: skip
-    search.js_on_change("value_input", searcher)
-    search.js_on_change("value", searcher)
-    mode.js_on_change("active", searcher)
-    scope.js_on_change("value", searcher)
+
+    def searcher(prop: str) -> Any:
+        return CustomJS(
+            args={
+                "sources": all_sources, "search": search, "mode": mode, "scope_select": scope,
+                "note": note, "prop": prop,
+                "field_columns": [next((c for c in f.text_columns if c), None) for f in fields[1:]],
+            },
+            code=SEARCH_JS,
+        )  # fmt: skip
+
+    search.js_on_change("value_input", searcher("value_input"))
+    search.js_on_change("value", searcher("value"))
+    mode.js_on_change("active", searcher("mode"))
+    scope.js_on_change("value", searcher("scope"))
     clear = Button(label="clear selection", name="clear", width=130)
     clear.js_on_event(
         "button_click",
@@ -977,13 +977,14 @@ def _layout(
     sidebar = column(
         color_by,
         *keys,
-        legend_fig,
+        legend_box,
         toggles,
         search,
         row(mode, clear),
         scope,
         note,
-        row(download, status),
+        download,
+        status,
         Div(text="<b>nearest neighbours</b>", stylesheets=[css], visible=has_neighbors),
         inspector,
         Div(text="<b>selection</b>", stylesheets=[css]),
