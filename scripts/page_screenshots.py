@@ -57,7 +57,7 @@ def _driver():
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
     for arg in (
-        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
+        "--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1150",
         "--force-device-scale-factor=1", "--proxy-server=127.0.0.1:9",
         "--enable-unsafe-swiftshader", "--use-angle=swiftshader",
     ):  # fmt: skip
@@ -74,6 +74,27 @@ def _open(driver, path):
             break
         time.sleep(0.05)
     time.sleep(1.0)
+
+
+#: Select every point of map ``k`` within ``r`` of class ``c``'s median, as the box tool does.
+BOX_SELECT = """
+const [k, c, r] = arguments; const doc = Bokeh.documents[0];
+const own = doc.get_model_by_name('class_' + c).data;
+const med = (a) => Array.from(a).sort((p, q) => p - q)[Math.floor(a.length / 2)];
+const cx = med(own['x' + k]), cy = med(own['y' + k]);
+for (const m of doc.all_models) {
+  if (m.type !== 'ColumnDataSource' || !/^class_(\\d+|other)$/.test(m.name || '')) continue;
+  const d = m.data; const hits = [];
+  for (let i = 0; i < d.row.length; i++) {
+    if (Math.abs(d['x' + k][i] - cx) < r && Math.abs(d['y' + k][i] - cy) < r) hits.push(i);
+  }
+  m.selected.indices = hits;
+}
+const ring = doc.get_model_by_name('highlight');  // no rings from an earlier click
+ring.data = Object.fromEntries(Object.keys(ring.data).map((c) => [c, []]));
+doc.get_model_by_name('inspector').text =
+  '<div class="fs-muted">Click a point to see its nearest neighbours in the features.</div>';
+"""
 
 
 def _set(driver, name, attr, value):
@@ -128,13 +149,17 @@ def main(out_dir: str) -> None:
             _set(driver, "color_by", "value", "2")  # correct
             driver.save_screenshot(str(out / "page_color_correct.png"))
             _set(driver, "color_by", "value", "0")
+            _set(driver, "search", "value", "7")
+            driver.save_screenshot(str(out / "page_search_gallery.png"))
+            _set(driver, "search", "value", "")
             wrong = int(np.flatnonzero(~maps[0].fields["correct"])[0])
             cls = int(maps[0].labels[wrong])
             index = int(np.flatnonzero(np.flatnonzero(maps[0].labels == cls) == wrong)[0])
             _click_point(driver, 1, cls, index)
             driver.save_screenshot(str(out / "page_neighbours.png"))
-            _set(driver, "search", "value", "7")
-            driver.save_screenshot(str(out / "page_search_gallery.png"))
+            driver.execute_script(BOX_SELECT, 0, 4, 2.5)
+            time.sleep(1.0)
+            driver.save_screenshot(str(out / "page_linked_selection.png"))
             _open(driver, page3)
             driver.save_screenshot(str(out / "page_3d.png"))
         finally:
