@@ -81,6 +81,10 @@ class Provenance:
     weights : str or None
         What weights the model held: ``"random"``, ``"pretrained"``, ``"checkpoint"``,
         ``"shipped"`` or ``"given"`` (see :class:`featscope.models.ModelHandle`).
+    preprocessing : Mapping
+        The preprocessing in effect for the model: sizes, crop, interpolation, mean, std,
+        channels and where each came from (:func:`featscope.models.describe_preprocessing`);
+        empty for features read from disk.
     source : str
         What the samples came from: a folder, a file list, a features file, ``demo:digits``.
     seed : int
@@ -97,6 +101,7 @@ class Provenance:
     source: str = ""
     seed: int = 0
     weights: str | None = None
+    preprocessing: Mapping[str, Any] = field(default_factory=dict)
     versions: Mapping[str, str] = field(default_factory=library_versions)
     created: str = field(
         default_factory=lambda: _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -104,6 +109,7 @@ class Provenance:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "versions", _frozen_mapping(self.versions))
+        object.__setattr__(self, "preprocessing", _frozen_mapping(self.preprocessing))
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready copy."""

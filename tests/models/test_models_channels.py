@@ -145,3 +145,43 @@ def test_hf_channels_from_the_config(tmp_path) -> None:
     assert handle.preprocess.channels == 1
     assert handle.preprocess.source["channels"] == "Hugging Face model config (num_channels)"
     assert handle.preprocess(photos().load(0)).shape == (1, 16, 16)
+
+
+def test_one_channel_model_through_monitor_and_featmap(tmp_path):
+    """The MNIST CNN inside training (Monitor, two logged epochs) and in featmap, end to end."""
+    import featscope
+    from featscope.options import Figures, Output, Preprocess, Selection
+
+    torch.manual_seed(0)
+    net = MnistCNN()
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    monitor = featscope.Monitor(
+        net,
+        data="demo:digits",
+        points=["neck"],
+        featmaps=["features.3"],
+        preprocess=Preprocess(input_size=16),
+        selection=Selection(max_num_samples=3),
+        figures=Figures(dpi=30),
+        thumbnails=0,
+        output=Output(work_dir=tmp_path),
+    )
+    with monitor:
+        for epoch in range(2):
+            loss = net(torch.randn(4, 1, 16, 16)).logsumexp(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step = monitor(force=True)
+            assert step.epoch == epoch
+            assert step.results[0].coords.shape == (30, 2)
+            assert step.featmaps, "feature maps were logged"
+    assert monitor.run_dir is not None
+    assert (monitor.run_dir / "manifest.json").is_file()
+
+    maps = featscope.feature_maps(
+        [("coffee", skimage_data.coffee())], net, ["features.3"],
+        preprocess=Preprocess(input_size=28), output=Output(work_dir=None),
+    )  # fmt: skip
+    (feature_map,) = maps.maps
+    assert feature_map.values.shape[0] == 16

@@ -62,6 +62,7 @@ def test_cifar_preprocessing_from_the_config(cifar) -> None:
         "mean": MM_PREPROCESSOR,
         "std": MM_PREPROCESSOR,
         "channels": "model (backbone.conv1.in_channels)",
+        "channel_order": "mmpretrain config (CIFAR10 arrays are RGB)",
     }
 
 
@@ -198,3 +199,23 @@ def test_pretrained_from_the_torch_cache(cifar, tmp_path, monkeypatch) -> None:
     handle = load_model(CIFAR, pretrained=True)
     assert (handle.weights, handle.checkpoint) == ("pretrained", str(cached))
     assert np.count_nonzero(handle.module.head.fc.weight.detach().numpy()) == 0
+
+
+@pytest.mark.parametrize(
+    ("preprocessor", "dataset", "order"),
+    [
+        ({"to_rgb": True}, "ImageNet", "RGB"),
+        ({"to_rgb": False}, "CustomDataset", "BGR"),
+        ({"bgr_to_rgb": False}, "ImageNet", "BGR"),
+        ({"to_rgb": False}, "CIFAR100", "RGB"),
+        ({}, "CustomDataset", "RGB"),
+    ],
+)
+def test_channel_order_follows_to_rgb_and_the_dataset(preprocessor, dataset, order) -> None:
+    from featscope.models.mmpretrain_adapter import mmpretrain_preprocessing
+
+    config = {"dataset_type": dataset, "data_preprocessor": {"mean": [1, 2, 3], **preprocessor}}
+    pre = mmpretrain_preprocessing(config)
+    assert pre.channel_order == order
+    assert pre.describe()["channel_order"] == order
+    assert pre.source["channel_order"] != "given with the model"

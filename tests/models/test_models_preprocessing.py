@@ -45,6 +45,7 @@ def test_describe_is_json_ready_with_every_value_and_origin() -> None:
         "std": [0.229, 0.224, 0.225],
         "channels": 3,
         "color": "RGB",
+        "channel_order": "RGB",
         "source": {
             "input_size": "timm data config",
             "crop_pct": "timm data config",
@@ -52,13 +53,16 @@ def test_describe_is_json_ready_with_every_value_and_origin() -> None:
             "mean": "timm data config",
             "std": "timm data config",
             "channels": "model (conv1.in_channels)",
+            "channel_order": "timm data config",
         },
     }
 
 
 def test_sources_are_not_compared_and_unknown_fields_refused() -> None:
     assert Preprocessing().with_sources(ASSUMED) == Preprocessing()
-    assert Preprocessing().source == dict.fromkeys(Preprocessing().source, GIVEN)
+    source = Preprocessing().source
+    assert source.pop("channel_order") == "default (RGB)"  # nobody states RGB; nobody assumes it
+    assert source == dict.fromkeys(source, GIVEN)
     with pytest.raises(ParameterError, match=r"unknown fields \['size'\]"):
         Preprocessing(sources={"size": "x"})
 
@@ -123,7 +127,7 @@ def test_handle_preprocessing_of_the_old_kind_is_converted_as_given() -> None:
     new = as_preprocessing(old)
     assert isinstance(new, Preprocessing)
     assert (new.input_size, new.mean, new.crop_pct, new.channels) == ((16, 16), (0.5,) * 3, 1.0, 3)
-    assert set(new.source.values()) == {GIVEN}
+    assert set(new.source.values()) == {GIVEN, "default (RGB)"}
     handle = ModelHandle(module=nn.Linear(2, 2), spec="mine", family="factory", preprocess=old)
     assert describe_preprocessing(handle)["input_size"] == [16, 16]
     # an old preprocessing object still drives the transform
@@ -141,3 +145,24 @@ def test_overrides_are_recorded_as_such_and_logged_once(caplog) -> None:
     logged = [r.getMessage() for r in caplog.records if "preprocessing of" in r.getMessage()]
     assert len(logged) == 1
     assert json.loads(logged[0].split(": ", 1)[1]) == handle.preprocess.describe()
+
+
+def test_bgr_models_get_the_channels_reversed_and_normalised_in_their_order() -> None:
+    from PIL import Image
+
+    from featscope.models.preprocessing import Preprocessing
+
+    pixels = np.zeros((4, 4, 3), dtype=np.uint8)
+    pixels[..., 0], pixels[..., 2] = 200, 50  # red 200, blue 50
+    image = Image.fromarray(pixels)
+    kw = {"input_size": (4, 4), "crop_pct": 1.0, "mean": (0.0, 0.0, 0.0), "std": (1.0, 1.0, 1.0)}
+    rgb = Preprocessing(**kw)(image)
+    bgr = Preprocessing(**kw, channel_order="BGR")(image)
+    assert rgb[0, 0, 0].item() == pytest.approx(200 / 255)
+    assert bgr[0, 0, 0].item() == pytest.approx(50 / 255)
+    torch.testing.assert_close(bgr, rgb.flip(0))
+    # mean and std are the model's, in its own (BGR) order
+    shifted = Preprocessing(**{**kw, "mean": (50 / 255, 0.0, 0.0)}, channel_order="BGR")(image)
+    assert shifted[0].abs().max().item() == pytest.approx(0.0, abs=1e-6)
+    with pytest.raises(ParameterError, match="`channel_order` must be one of"):
+        Preprocessing(channel_order="bgr")

@@ -288,3 +288,13 @@ def test_cli_images_from_a_config_file_give_way_to_the_command_line(tmp_path):
     ]:
         args = apply_cfg_options(build_parser(), ["--config", str(config), *argv])
         assert (args.data, args.seed) == (data, 4)
+
+
+def test_manifest_records_the_preprocessing_in_effect(tmp_path):
+    result = reconstruct(_images(1), _oracle(False), output=Output(work_dir=tmp_path))
+    manifest = json.loads((result.run_dir / "manifest.json").read_text())
+    (entry,) = manifest["results"].values()
+    described = entry["provenance"]["preprocessing"]
+    assert described["input_size"] == [16, 16]
+    assert described["mean"] == pytest.approx(list(PRE.mean))
+    assert set(described["source"]) >= {"input_size", "mean", "std"}

@@ -69,7 +69,9 @@ def map_points(handle: ModelHandle, names: str | Iterable[str]) -> list[CaptureP
     return points
 
 
-def model_input(handle: ModelHandle, image: Any) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+def model_input(
+    handle: ModelHandle, image: Any, prepared: Any = None
+) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """Make the model's input from one photo, and say which part of the photo it shows.
 
     Parameters
@@ -77,7 +79,10 @@ def model_input(handle: ModelHandle, image: Any) -> tuple[torch.Tensor, tuple[in
     handle : ModelHandle
         The model.
     image : PIL.Image.Image
-        An RGB photo.
+        An RGB photo; for a prepared input, its picture (the same height and width).
+    prepared : array or tensor, optional
+        ``(C, H, W)``: the model input as given, already transformed; used as it is, and
+        ``image`` only fixes the region (all of it).
 
     Returns
     -------
@@ -90,6 +95,14 @@ def model_input(handle: ModelHandle, image: Any) -> tuple[torch.Tensor, tuple[in
     """
     from featscope.models.preprocessing import crop_box  # imports PIL: only when used
 
+    if prepared is not None:
+        x = torch.as_tensor(np.asarray(prepared, dtype=np.float32))
+        if x.ndim != 3:
+            raise CaptureError(
+                f"a prepared input must be (channels, height, width); got shape "
+                f"{tuple(x.shape)}; give the Dataset's items as CHW tensors"
+            )
+        return x[None], (0, 0, image.width, image.height)
     if is_detector(handle.module):
         array = np.asarray(image, dtype=np.float32) / 255.0
         x = torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
@@ -112,6 +125,7 @@ def capture_maps(
     *,
     image_id: str = "image",
     provenance: Provenance | None = None,
+    prepared: Any = None,
 ) -> CapturedMaps:
     """Run the model on one photo and return the feature maps of every point.
 
@@ -127,6 +141,9 @@ def capture_maps(
         The photo's id, recorded in the result.
     provenance : Provenance, optional
         Recorded in the result (default: the handle's spec and checkpoint).
+    prepared : array or tensor, optional
+        The model input, already transformed (a prepared sample): used instead of
+        preprocessing ``image`` (see :func:`model_input`).
 
     Returns
     -------
@@ -141,7 +158,7 @@ def capture_maps(
         When the model fails on the input, or an output is not a map (a vector per image, a
         tensor without a batch axis of one, tokens that fit no grid).
     """
-    x, region = model_input(handle, image)
+    x, region = model_input(handle, image, prepared)
     device, dtype = device_and_dtype(handle.module)
     with forward_errors(handle, x), capture(handle, points) as tap:
         values = tap.run(x.to(device=device, dtype=dtype))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
+
+from featscope.errors import ParameterError
 
 __all__ = [
     "HelpFormatter",
@@ -10,7 +13,9 @@ __all__ = [
     "add_images_argument",
     "add_model_flags",
     "add_points_flag",
+    "add_pretrained_flag",
     "add_trust_checkpoint_flag",
+    "model_from_args",
     "new_parser",
 ]
 
@@ -84,8 +89,47 @@ def add_model_flags(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
         "py:pkg.module:factory, py:FILE.py:factory or demo:NAME (default: the built-in demo model)",
     )
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
+    add_pretrained_flag(group)
     add_trust_checkpoint_flag(group)
     return group
+
+
+def add_pretrained_flag(group: argparse._ActionsContainer) -> None:
+    """Add ``--pretrained``: the zoo's weights for a timm:, tv:, hf: or mmpretrain: model."""
+    group.add_argument(
+        "--pretrained",
+        action="store_true",
+        help="load the library's pretrained weights (timm:, tv:, hf: hub ids, mmpretrain:) "
+        "through its own cache; without it and without --checkpoint the weights are random",
+    )
+
+
+def model_from_args(args: argparse.Namespace, default: str | None = None) -> Any:
+    """Return what the view's ``model`` parameter gets: the spec, or a pretrained model.
+
+    Views take a spec or a loaded :class:`~featscope.models.ModelHandle`; ``--pretrained``
+    loads the handle here, through :func:`featscope.load_model`, with the input size and
+    channels the command line gives (a timm ViT is resized and a timm model built for that
+    many channels while its weights are loaded). The view then loads the checkpoint, moves the
+    model to the device and applies the rest of the preprocessing as for any model.
+
+    Raises
+    ------
+    ParameterError
+        ``--pretrained`` without ``--model``.
+    """
+    spec = args.model or default
+    if not getattr(args, "pretrained", False):
+        return spec
+    if spec is None:
+        raise ParameterError(
+            "--pretrained needs a model from a zoo: add --model timm:NAME, tv:NAME, hf:HUB_ID "
+            "or mmpretrain:NAME"
+        )
+    from featscope.models import load_model
+
+    shape = {k: getattr(args, k, None) for k in ("input_size", "in_chans")}
+    return load_model(spec, pretrained=True, **shape)
 
 
 def add_trust_checkpoint_flag(group: argparse._ActionsContainer) -> None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_images_argument, add_model_flags, add_points_flag, new_parser
+from featscope.cli.common import (
+    add_images_argument,
+    add_model_flags,
+    add_points_flag,
+    model_from_args,
+    new_parser,
+)
 from featscope.cli.groups import add_group, group_from_args
 
 __all__ = ["add_featmap_groups", "build_parser", "groups_from_args", "run", "summarize"]
@@ -97,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
 
     result = feature_maps(
         args.data or None,
-        args.model,
+        model_from_args(args),
         args.points,
         checkpoint=args.checkpoint,
         **groups_from_args(args),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from featscope.cli.common import add_model_flags, new_parser
+from featscope.cli.common import add_model_flags, model_from_args, new_parser
 from featscope.cli.groups import add_group, group_from_args
 from featscope.options import Extraction, Preprocess
 
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from featscope.models import load_model
 
     handle = load_model(
-        args.model or "demo:digits-cnn",
+        model_from_args(args, "demo:digits-cnn"),
         checkpoint=args.checkpoint,
         device=group_from_args(Extraction, args).device,
         **group_from_args(Preprocess, args).to_dict(),

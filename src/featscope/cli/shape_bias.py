@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import new_parser
+from featscope.cli.common import add_pretrained_flag, model_from_args, new_parser
 from featscope.cli.groups import add_group, group_from_args
 from featscope.errors import ParameterError
 
@@ -66,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
         "py:pkg.module:factory or demo:NAME (default: demo:efficientnet-lite0)",
     )
     model.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
+    add_pretrained_flag(model)
     add_group(parser, Preprocess, "preprocessing")
     evaluate = parser.add_argument_group("evaluation")
     evaluate.add_argument(
@@ -135,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     from featscope.views.shape_bias import shape_bias
 
     result = shape_bias(
-        model=args.model,
+        model=model_from_args(args),
         data=args.data,
         checkpoint=args.checkpoint,
         model_name=args.model_name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_model_flags, add_points_flag, new_parser
+from featscope.cli.common import add_model_flags, add_points_flag, model_from_args, new_parser
 from featscope.cli.groups import add_group, group_from_args
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     from featscope.views.embedding import tsne
 
     result = tsne(
-        model=args.model,
+        model=model_from_args(args),
         data=args.data,
         points=args.points,
         features=args.features,

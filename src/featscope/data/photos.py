@@ -143,11 +143,17 @@ class PhotoItem:
         A file-name stem no other photo of the run has (see :func:`unique_stems`).
     load : callable
         ``() -> PIL.Image.Image`` in RGB; raises :class:`DataError` for an unreadable file.
+        For a prepared sample, a picture of the model input (for display).
+    prepared : callable or None
+        ``() -> (C, H, W)`` array or tensor: the model input as the user's Dataset gives it
+        (already transformed: used as it is); ``None`` for photos, which get the model's
+        preprocessing.
     """
 
     id: str
     stem: str
     load: Callable[[], Any]
+    prepared: Callable[[], Any] | None = None
 
 
 def safe_name(text: str) -> str:
@@ -285,6 +291,11 @@ def collect_photos(data: Any, *, name: str = "data") -> tuple[list[PhotoItem], s
         ids = list(data.ids)
         loads = [(lambda i=i: data.load(i)) for i in range(len(data))]
         source = data.source
+        if data.prepared:
+            stems = unique_stems(ids)
+            tensors = [(lambda i=i: data.load_prepared(i)) for i in range(len(data))]
+            items = zip(ids, stems, loads, tensors, strict=True)
+            return [PhotoItem(*item) for item in items], source
     else:
         ids, loads = _named_items(data, name)
         source = ", ".join(str(i) for i in ids[:3]) + (" ..." if len(ids) > 3 else "")

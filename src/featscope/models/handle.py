@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
-from featscope.models.preprocessing import Preprocessing
+from featscope.models.preprocessing import Preprocessing, as_preprocessing
 from featscope.results import Provenance
 
 if TYPE_CHECKING:
@@ -198,7 +198,8 @@ class ModelHandle:
         Returns
         -------
         Provenance
-            The spec, checkpoint and its hash, the weights, the source and the seed.
+            The spec, checkpoint and its hash, the weights, the preprocessing in effect, the
+            source and the seed.
         """
         return Provenance(
             model=self.spec,
@@ -207,6 +208,7 @@ class ModelHandle:
             source=source,
             seed=seed,
             weights=self.weights,
+            preprocessing=as_preprocessing(self.preprocess).describe(),
         )
 
     def point_names(self) -> list[str]:

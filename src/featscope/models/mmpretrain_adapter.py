@@ -195,13 +195,16 @@ def mmpretrain_preprocessing(config: Any, model: Any = None) -> Preprocessing:
     """
     mean, std, norm_source = _normalisation(config)
     size, crop_pct, interpolation, size_source = _pipeline_geometry(config, model)
+    order, order_source = _channel_order(config)
     preprocess = Preprocessing(
         input_size=size,
         mean=mean,
         std=std,
         crop_pct=crop_pct,
         interpolation=interpolation[0],
+        channel_order=order,
     ).with_sources(
+        channel_order=order_source,
         input_size=size_source,
         crop_pct=size_source,
         interpolation=interpolation[1],
@@ -227,6 +230,26 @@ def _normalisation(config: Any) -> tuple[tuple[float, ...], tuple[float, ...], s
         tuple(float(v) / 255 for v in std),
         MM_PREPROCESSOR,
     )
+
+
+def _channel_order(config: Any) -> tuple[str, str]:
+    """Return the colour order the model was trained on, and its origin.
+
+    OpenMMLab reads image files with OpenCV, in BGR order; the data preprocessor turns them to
+    RGB only with ``to_rgb=True`` (mmengine's name: ``bgr_to_rgb``). The CIFAR and MNIST
+    datasets hold RGB arrays, which no file read reorders.
+    """
+    model_cfg = _get(config, "model") or {}
+    preprocessor = _get(model_cfg, "data_preprocessor") or _get(config, "data_preprocessor")
+    to_rgb = _get(preprocessor, "to_rgb")
+    if to_rgb is None:
+        to_rgb = _get(preprocessor, "bgr_to_rgb")
+    if preprocessor is None or to_rgb is None or bool(to_rgb):
+        return "RGB", MM_PREPROCESSOR + " (to_rgb)" if to_rgb else "default (RGB)"
+    dataset = str(_get(config, "dataset_type") or "").lower()
+    if "cifar" in dataset or "mnist" in dataset:
+        return "RGB", f"mmpretrain config ({_get(config, 'dataset_type')} arrays are RGB)"
+    return "BGR", MM_PREPROCESSOR + " (to_rgb=False: OpenCV's BGR order)"
 
 
 def _pipeline_geometry(

@@ -202,9 +202,11 @@ def _run(
     with open_run(output, view) as run:
         reading = read_photos(photos, skip_bad_images=extraction.skip_bad_images, skipped=skipped)
         for photo, image in reading:
+            given = photo.prepared() if photo.prepared is not None else None
             with clock("forward"):
                 found = [
-                    capture_maps(h, image, p, image_id=photo.id, provenance=o) for h, p, o in stages
+                    capture_maps(h, image, p, image_id=photo.id, provenance=o, prepared=given)
+                    for h, p, o in stages
                 ]
             found = found[0] if len(found) == 1 else feature_map_differences(*found)
             shown = fit_photo(image, found.region, style.max_size)

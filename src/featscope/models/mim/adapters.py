@@ -58,7 +58,7 @@ _MAE_CLASSES = ("ViTMAEForPreTraining",)
 _SUPPORTED = (
     "HF ViTMAEForPreTraining, ViT/Swin/Swinv2/DeiTForMaskedImageModeling (SimMIM), "
     "mae:<arch> (MAE research-code checkpoints), maskfeat:<arch> (MMSelfSup MaskFeat), "
-    "mmpretrain:<MAE or SimMIM config> or demo:mae"
+    "mmpretrain:<MAE, SimMIM or MaskFeat name or config> or demo:mae"
 )
 #: Default (mask ratio, mask patch size in pixels or None for the model patch) per family,
 #: the values of the reference configs (MAE 0.75; SimMIM 0.6 with 32-pixel mask patches;
@@ -163,7 +163,7 @@ class MIMModel:
             return self._predict(self.module, images, mask.to(images.device))
 
     def provenance(self, source: str = "", seed: int = 0) -> Provenance:
-        """Return the provenance of a result of this model: spec, checkpoint and its SHA-256.
+        """Return the provenance of a result of this model.
 
         Parameters
         ----------
@@ -171,6 +171,12 @@ class MIMModel:
             What the images came from.
         seed : int, default 0
             The seed of the masks.
+
+        Returns
+        -------
+        Provenance
+            The spec, checkpoint and its SHA-256, the preprocessing in effect, the source and
+            the seed.
         """
         return Provenance(
             model=self.spec,
@@ -178,6 +184,7 @@ class MIMModel:
             checkpoint_sha256=self.checkpoint_sha256,
             source=source,
             seed=seed,
+            preprocessing=self.preprocess.describe(),
         )
 
     def hog_target(self, images: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,7 @@
-"""MMPretrain's masked-image models (``mmpretrain:mae_...``, ``mmpretrain:simmim_...``) for recon.
+"""MMPretrain's masked-image models (``mmpretrain:mae_...``, ``simmim_...``, ``maskfeat_...``).
 
-MMPretrain holds MMSelfSup's MAE and SimMIM (and their checkpoints, which load into the models
-``mmpretrain:<name>`` builds). They are driven here with featscope's mask:
+MMPretrain holds MMSelfSup's MAE, SimMIM and MaskFeat (and their checkpoints, which load into the
+models ``mmpretrain:<name>`` builds). They are driven here with featscope's mask:
 
 - **MAE** (``MAE``: ``MAEViT`` backbone, ``MAEPretrainDecoder`` neck): the backbone draws its mask
   with ``random_masking``; for the call featscope replaces it (on the instance, restored after)
@@ -11,7 +11,12 @@ MMPretrain holds MMSelfSup's MAE and SimMIM (and their checkpoints, which load i
 - **SimMIM** (``SimMIM``: ``SimMIMSwinTransformer`` + ``SimMIMLinearDecoder``): the backbone takes
   the mask at its patch resolution; the neck reconstructs the whole image, cut into patches here.
 
-MaskFeat checkpoints of MMPretrain are MMSelfSup's: load them with ``maskfeat:<arch>``.
+- **MaskFeat** (``MaskFeat``: ``MaskFeatViT`` + ``LinearNeck``): the backbone swaps hidden
+  patches for its mask token; the neck predicts each patch's HOG (``3 * nbins * (p / pool)^2``
+  values), compared with the target of the model's ``HOGGenerator`` settings.
+
+``maskfeat:<arch>`` builds featscope's own copy of the MaskFeat ViT, which loads the same
+checkpoints without MMPretrain installed.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ from featscope.models.mim.patches import patchify
 
 __all__ = ["mmpretrain_family", "mmpretrain_mim_parts"]
 
-_CLASSES = {"MAE": "mae", "SimMIM": "simmim"}
+_CLASSES = {"MAE": "mae", "SimMIM": "simmim", "MaskFeat": "maskfeat"}
 
 
 def mmpretrain_family(module: Any) -> str | None:
-    """Return ``"mae"`` or ``"simmim"`` for MMPretrain's MAE and SimMIM models, else ``None``."""
+    """Return ``"mae"``, ``"simmim"`` or ``"maskfeat"`` for those MMPretrain models, or None."""
     if not type(module).__module__.startswith("mmpretrain."):
         return None
     return _CLASSES.get(type(module).__name__)
@@ -67,6 +72,15 @@ def mmpretrain_mim_parts(module: Any, preprocess: Any) -> dict[str, Any]:
             "norm_pix": bool(getattr(module.head, "norm_pix", False)),
             "_predict": _predict_mae,
         }
+    if family == "maskfeat":
+        return {
+            "family": "maskfeat",
+            "preprocess": preprocess,
+            "patch_size": patch,
+            "target": "hog",
+            "hog": _hog_of(module.target_generator),
+            "_predict": _predict_maskfeat,
+        }
     return {
         "family": "simmim",
         "preprocess": preprocess,
@@ -103,3 +117,26 @@ def _predict_simmim(module: Any, images: torch.Tensor, mask: torch.Tensor) -> to
     latent = module.backbone(images, mask.reshape(n, side, side))
     reconstruction = module.neck(latent[0])
     return patchify(reconstruction, images.shape[-1] // side)
+
+
+def _hog_of(generator: Any) -> Any:
+    """Return featscope's HOG generator with the settings of MMPretrain's.
+
+    The arithmetic is the same (:mod:`featscope.models.mim.hog`), but MMPretrain's own reshapes
+    its cells for a 14x14 patch grid whatever the input size; featscope's is laid out by
+    :func:`~featscope.models.mim.hog.hog_to_patches` for any grid.
+    """
+    from featscope.models.mim.hog import HOGGenerator
+
+    return HOGGenerator(
+        int(generator.nbins), int(generator.pool), int(generator.gaussian_window or 0)
+    )
+
+
+def _predict_maskfeat(module: Any, images: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    # as MaskFeat.loss: mask tokens replace hidden patches, the neck maps every token to its
+    # HOG prediction, and the class token's row is dropped
+    latent = module.backbone(images, mask)
+    n, length, channels = latent.shape
+    prediction = module.neck((latent.reshape(n * length, channels),))[0]
+    return prediction.reshape(n, length, -1)[:, 1:]
