@@ -120,6 +120,16 @@ def _continuous(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray
     return codes, texts
 
 
+def _compact(codes: np.ndarray, n_colours: int) -> np.ndarray:
+    """Return the codes in the smallest integer type that holds them.
+
+    The page stores one code per sample and map: int8 instead of int32 keeps a
+    1,000,000-point page 3 bytes per point and map lighter.
+    """
+    dtype = np.int8 if n_colours <= 127 else np.int16 if n_colours <= 32767 else np.int32
+    return np.asarray(codes).astype(dtype)
+
+
 def _key_categorical(name: str, categories: Sequence[str], palette: Sequence[str], missing: str):
     shown = [
         f'<span class="fs-sw" style="background:{c}"></span>{html.escape(str(t))}'
@@ -176,7 +186,7 @@ def page_fields(
             key_html="",
         )
     ]
-    columns: dict[str, Any] = {"label_code": np.asarray(label_codes, dtype=np.int32)}
+    columns: dict[str, Any] = {"label_code": _compact(label_codes, len(label_palette))}
     seen: dict[tuple[str, bytes], tuple[str, str]] = {}
     for j, name in enumerate(_order(maps)):
         present = [np.asarray(m.fields[name]) if name in m.fields else None for m in maps]
@@ -225,6 +235,8 @@ def page_fields(
             palette = (*tuple(cat_palette[:size]), MISSING)
             missing = {"prediction": "none", "cluster": "noise"}.get(name, "no value")
             key = _key_categorical(name, categories, palette, missing)
+        for col in set(code_cols) - {None}:
+            columns[col] = _compact(columns[col], len(palette))
         fields.append(
             PageField(
                 name=name,
