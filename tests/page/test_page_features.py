@@ -279,6 +279,13 @@ def test_centroid_labels_toggle(rich):
     clusters = "return Bokeh.documents[0].get_model_by_name('cluster_labels_0').visible"
     assert _wait_for(lambda: rich.execute_script(clusters))
     _click(rich, *rich.execute_script(ELEMENT_CENTER, "label_toggles", "input"))
+    # a class unticked in the legend loses its name too
+    _click(rich, *rich.execute_script(ELEMENT_CENTER, "legend", "label:nth-of-type(3) input"))
+    names = "return Array.from(Bokeh.documents[0].get_model_by_name('class_centroids').data.text)"
+    assert _wait_for(lambda: rich.execute_script(names) == ["0", "1", "", "3"])
+    assert rich.execute_script(MODEL, "points_0_2", "visible") is False
+    _click(rich, *rich.execute_script(ELEMENT_CENTER, "legend", "label:nth-of-type(3) input"))
+    assert _wait_for(lambda: rich.execute_script(names) == ["0", "1", "2", "3"])
 
 
 def test_a_3d_map_is_three_linked_projections_and_maps_use_the_window(rich):

@@ -255,7 +255,7 @@ for (const l of class_labels) { l.visible = cb_obj.active.includes(0); }
 for (const l of cluster_labels) { l.visible = cb_obj.active.includes(1); }
 """
 
-#: Class checkboxes -> show the ticked classes, hide the others, in every map.
+#: Class checkboxes -> show the ticked classes, hide the others (and their names), everywhere.
 VISIBLE_JS = """
 const shown = new Set(cb_obj.active);
 renderers.forEach((rs, c) => {
@@ -263,4 +263,8 @@ renderers.forEach((rs, c) => {
     if (r.visible !== shown.has(c)) { r.visible = shown.has(c); }
   }
 });
+if (names.length > 0) {
+  const text = names.map((name, c) => shown.has(c) ? name : '');
+  centroids.data = Object.assign({}, centroids.data, {text: text});
+}
 """

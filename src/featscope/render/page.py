@@ -817,7 +817,14 @@ def _layout(
     )
     legend.js_on_change(
         "active",
-        CustomJS(args={"renderers": [renderers[c] for c, _, _ in sources]}, code=VISIBLE_JS),
+        CustomJS(
+            args={
+                "renderers": [renderers[c] for c, _, _ in sources],
+                "centroids": class_centroids,
+                "names": [name for name, _ in class_groups],
+            },
+            code=VISIBLE_JS,
+        ),
     )
     legend_box = column(
         Div(text="<i>classes (untick to hide)</i>", stylesheets=[css]),
