@@ -194,6 +194,9 @@ def test_fields_reach_the_page_escaped_with_selector_search_and_inspector():
     assert "</script><b>field</b>" not in page
     assert "<i>x</i>" not in page
     assert "&lt;/script&gt;&lt;b&gt;field&lt;/b&gt;" in page  # key and tooltip: escaped
+    assert "http://" not in page
+    assert "https://" not in page  # still one offline file
+    assert page.lower().count("<script") == build_page(make_results()).lower().count("<script")
     models = _named_models(page)
     assert models["inspector"].get("visible", True) is True
     assert [o[1] for o in models["color_by"]["options"]][:3] == ["label", "prediction", "correct"]
