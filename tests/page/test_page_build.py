@@ -174,7 +174,7 @@ def test_colour_by_fields_codes_palettes_and_shared_columns():
     assert pred.palette[4] == MISSING
     assert columns[pred.text_columns[0]][:3] == ["class 3", "none", "class 0"]
     correct = columns[by["correct"].code_columns[0]]
-    assert [by["correct"].palette[c] for c in correct[:3]] == ["#d62728", "#d62728", "#9ecae1"]
+    assert [by["correct"].palette[c] for c in correct[:3]] == ["#d62728", "#d62728", "#2ba12b"]
     conf = by["confidence"]
     assert conf.kind == "continuous"
     assert len(conf.palette) == 257

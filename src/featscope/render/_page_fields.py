@@ -24,9 +24,10 @@ from featscope.results import EmbeddingResult
 __all__ = ["MISSING", "PageField", "page_fields"]
 
 #: Colour of a sample without a value (no prediction, cluster noise, NaN, a map lacking the field).
-MISSING = "#c8c8c8"
+MISSING = "#999999"
 _RESERVED_ORDER = ("prediction", "correct", "confidence", "cluster")
-_WRONG, _RIGHT = "#d62728", "#9ecae1"
+# as in the static figures (render/colorby.py): red wrong, green right
+_WRONG, _RIGHT = "#d62728", "#2ba12b"
 _KEY_ENTRIES = 30
 
 
