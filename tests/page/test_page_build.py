@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import re
 
@@ -234,7 +235,13 @@ def test_every_metric_is_explained_beside_its_value():
     (a,) = make_results(n_per_class=5, maps=1)
     a = dataclasses.replace(
         a,
-        metrics={**a.metrics, "silhouette_map": 0.4, "k": 10, "accuracy": 0.9},
+        metrics={
+            **a.metrics,
+            "silhouette_map": 0.4,
+            "k": 10,
+            "accuracy": 0.9,
+            "confused_pairs": [{"true": "3", "predicted": "9", "count": 2}],
+        },
         params={**a.params, "aligned_to": "stage0"},
     )
     page = build_page(a)
@@ -247,6 +254,8 @@ def test_every_metric_is_explained_beside_its_value():
         "trust.: trustworthiness",  # the line under each map title, explained in the header
     ):
         assert text in page, text
+    tables = html.unescape(_named_models(page)["tables"]["text"])  # bokeh escapes it in the file
+    assert "<th>confused_pairs</th><td>3 → 9 (2)</td>" in tables
 
 
 def test_csv_download_has_a_column_per_field_and_map():

@@ -31,7 +31,7 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -415,6 +415,10 @@ def _quality_line(result: EmbeddingResult) -> str:
 
 
 def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        if {"true", "predicted", "count"} <= set(value):  # a confused class pair
+            return f"{value['true']} → {value['predicted']} ({value['count']})"
+        return ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else "n/a"
     if isinstance(value, (list, tuple)):
