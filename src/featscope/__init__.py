@@ -26,6 +26,7 @@ _LAZY = {
     "shape_bias_from_csv": "featscope.views.shape_bias",
     "browse": "featscope.views.browse",
     "compare": "featscope.views.compare",
+    "cam": "featscope.views.cam",
     "Monitor": "featscope.views.monitor",
     "FeatscopeCallback": "featscope.lightning",
     # option groups shared by the views, and each view's own options
@@ -36,6 +37,7 @@ _LAZY = {
     "Output": "featscope.options",
     "EmbeddingOptions": "featscope.options",
     "FeatmapStyle": "featscope.analysis.featmap",
+    "CamOptions": "featscope.analysis.cam",
     "ReconOptions": "featscope.analysis.recon",
     "BrowseOptions": "featscope.data.browse",
     # stage objects

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copyreg
 import dataclasses
+import numbers
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ __all__ = [
     "Preprocess",
     "Selection",
     "check_formats",
+    "check_saved_features",
     "flag_spec",
     "option",
 ]
@@ -53,6 +55,8 @@ BACKENDS = ("local", "tensorboard", "wandb")
 #: A raster figure of a few inches at this resolution is already tens of megapixels; more is a
 #: typo (``--dpi 30000``) that would allocate gigabytes before anything is drawn.
 MAX_DPI = 1200
+#: The largest input side: a batch of 64 RGB 4096 x 4096 float inputs is already 12 GiB.
+MAX_INPUT_SIDE = 4096
 #: Seeds go to numpy and scikit-learn, which take 0 to 2**32 - 1.
 MAX_SEED = 2**32 - 1
 #: Amp modes of the forward pass.
@@ -184,6 +188,44 @@ def check_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(checked)
 
 
+def check_saved_features(features: Any, **given: Any) -> None:
+    """Refuse extraction inputs and options beside saved ``features``, where they would be ignored.
+
+    Parameters
+    ----------
+    features : path or None
+        The saved features; ``None`` (extract them) accepts everything.
+    **given
+        ``model``, ``data``, ``checkpoint`` (``None`` when not given), ``preprocess``
+        (:class:`Preprocess`) and ``extraction`` (:class:`Extraction`: its ``device`` is used
+        by the map itself, so it is allowed).
+
+    Raises
+    ------
+    ParameterError
+        Naming every option that saved features would silently ignore.
+    """
+    if features is None:
+        return
+    ignored = [f"`{k}`" for k in ("model", "data", "checkpoint") if given.get(k) is not None]
+    preprocess, extraction = given.get("preprocess"), given.get("extraction")
+    if preprocess is not None:
+        ignored += [f"`{_flag(preprocess, k)}`" for k, v in preprocess.to_dict().items() if v]
+    if extraction is not None:
+        defaults = Extraction(device=extraction.device, progress=extraction.progress)
+        ignored += [
+            f"`{_flag(extraction, f.name)}`"
+            for f in dataclasses.fields(Extraction)
+            if getattr(extraction, f.name) != getattr(defaults, f.name)
+        ]
+    if ignored:
+        raise ParameterError(
+            f"saved `features` are mapped as they are, so {', '.join(ignored)} would be ignored; "
+            "pass either `features` or the model, data and extraction options (--device is "
+            "used for the map and is allowed)"
+        )
+
+
 def _freeze(group: Any, name: str, value: Any) -> None:
     object.__setattr__(group, name, value)
 
@@ -215,6 +257,10 @@ class Selection:
         _freeze(self, "class_idx", _tuple(self.class_idx))
         _check_choice(self, "sample", self.sample, SAMPLE_MODES)
         _check_int(self, "seed", 0, MAX_SEED)
+        # -1 used to be taken as "all" without a word: 0 is the documented "all"
+        for name in ("max_num_class", "max_num_samples"):
+            if getattr(self, name) is not None:
+                _check_int(self, name, 0)
 
 
 @dataclass(frozen=True)
@@ -252,6 +298,17 @@ class Preprocess:
             if len(size) != 2:
                 raise ParameterError(
                     f"`--input-size` takes 1 or 2 integers (S or H W); got {list(size)}"
+                )
+            if not all(
+                isinstance(v, numbers.Integral)
+                and not isinstance(v, bool)
+                and 1 <= v <= MAX_INPUT_SIDE
+                for v in size
+            ):
+                # bounded before a batch of (batch, 3, H, W) floats is allocated
+                raise ParameterError(
+                    f"`--input-size` must be 1 or 2 integers from 1 to {MAX_INPUT_SIDE}; got "
+                    f"{list(size)} (e.g. --input-size 224)"
                 )
         _freeze(self, "input_size", size)
         _freeze(self, "mean", _tuple(self.mean))
@@ -328,6 +385,11 @@ class Figures:
     point_size: float | None = option(
         None, "--point-size", type=float, help="marker size (default: from the number of points)"
     )
+    color_by: str | None = option(
+        None, "--color-by", metavar="FIELD",
+        help="colour the maps by label, prediction, correct, confidence, cluster or a metadata "
+        "field (default: label; cluster for unlabelled data)",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         _freeze(self, "formats", check_formats(self.formats))

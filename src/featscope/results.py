@@ -23,6 +23,8 @@ from featscope.errors import ParameterError
 __all__ = [
     "BrowseResult",
     "BrowsedSample",
+    "CamMap",
+    "CamRun",
     "CapturedMaps",
     "CompareRun",
     "EmbeddingResult",
@@ -40,7 +42,16 @@ __all__ = [
     "library_versions",
 ]
 
-_LIBRARIES = ("featscope", "numpy", "torch", "openTSNE", "scikit-learn", "timm", "transformers")
+_LIBRARIES = (
+    "featscope",
+    "numpy",
+    "torch",
+    "openTSNE",
+    "scikit-learn",
+    "timm",
+    "transformers",
+    "grad-cam",
+)
 
 
 def library_versions() -> dict[str, str]:
@@ -137,6 +148,16 @@ class FeatureSet:
         ``"token_mean"``.
     provenance : Provenance
         Model, checkpoint, data source, seed and versions.
+    fields : Mapping of str to numpy.ndarray
+        Metadata columns that travel with the samples (extra columns of a file list, extra
+        fields of a Dataset's dict items, other columns of a Hugging Face dataset), each 1-D
+        of length N, in row order.
+    logits : numpy.ndarray or None
+        ``(N, C)`` float32 classifier outputs of the same forward pass as ``features`` (None
+        for a model without a ``logits`` point, or saved features).
+    aliases : tuple of str
+        Other capture-point names whose features were the same as these (mapped once, under
+        ``point``).
     """
 
     features: np.ndarray
@@ -146,6 +167,9 @@ class FeatureSet:
     point: str
     pooling: str = "none"
     provenance: Provenance = field(default_factory=Provenance)
+    fields: Mapping[str, np.ndarray] = field(default_factory=dict)
+    logits: np.ndarray | None = None
+    aliases: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         features = np.asarray(self.features)
@@ -161,6 +185,15 @@ class FeatureSet:
         object.__setattr__(self, "labels", labels)
         object.__setattr__(self, "class_names", tuple(self.class_names))
         object.__setattr__(self, "ids", tuple(self.ids))
+        object.__setattr__(self, "fields", _columns(self.fields, len(features)))
+        if self.logits is not None:
+            logits = np.asarray(self.logits)
+            if logits.ndim != 2 or len(logits) != len(features):
+                raise ValueError(
+                    f"logits must be (N, C) with N = {len(features)}; got shape {logits.shape}"
+                )
+            object.__setattr__(self, "logits", logits)
+        object.__setattr__(self, "aliases", tuple(self.aliases))
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -192,13 +225,15 @@ class EmbeddingResult:
         Pooling rule of the features.
     provenance : Provenance
         Model, checkpoint, data source, seed and versions.
-    fields : Mapping
-        Per-sample columns in row order, each 1-D of length N: ``"prediction"`` (int64 class
-        index, -1 none), ``"confidence"`` (float32), ``"correct"`` (bool), ``"cluster"`` (int64,
-        -1 noise) and metadata columns (float: continuous; int or str: categories).
+    fields : Mapping of str to numpy.ndarray
+        Per-sample columns in row order, each 1-D of length N. Reserved names:
+        ``"prediction"`` (int64 class index into ``class_names``; -1 = none),
+        ``"confidence"`` (float32, probability of the predicted class), ``"correct"`` (bool;
+        absent for unlabelled data), ``"cluster"`` (int64; -1 = noise). Any other name is a
+        metadata column (numbers or str).
     neighbors : numpy.ndarray or None
-        ``(N, k)`` int32: each sample's k nearest neighbours in feature space (itself
-        excluded), or None when not computed.
+        ``(N, k)`` int32: for each sample the rows of its k nearest neighbours in FEATURE
+        space (itself excluded; k = 10, fewer when N <= 10); None when not computed.
     """
 
     coords: np.ndarray
@@ -215,6 +250,15 @@ class EmbeddingResult:
     neighbors: np.ndarray | None = None
 
     def __post_init__(self) -> None:
+        n = len(np.asarray(self.labels))
+        object.__setattr__(self, "fields", _columns(self.fields, n))
+        if self.neighbors is not None:
+            neighbors = np.asarray(self.neighbors, dtype=np.int32)
+            if neighbors.ndim != 2 or len(neighbors) != n:
+                raise ValueError(
+                    f"neighbors must be (N, k) with N = {n}; got shape {neighbors.shape}"
+                )
+            object.__setattr__(self, "neighbors", neighbors)
         object.__setattr__(self, "coords", np.asarray(self.coords, dtype=np.float64))
         object.__setattr__(self, "labels", np.asarray(self.labels, dtype=np.int64))
         object.__setattr__(self, "class_names", tuple(self.class_names))
@@ -389,6 +433,165 @@ class FeatmapRun:
         if self.run_dir is None:
             return {}
         return {(m.image_id, m.name): self.run_dir / f"{m.file}.png" for m in self.maps}
+
+
+# ---------------------------------------------------------------------------------------------
+# Results of class activation maps.
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CamMap:
+    """One class activation map: one image, one method, one class.
+
+    Attributes
+    ----------
+    image_id : str
+        The image: its path as given, or the name of an in-memory/demo image.
+    method : str
+        The method (``"gradcam"``, ``"scorecam"``, ...; pytorch-grad-cam computed it).
+    class_index : int
+        The class explained.
+    class_name : str
+        Its short name (``"espresso"``), or ``"class <i>"`` when the model has no names.
+    probability : float
+        The model's probability of that class on this image.
+    values : numpy.ndarray
+        float32 ``(H, W)`` map in [0, 1] at the model's input size (the photo's centre crop
+        the model saw), as pytorch-grad-cam returns it.
+    drawn : numpy.ndarray
+        The picture written, RGB uint8, over the photo's region as the feature maps draw it.
+    score : float or None
+        The faithfulness of the map by ``metric`` (higher is better), ``None`` when not scored.
+    metric : str or None
+        ``"confidence"`` or ``"road"`` (see ``featscope.capture.cam.CamSession.faithfulness``).
+    point : str
+        The capture point the map was computed at.
+    file : str or None
+        File name (without suffix) of the pictures and the ``.npy`` in the run folder.
+    params : Mapping
+        The options, the region of the photo and the title.
+    provenance : Provenance
+        The model, its checkpoint and the image source.
+    """
+
+    image_id: str
+    method: str
+    class_index: int
+    class_name: str
+    probability: float
+    values: np.ndarray
+    drawn: np.ndarray
+    score: float | None = None
+    metric: str | None = None
+    point: str = ""
+    file: str | None = None
+    params: Mapping[str, Any] = field(default_factory=dict)
+    provenance: Provenance = field(default_factory=Provenance)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """``probability`` and ``faithfulness_<metric>``, as the manifest records them."""
+        out = {"probability": float(self.probability)}
+        if self.score is not None:
+            out[f"faithfulness_{self.metric}"] = float(self.score)
+        return out
+
+    def __repr__(self) -> str:
+        score = "" if self.score is None else f", {self.metric}={self.score:+.3f}"
+        return (
+            f"CamMap({self.image_id!r}, {self.method}, {self.class_name!r} "
+            f"p={self.probability:.3f}{score}, {self.values.shape[1]}x{self.values.shape[0]})"
+        )
+
+
+@dataclass(frozen=True)
+class CamRun:
+    """What one class-activation-map run produced.
+
+    Attributes
+    ----------
+    maps : tuple of CamMap
+        In image order, then class order, then method order.
+    run_dir : pathlib.Path or None
+        The finished run folder (``None`` when ``work_dir=None``).
+    model : str
+        The model spec.
+    point : str
+        The capture point.
+    params : Mapping
+        The options used.
+    sheet : numpy.ndarray or None
+        The sheet of every map (RGB uint8), ``None`` with ``sheet="none"``.
+    timings : Mapping of str to float
+        Seconds spent in each stage (``load``, ``cam``: the maps and their scores, ``draw``,
+        ``write``).
+    skipped : tuple of (str, str)
+        ``(image id, reason)`` of unreadable images skipped with ``skip_bad_images=True``.
+    exported : tuple of pathlib.Path
+        The copies made for ``Output.export`` (``--out``).
+    """
+
+    maps: tuple[CamMap, ...]
+    run_dir: Path | None
+    model: str = ""
+    point: str = ""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    sheet: np.ndarray | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
+    exported: tuple[Path, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "maps", tuple(self.maps))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+        object.__setattr__(self, "timings", _frozen_mapping(self.timings))
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def __iter__(self) -> Iterator[CamMap]:
+        return iter(self.maps)
+
+    def __getitem__(self, key: tuple[str, str, int | str]) -> CamMap:
+        """Return the map of ``(image_id, method, class index or name)``."""
+        image_id, method, cls = key
+        for item in self.maps:
+            if (item.image_id, item.method) == (image_id, method) and cls in (
+                item.class_index,
+                item.class_name,
+            ):
+                return item
+        have = ", ".join(f"({m.image_id!r}, {m.method!r}, {m.class_index})" for m in self.maps[:6])
+        raise KeyError(f"no map for {key!r}; this run has e.g. {have}")
+
+    @property
+    def scores(self) -> list[dict[str, Any]]:
+        """One row per map: image, method, class, probability and faithfulness score."""
+        return [
+            {
+                "image": m.image_id,
+                "method": m.method,
+                "class_index": m.class_index,
+                "class_name": m.class_name,
+                "probability": float(m.probability),
+                "metric": m.metric,
+                "score": None if m.score is None else float(m.score),
+            }
+            for m in self.maps
+        ]
+
+    def __repr__(self) -> str:
+        images = len({m.image_id for m in self.maps})
+        methods = list(dict.fromkeys(m.method for m in self.maps))
+        where = f", run_dir={str(self.run_dir)!r}" if self.run_dir is not None else ""
+        return (
+            f"CamRun({len(self.maps)} maps of {images} image(s), {self.model} at "
+            f"{self.point!r}, methods={methods}{where})"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -994,6 +1197,9 @@ class TsneRun:
         for result in self.results:
             if result.point == point:
                 return result
+        for result, fs in zip(self.results, self.features, strict=False):
+            if point in fs.aliases:  # a name that gave the same features, mapped once
+                return result
         names = ", ".join(r.point for r in self.results)
         raise KeyError(f"no map for point {point!r}; this run has: {names}")
 
@@ -1020,6 +1226,20 @@ class MonitorStep:
     def metrics(self) -> dict[str, dict[str, float]]:
         """Metrics of every map, by capture point."""
         return {r.point: dict(r.metrics) for r in self.results}
+
+
+def _columns(columns: Mapping[str, Any], n: int) -> Mapping[str, np.ndarray]:
+    """Per-sample columns as read-only 1-D arrays of length ``n`` (a ValueError otherwise)."""
+    out = {}
+    for name, values in dict(columns or {}).items():
+        array = np.asarray(values)
+        if array.ndim != 1 or len(array) != n:
+            raise ValueError(
+                f"field {name!r} must be 1-D with one value per sample ({n}); got shape "
+                f"{array.shape}"
+            )
+        out[str(name)] = array
+    return MappingProxyType(out)
 
 
 def _jsonable(value: Any) -> Any:

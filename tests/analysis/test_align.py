@@ -168,3 +168,19 @@ def test_alignment_reduces_centroid_movement_on_the_digits(digits):
     np.testing.assert_array_equal(aligned[0].coords, independent[0].coords)
     assert after < 0.5 * before, (before, after)  # measured: 1.60 -> 0.37 map radii
     assert after < 0.5
+
+
+def test_fields_follow_the_rows_and_neighbours_are_renumbered():
+    from dataclasses import replace
+
+    a = _map(("x", "y", "z"), [0, 1, 0])
+    b = replace(
+        _map(("z", "w", "x"), [1, 1, 1]),
+        fields={"cluster": np.array([7, 8, 9])},
+        neighbors=np.array([[1], [2], [0]]),
+    )
+    with pytest.warns(UserWarning, match="only 2 samples"):
+        aligned, _ = common_samples([a, b])
+    assert aligned[1].fields["cluster"].tolist() == [9, 7]  # x, z
+    # z's neighbour w was left out (-1); x's neighbour z is now row 1
+    assert aligned[1].neighbors.tolist() == [[1], [-1]]

@@ -19,5 +19,6 @@ def wandb_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_CONFIG_DIR", str(home / "config"))
     monkeypatch.setenv("WANDB_ARTIFACT_DIR", str(home / "artifacts"))
     monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    monkeypatch.delenv("WANDB_DIR", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     return home

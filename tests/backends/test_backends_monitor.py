@@ -79,7 +79,8 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
     assert len(list(run_dir.glob("featmap_*_e0003.png"))) == 2  # two images, point "0"
     # the coordinates of each logged epoch, in the columns of a tsne run
     coords = (run_dir / "coords_5_e0003.csv").read_text().splitlines()
-    assert coords[0] == "id,label,class_name,x,y"
+    # ... and what the model predicted in the same pass (issue 16)
+    assert coords[0] == "id,label,class_name,x,y,prediction,confidence,correct,cluster"
     assert len(coords) == 1 + 40
     sample_id, label, class_name = coords[1].split(",")[:3]
     assert sample_id.startswith("digits:")
@@ -101,8 +102,8 @@ def test_plain_loop_logs_every_n_epochs_to_tensorboard(tmp_path):
     assert all(len(events.Images(t)) == 2 for t in featmap_tags)
     info = ProjectorClient(tmp_path / "tensorboard").info(run_dir.name)
     names = [e["tensorName"] for e in info["embeddings"]]
-    assert names == ["5/features@1", "5/pca@1", "5/features@3", "5/pca@3"]
-    assert info["embeddings"][0]["tensorShape"] == [40, 6]
+    assert names == ["5/pca@1", "5/features@1", "5/pca@3", "5/features@3"]  # map first
+    assert info["embeddings"][1]["tensorShape"] == [40, 6]
     assert info["embeddings"][0]["sprite"]["singleImageDim"] == [8, 8]
 
 

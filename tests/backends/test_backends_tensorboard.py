@@ -61,7 +61,7 @@ def test_scalars_images_and_projector_are_readable_by_tensorboard(tmp_path):
     assert client.runs() == [run.final_path.name]
     info = client.info(run.final_path.name)
     names = [e["tensorName"] for e in info["embeddings"]]
-    assert names == ["neck/features@0", "neck/pca@0"]
+    assert names == ["neck/pca@0", "neck/features@0"]  # the projector opens on the map
     np.testing.assert_allclose(
         client.tensor(run.final_path.name, "neck/features@0", (12, 5)), fs.features, rtol=1e-6
     )
@@ -77,7 +77,7 @@ def test_scalars_images_and_projector_are_readable_by_tensorboard(tmp_path):
     sprite = client.sprite(run.final_path.name, "neck/features@0")
     assert sprite.shape == (4 * 8, 4 * 8, 3)  # ceil(sqrt(12)) = 4 tiles a side
     np.testing.assert_array_equal(sprite[8:16, 16:24], sprites[6])  # row 1, column 2
-    assert info["embeddings"][0]["sprite"]["singleImageDim"] == [8, 8]
+    assert info["embeddings"][1]["sprite"]["singleImageDim"] == [8, 8]
 
 
 def test_projector_keeps_one_entry_per_step(tmp_path):
@@ -114,7 +114,7 @@ def test_featmap_view_logs_its_pictures_to_tensorboard(tmp_path):
     )
     events = tb_events(tmp_path / "tensorboard" / done.run_dir.name)
     pngs = sorted(p.stem for p in done.run_dir.glob("*.png"))
-    assert len(pngs) == 2
+    assert len(pngs) == 3  # two maps and the sheet of both
     assert sorted(events.Tags()["images"]) == pngs
     for fmap in done.maps:
         (image,) = events.Images(fmap.file)
@@ -137,8 +137,8 @@ def test_tsne_view_fills_the_projector_with_features_map_and_sprite(tmp_path):
     client = ProjectorClient(tmp_path / "tensorboard")
     info = client.info(name)
     assert [e["tensorName"] for e in info["embeddings"]] == [
-        "pre_logits/features@0",
         "pre_logits/pca@0",
+        "pre_logits/features@0",
     ]
     fs, result = done.features[0], done.results[0]
     np.testing.assert_allclose(
@@ -167,3 +167,47 @@ def test_missing_tensorboard_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(MissingExtraError, match="TensorBoard backend"):
         open_run(Output(work_dir=tmp_path, backends=["tensorboard"]), "tsne")
     assert not any(tmp_path.iterdir())  # failed before anything was written
+
+
+def test_projector_opens_on_the_map_coloured_by_class_with_the_fields(tmp_path):
+    import json
+    from dataclasses import replace
+
+    fs, result = tiny_maps(n=6)
+    result = replace(
+        result, fields={"cluster": np.array([0, 0, 1, 1, 2, -1]), "site": np.array(list("abcabc"))}
+    )
+    with open_run(Output(work_dir=tmp_path, backends=["tensorboard"]), "tsne") as run:
+        run.log_embedding(fs, result)
+    name = run.final_path.name
+    log_dir = tmp_path / "tensorboard" / name
+    manifest = json.loads((run.final_path / "manifest.json").read_text())
+    assert manifest["metadata"]["backends"]["tensorboard"]["command"] == (
+        f"tensorboard --logdir {log_dir}"
+    )
+    client = ProjectorClient(tmp_path / "tensorboard")
+    first = client.info(name)["embeddings"][0]
+    assert first["tensorName"] == "neck/pca@0"
+    (state,) = json.loads((log_dir / first["bookmarksPath"]).read_text())
+    assert state["selectedColorOptionName"] == "class_name"
+    assert state["selectedProjection"] == "pca"
+    assert state["projections"][3] == pytest.approx(
+        {"pca-0": result.coords[3, 0], "pca-1": result.coords[3, 1]}
+    )
+    rows = client.metadata(name, "neck/pca@0")
+    assert rows[0] == ["label", "class_name", "id", "cluster", "site"]
+    assert [r[3:] for r in rows[1:3]] == [["0", "a"], ["0", "b"]]
+
+
+def test_tsne_cli_prints_the_command_that_opens_tensorboard(tmp_path, capsys):
+    from featscope.cli import main
+
+    args = ["tsne", "--method", "pca", "--max-num-samples", "2", "--max-num-class", "3"]
+    args += ["--quiet", "--no-html", "--backend", "tensorboard", "--work-dir", str(tmp_path)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.name.startswith("tsne_")]
+    assert (
+        f"open it in TensorBoard: tensorboard --logdir {tmp_path / 'tensorboard' / run_dir.name}"
+        in out
+    )

@@ -162,3 +162,45 @@ def test_rows_without_thumbnail_have_an_empty_cell(tmp_path, wandb_offline):
     cells = [row[5] for row in table["data"]]
     assert [c is None for c in cells] == [False, True, False, True]
     assert cells[0]["_type"] == "image-file"
+
+
+def test_tables_past_the_row_limit_go_into_an_artifact(tmp_path, wandb_offline, monkeypatch):
+    import wandb
+
+    monkeypatch.setattr(wandb.Table, "MAX_ROWS", 4)  # as 10,000, for six rows
+    fs, result = tiny_maps(n=6)
+    with open_run(Output(work_dir=tmp_path, backends=["wandb"]), "tsne") as run:
+        run.log_embedding(fs, result)
+    path = wandb_run_file(tmp_path)
+    assert "neck/map._type" not in wandb_history(path).get(0, {})  # run.log would cut it
+    ((table, _files),) = wandb_table_artifacts(path)
+    assert [r[0] for r in table["data"]] == list(fs.ids)  # all six rows
+    artifacts = [
+        r.artifact for r in wandb_records(path) if r.WhichOneof("record_type") == "artifact"
+    ]
+    assert any(a.type == "featscope-map" for a in artifacts)
+
+
+def test_tables_past_the_artifact_limit_are_sampled_with_a_warning(
+    tmp_path, wandb_offline, monkeypatch
+):
+    import wandb
+
+    monkeypatch.setattr(wandb.Table, "MAX_ARTIFACT_ROWS", 4)
+    fs, result = tiny_maps(n=6)
+    with (
+        pytest.warns(UserWarning, match="seeded sample of 4 of the 6 samples of map 'neck'"),
+        open_run(Output(work_dir=tmp_path, backends=["wandb"]), "tsne") as run,
+    ):
+        run.log_embedding(fs, result)
+    ((table, _files),) = wandb_table_artifacts(wandb_run_file(tmp_path))
+    assert len(table["data"]) == 4
+
+
+def test_wandb_dir_is_respected(tmp_path, wandb_offline, monkeypatch):
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "elsewhere"))
+    fs, result = tiny_maps(n=6)
+    with open_run(Output(work_dir=tmp_path / "w", backends=["wandb"]), "tsne") as run:
+        run.log_embedding(fs, result)
+    assert wandb_run_file(tmp_path / "elsewhere").is_file()
+    assert not (tmp_path / "w" / "wandb").exists()

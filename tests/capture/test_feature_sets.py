@@ -17,10 +17,10 @@ QUIET = Extraction(batch_size=4, num_workers=0, progress=False)
 
 def test_feature_sets_are_labelled_extraction_results_with_provenance(net):
     handle, samples = make_handle(net), make_samples(10)
-    done = extract_feature_sets(handle, samples, ["backbone", "pre_logits"], QUIET, seed=7)
+    done = extract_feature_sets(handle, samples, ["backbone", "logits"], QUIET, seed=7)
     assert isinstance(done, FeatureExtraction)
-    raw = extract_features(handle, samples, ["backbone", "pre_logits"], progress=False)
-    assert [fs.point for fs in done.feature_sets] == ["backbone", "pre_logits"]
+    raw = extract_features(handle, samples, ["backbone", "logits"], progress=False)
+    assert [fs.point for fs in done.feature_sets] == ["backbone", "logits"]
     for fs in done.feature_sets:
         np.testing.assert_array_equal(fs.features, raw.features[fs.point])
         assert fs.pooling == raw.pooling[fs.point]
@@ -32,6 +32,12 @@ def test_feature_sets_are_labelled_extraction_results_with_provenance(net):
         assert fs.provenance.seed == 7
     assert done.samples.ids == samples.ids
     assert done.skipped == ()
+    # the classifier output rides along with every set, from the same pass
+    np.testing.assert_array_equal(done.feature_sets[0].logits, raw.features["logits"])
+    # pre_logits of this net is its pooled backbone: the same features, mapped once
+    same = extract_feature_sets(handle, samples, ["backbone", "pre_logits"], QUIET)
+    assert [fs.point for fs in same.feature_sets] == ["backbone"]
+    assert same.duplicates == {"backbone": ("pre_logits",)}
 
 
 @pytest.mark.filterwarnings("ignore:skipped 2 unreadable:UserWarning")

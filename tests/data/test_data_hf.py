@@ -131,3 +131,17 @@ def test_label_out_of_range_names_the_item():
     ds = datasets.Dataset.from_dict({"image": [np.zeros((2, 2), np.uint8)] * 2, "label": [0, -4]})
     with pytest.raises(DataError, match=r"column 'label': label -4 of item 1 is negative"):
         load_samples(ds)
+
+
+def test_other_scalar_columns_travel_as_metadata():
+    ds = _labelled().add_column("weight", [0.5, 1.0, 1.5, 2.0])
+    ds = ds.add_column("id", [10, 11, 12, 13])  # a featscope name: renamed
+    ds = ds.cast_column("id", datasets.Value("int64"))
+    ds = ds.add_column("boxes", [[1, 2], [3], [], [4]])  # not a scalar column: left out
+    samples = load_samples(ds)
+    assert list(samples.metadata) == ["caption", "weight", "meta_id"]
+    assert samples.metadata["caption"].tolist() == ["c0", "c1", "c2", "c3"]
+    assert samples.metadata["weight"].dtype == np.float64
+    assert samples.metadata["meta_id"].tolist() == [10, 11, 12, 13]
+    assert samples.subset([3, 1]).metadata["caption"].tolist() == ["c3", "c1"]
+    assert samples.summary()["metadata"] == ["caption", "weight", "meta_id"]

@@ -30,7 +30,13 @@ def test_featmap_command_writes_one_file_per_image_point_and_level(tmp_path, cap
     assert out.startswith("4 feature maps of 2 image(s) at layer1, layer2; written to")
     run_dir = next((tmp_path / "wd").glob("featmap_*"))
     pngs = sorted(p.name for p in run_dir.glob("*.png"))
-    assert pngs == ["a_x_layer1.png", "a_x_layer2.png", "b_x_layer1.png", "b_x_layer2.png"]
+    assert pngs == [
+        "a_x_layer1.png",
+        "a_x_layer2.png",
+        "b_x_layer1.png",
+        "b_x_layer2.png",
+        "sheet.png",
+    ]
 
 
 def test_parser_defaults_follow_the_reference_names():

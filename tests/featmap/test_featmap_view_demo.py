@@ -42,7 +42,12 @@ def test_default_run_draws_three_stages_over_three_photos(tmp_path):
     assert [m.image_id for m in run.maps[::3]] == list(DEMO_PHOTOS)
     assert [m.name for m in run.maps[:3]] == list(DEFAULT_DEMO_POINTS)
     files = sorted(p.name for p in run.run_dir.glob("*.png"))
-    assert files == sorted(f"{i}_{p}.png" for i in DEMO_PHOTOS for p in DEFAULT_DEMO_POINTS)
+    per_image = [f"{i}_{p}.png" for i in DEMO_PHOTOS for p in DEFAULT_DEMO_POINTS]
+    assert files == sorted([*per_image, "sheet.png"])  # and the overview of them all
+    from PIL import Image
+
+    with Image.open(run.run_dir / "sheet.png") as sheet:  # 3 images (rows) by 3 points
+        assert 0.8 < sheet.width / sheet.height < 1.25
     coffee = run["coffee", "blocks.6"]
     assert coffee.values.shape == (320, 7, 7)
     assert coffee.drawn.shape == (350, 350, 3)  # the 224/0.875 centre crop of the 600x400 photo

@@ -9,8 +9,10 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "featscope"
 VIEWS = SRC / "views"
-#: The most lines views/ may hold: views compose stage objects and compute nothing.
-VIEWS_BUDGET = 1_500
+#: The most lines views/ may hold: views compose stage objects and compute nothing. 1,700 for
+#: nine views (class activation maps, views/cam.py, came ninth), about a hundred and fifty each
+#: beside the shared helpers.
+VIEWS_BUDGET = 1_700
 #: The most parameters of a public function or method (sklearn-style estimators in analysis/
 #: keep flat keyword parameters, as scikit-learn's and openTSNE's do).
 MAX_PARAMETERS = 15

@@ -106,10 +106,11 @@ def test_compare_links_runs_by_sample_id(two_runs, tmp_path):
     # the copy is made from the finished run folder, which holds the same page
     assert out.page.read_bytes() == (out.run_dir / "compare.html").read_bytes()
     assert out.n_dropped == 5
+    # titled by model and point (issue 16), not by the run folders' timestamps
     assert out.titles == (
-        "run_a · stage0 · t-SNE",
-        "run_a · stage1 · t-SNE",
-        "run_b · layer4 · UMAP",
+        "demo:digits-cnn · stage0 · t-SNE",
+        "demo:digits-cnn · stage1 · t-SNE",
+        "features · layer4 · UMAP",  # run b mapped saved features
     )
     expected_ids = a0.ids[5:]
     for r in out.results:
@@ -141,6 +142,9 @@ def test_compare_points_and_run_folder_and_errors(two_runs, tmp_path):
     with pytest.warns(UserWarning, match="every run"):
         out = compare([run_a, run_b], points=["stage1", "layer4"], output=Output(work_dir=work))
     assert [r.point for r in out.results] == ["stage1", "layer4"]
+    # the points in the order given, within each run, in the order given
+    _names, maps, _ = read_tsne_runs([run_a], ["stage1", "stage0"])
+    assert [r.point for _, r in maps] == ["stage1", "stage0"]
     assert out.run_dir.parent == work
     assert out.run_dir.name.startswith("compare_")
     assert (out.run_dir / "manifest.json").is_file()
@@ -173,7 +177,7 @@ def test_compare_names_the_points_the_runs_have(two_runs, tmp_path):
             points=["stage0"],
             output=Output(work_dir=tmp_path / "wd", export=tmp_path / "y.html"),
         )
-    assert out.titles == ("run_a · stage0 · t-SNE",)
+    assert out.titles == ("demo:digits-cnn · stage0 · t-SNE",)
 
 
 def test_compare_runs_with_no_common_sample_fail(tmp_path):
@@ -285,3 +289,22 @@ def test_missing_bokeh_names_the_fix_and_tsne_still_writes_its_run(monkeypatch, 
     assert run.page is None
     assert len(list(run.run_dir.glob("coords_*.csv"))) == 1  # the map itself was written
     assert not (run.run_dir / "embedding.html").exists()
+
+
+def test_map_titles_tell_the_same_model_apart_by_checkpoint_then_run():
+    from dataclasses import replace
+
+    from featscope.sinks.compare import map_titles
+
+    (a,) = make_results(maps=1)
+    with_ckpt = replace(a, provenance=replace(a.provenance, checkpoint="/x/epoch_3.pth"))
+    other = replace(a, provenance=replace(a.provenance, checkpoint="/x/epoch_9.pth"))
+    model = a.provenance.model
+    assert map_titles(["r1", "r2"], [("r1", with_ckpt), ("r2", other)]) == [
+        f"{model} (epoch_3.pth) · {a.point} · t-SNE",
+        f"{model} (epoch_9.pth) · {a.point} · t-SNE",
+    ]
+    assert map_titles(["r1", "r2"], [("r1", a), ("r2", a)]) == [
+        f"{model} [r1] · {a.point} · t-SNE",
+        f"{model} [r2] · {a.point} · t-SNE",
+    ]

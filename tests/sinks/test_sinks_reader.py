@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import featscope
 from featscope.errors import DataError
 from featscope.results import FeatureSet
 from featscope.sinks import LocalRun, RunRecord, load_run
+from featscope.sinks.manifest import sha256
 
 
 def _features(result, point):
@@ -127,6 +129,15 @@ def test_runs_of_other_views_and_without_maps(tmp_path):
     assert result.point == "pre_logits"
 
 
+def reseal(folder):
+    """Rewrite the manifest's sizes and SHA-256 after a test edited files (a crafted folder)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    for entry in manifest["files"]:
+        path = folder / entry["path"]
+        entry["bytes"], entry["sha256"] = path.stat().st_size, sha256(path)
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
 def _one_line(info) -> str:
     message = str(info.value)
     assert "\n" not in message
@@ -160,7 +171,7 @@ def test_missing_folder_and_missing_manifest(tmp_path):
         (
             '{"schema_version": 1, "view": 3, "files": [{}], "results": {"a": 1}}',
             r"malformed: missing or wrong view \(str\), metadata \(dict\), files\[\]\.path "
-            r"\(str\), results\.\* \(object\); .*rerun the view",
+            r"\(str, relative, inside the folder\), results\.\* \(object\); .*rerun the view",
         ),
     ],
     ids=["not-json", "not-an-object", "newer-schema", "wrong-fields"],
@@ -176,14 +187,17 @@ def test_malformed_manifest_is_one_line_naming_the_file(tsne_run, text, match):
 def test_damaged_files_name_the_file(tsne_run):
     folder = tsne_run[0]
     (folder / "coords_neck.csv").write_text("id,label,class_name,x,y,z\na,1,cat,0.5\n")
+    reseal(folder)
     with pytest.raises(
         DataError, match=r"line 2 of '.*coords_neck\.csv' has 4 values, its header 6"
     ):
         load_run(folder)
     (folder / "coords_neck.csv").write_text("id,label,class_name,x,y\na,cat,cat,0.5,1\n")
+    reseal(folder)
     with pytest.raises(DataError, match=r"line 2 of '.*coords_neck\.csv' is malformed \(invalid"):
         load_run(folder)
     (folder / "coords_neck.csv").write_text("id,label,x,y\n")
+    reseal(folder)
     with pytest.raises(DataError, match=r"does not start with the columns id,label,class_name"):
         load_run(folder)
     (folder / "coords_neck.csv").unlink()
@@ -194,11 +208,14 @@ def test_damaged_files_name_the_file(tsne_run):
 def test_inconsistent_samples_and_thumbnails_are_refused(tsne_run):
     folder = tsne_run[0]
     np.save(folder / "thumbnail_rows.npy", np.array([3, 4]))
+    reseal(folder)
     with pytest.raises(DataError, match=r"thumbnails of .* do not match its ids\.txt"):
         load_run(folder)
     np.save(folder / "labels.npy", np.zeros(3, dtype=np.int64))
+    reseal(folder)
     with pytest.raises(DataError, match=r"labels\.npy' has 3 labels but ids\.txt 4 ids"):
         load_run(folder)
     (folder / "labels.npy").write_bytes(b"not an array")
+    reseal(folder)
     with pytest.raises(DataError, match=r"cannot read '.*labels\.npy'.*damaged"):
         load_run(folder)

@@ -32,7 +32,7 @@ def _run_dirs(work: Path) -> list[Path]:
 
 
 def test_builtin_default_maps_three_points_and_separates_digits(demo_run):
-    assert [r.point for r in demo_run.results] == ["backbone", "neck", "pre_logits"]
+    assert [r.point for r in demo_run.results] == ["backbone.1", "neck", "pre_logits"]
     pre = demo_run["pre_logits"]
     assert pre.coords.shape == (1000, 2)
     assert sorted(np.unique(pre.labels)) == list(range(10))
@@ -60,7 +60,7 @@ def test_run_folder_holds_data_figures_and_manifest_last(demo_run):
         assert (run_dir / name).is_file(), name
     manifest = json.loads((run_dir / "manifest.json").read_text())
     listed = {f["path"] for f in manifest["files"]}
-    assert "feat_backbone.npy" in listed
+    assert "feat_backbone.1.npy" in listed
     assert "manifest.json" not in listed
     features = np.load(run_dir / "feat_neck.npy")
     assert features.shape == (1000, 128)
@@ -277,8 +277,12 @@ def test_timm_model_on_an_image_folder_at_three_points(tmp_path):
         extraction=QUIET,
         output=Output(work_dir=None),
     )
-    assert [r.point for r in run.results] == ["backbone", "neck", "pre_logits"]
-    assert {fs.pooling for fs in run.features} == {"global_avg", "none"}
+    # timm's test_resnet: neck and pre_logits are the pooled backbone, the same vectors;
+    # they are mapped once and the run says so
+    assert [r.point for r in run.results] == ["backbone"]
+    assert run.features[0].aliases == ("neck", "pre_logits")
+    assert run["pre_logits"] is run["backbone"]
+    assert {fs.pooling for fs in run.features} == {"global_avg"}
     assert all(r.coords.shape == (12, 2) for r in run.results)
     assert run.results[0].ids[0] == "circle/0.png"
 
@@ -386,7 +390,8 @@ def test_unlabelled_folder_gives_a_map_csv_page_and_says_which_metrics_it_left_o
     assert main([*args, "--work-dir", str(work), "--max-num-samples", "12", *FAST]) == 0
     (run_dir,) = _run_dirs(work)
     rows = (run_dir / "coords_pre_logits.csv").read_text().splitlines()
-    assert rows[0] == "id,label,class_name,x,y"
+    # unlabelled: predictions and clusters, but no "correct" column
+    assert rows[0] == "id,label,class_name,x,y,prediction,confidence,cluster"
     assert len(rows) == 1 + 12  # --max-num-samples counts all samples when there are no labels
     assert all(row.split(",")[1:3] == ["-1", ""] for row in rows[1:])
     metrics = json.loads((run_dir / "metrics.json").read_text())["pre_logits"]
@@ -460,3 +465,20 @@ def test_a_one_channel_model_from_a_file_maps_rgb_photos(tmp_path, capsys):
     assert re.search(expected + r".*channels.*--in-chans\)", err)
     assert "Traceback" not in err
     assert _run_dirs(work) == [run_dir]  # the failed run left no second folder
+
+
+def test_an_unlabelled_run_reads_back(tmp_path):
+    from featscope.sinks import load_run
+
+    data = tmp_path / "photos"
+    data.mkdir()
+    for i in range(8):
+        Image.fromarray(np.full((12, 12, 3), 30 * i, dtype=np.uint8)).save(data / f"p{i}.png")
+    run = featscope.tsne(
+        model="demo:digits-cnn", data=str(data), embedding=EmbeddingOptions(method="pca"),
+        extraction=QUIET, output=Output(work_dir=tmp_path / "w"), html=False,
+    )  # fmt: skip
+    back = load_run(run.run_dir).embedding("pre_logits")
+    assert back.class_names == ()
+    assert back.labels.tolist() == [-1] * 8
+    np.testing.assert_array_equal(back.fields["cluster"], run["pre_logits"].fields["cluster"])

@@ -148,6 +148,9 @@ def embed(
         features.features, method, n_components=n_components, random_state=seed, **params
     )
     metrics = embedding_metrics(features.features, coords, features.labels, k=k, random_state=seed)
+    fields, neighbors, more = sample_fields(features, random_state=seed)
+    skipped = {**metrics.get("skipped", {}), **more.pop("skipped", {})}
+    metrics.update(more, **({"skipped": skipped} if skipped else {}))
     return EmbeddingResult(
         coords=coords,
         labels=features.labels,
@@ -159,7 +162,54 @@ def embed(
         metrics=metrics,
         pooling=features.pooling,
         provenance=features.provenance,
+        fields=fields,
+        neighbors=neighbors,
     )
+
+
+def sample_fields(
+    features: FeatureSet, *, random_state: int | None = 0
+) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
+    """Per-sample columns of a map beyond its coordinates, and the metrics they give.
+
+    Parameters
+    ----------
+    features : FeatureSet
+        Features with labels, metadata ``fields`` and, for a classifier, ``logits``.
+    random_state : int or None, default 0
+        Seed of the clustering.
+
+    Returns
+    -------
+    fields : dict of str to numpy.ndarray
+        The metadata columns, ``prediction``/``confidence``/``correct`` when there are
+        predictions (:func:`~featscope.analysis.predictions.prediction_fields`) and
+        ``cluster`` (:func:`~featscope.analysis.clusters.cluster_features`).
+    neighbors : numpy.ndarray
+        ``(N, k)`` feature-space neighbours
+        (:func:`~featscope.analysis.neighbors.feature_neighbors`).
+    metrics : dict
+        ``accuracy``, ``n_misclassified`` and ``confused_pairs`` with predictions and labels
+        (else ``skipped["accuracy"]`` says why), ``n_clusters`` and ``cluster_purity``.
+    """
+    from featscope.analysis.clusters import cluster_features, cluster_purity
+    from featscope.analysis.neighbors import feature_neighbors
+    from featscope.analysis.predictions import prediction_fields, prediction_metrics
+
+    labels, names = features.labels, features.class_names
+    fields = dict(features.fields)
+    predicted, reason = prediction_fields(features.logits, labels, names)
+    fields.update(predicted)
+    metrics: dict[str, Any] = {}
+    if "correct" in predicted:
+        metrics.update(prediction_metrics(predicted["prediction"], labels, names))
+    elif reason is not None:
+        metrics["skipped"] = {"accuracy": reason}
+    clusters = cluster_features(features.features, labels, random_state=random_state)
+    fields["cluster"] = clusters
+    metrics["n_clusters"] = len(np.unique(clusters[clusters >= 0]))
+    metrics["cluster_purity"] = cluster_purity(clusters, labels)
+    return fields, feature_neighbors(features.features), metrics
 
 
 def map_feature_sets(

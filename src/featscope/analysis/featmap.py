@@ -65,6 +65,10 @@ def _check_flag(value: Any, name: str, *, optional: bool = False) -> bool | None
     return bool(value)
 
 
+#: Rows or columns of a top-k grid: one tile per channel, and no model has 256 x 256 channels.
+MAX_GRID_SIDE = 256
+
+
 @dataclass(frozen=True)
 class FeatmapStyle:
     """How feature maps are drawn (the flags of MMRazor's ``feature_visualization.py``).
@@ -137,7 +141,7 @@ class FeatmapStyle:
         values = {
             "channel_reduction": reduction,
             "topk": int(self.topk),
-            "arrangement": check_pair(self.arrangement, "arrangement", "(4, 5)"),
+            "arrangement": check_pair(self.arrangement, "arrangement", "(4, 5)", MAX_GRID_SIDE),
             "resize_shape": None
             if shape is None
             else check_pair(shape, "resize_shape", "(224, 224)"),

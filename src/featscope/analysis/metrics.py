@@ -35,7 +35,7 @@ __all__ = [
 
 #: Entries of :func:`embedding_metrics` that count (samples, classes, neighbours) rather than
 #: measure a map: recorded with it, not charted as scalars over training.
-COUNT_METRICS = frozenset({"n_samples", "n_classes", "k"})
+COUNT_METRICS = frozenset({"n_samples", "n_classes", "k", "n_misclassified", "n_clusters"})
 #: Why :func:`embedding_metrics` leaves out the label metrics of unlabelled samples.
 NO_LABELS = "the samples have no labels"
 _LABEL_METRICS = ("knn_accuracy_features", "knn_accuracy_map", "silhouette_map")

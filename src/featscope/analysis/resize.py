@@ -25,7 +25,15 @@ _TORCH_FLOAT_LANES = 8
 _BLOCK_ELEMENTS = 1 << 22
 
 
-def check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
+#: The largest side of a drawn picture (``resize_shape``): 4096 x 4096 RGB is already 48 MiB per
+#: picture, in float before drawing several times that; more is a typo that would allocate
+#: gigabytes before anything is checked.
+MAX_PICTURE_SIDE = 4096
+
+
+def check_pair(
+    value: Any, name: str, example: str, high: int = MAX_PICTURE_SIDE
+) -> tuple[int, int]:
     """Return ``value`` as two positive integers, or raise naming ``name``.
 
     Parameters
@@ -36,6 +44,8 @@ def check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
         The parameter, for the message.
     example : str
         A valid value, for the message (``"(4, 5)"``).
+    high : int, optional
+        The largest value allowed (checked before anything is allocated).
 
     Returns
     -------
@@ -44,7 +54,7 @@ def check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
     Raises
     ------
     ParameterError
-        For anything but two integers >= 1 (booleans refused).
+        For anything but two integers from 1 to ``high`` (booleans refused).
     """
     ok = isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, str)
     ok = ok and len(value) == 2
@@ -55,6 +65,11 @@ def check_pair(value: Any, name: str, example: str) -> tuple[int, int]:
     if not ok:
         raise ParameterError(
             f"`{name}` {value!r} is not two positive integers; pass e.g. {name}={example}"
+        )
+    if max(int(v) for v in value) > high:
+        raise ParameterError(
+            f"`{name}` {tuple(int(v) for v in value)} is larger than {high} on a side, which "
+            f"would allocate gigabytes before drawing; pass e.g. {name}={example}"
         )
     return int(value[0]), int(value[1])
 

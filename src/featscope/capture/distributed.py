@@ -19,6 +19,7 @@ import contextlib
 import copyreg
 import logging
 import os
+import signal
 import sys
 import types
 import uuid
@@ -38,6 +39,7 @@ from featscope.errors import CaptureError, FeatscopeError, ParameterError
 from featscope.models.handle import ModelHandle
 
 __all__ = [
+    "Stopped",
     "distributed_world",
     "extract_features_distributed",
     "launch",
@@ -339,10 +341,40 @@ def _entrypoint(
     # results travel back through a multiprocessing queue (pickle); frozen results hold
     # read-only mappings, which pickle cannot take by default
     copyreg.pickle(types.MappingProxyType, _reduce_mappingproxy)
+    _stop_on_signals()
     try:
         return ("ok", fn(**kwargs))
     except FeatscopeError as exc:
         return ("error", _error_payload(exc))
+    except KeyboardInterrupt as exc:
+        # the parent is stopping (Ctrl-C reaches the whole process group; the launcher sends
+        # SIGTERM): the unwinding above closed the data loaders and released their
+        # semaphores; leave without a traceback (the parent prints the one line)
+        sys.exit(128 + getattr(exc, "signum", signal.SIGINT))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal received by a launched process or its launcher (``signum`` says which).
+
+    A ``KeyboardInterrupt``, so that every clean-up written for Ctrl-C runs, and the command
+    line prints its one ``interrupted (...)`` line with the right exit status.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"received {signal.Signals(signum).name}")
+        self.signum = int(signum)
+
+
+def _stop_on_signals() -> None:
+    """In a launched process, turn SIGTERM/SIGHUP/SIGINT into :class:`Stopped`."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise Stopped(signum)
+
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):
+            with contextlib.suppress(OSError, ValueError):
+                signal.signal(getattr(signal, name), handler)
 
 
 def launch(fn: Callable[..., Any], kwargs: dict[str, Any], nproc: int) -> Any:
@@ -393,7 +425,25 @@ def launch(fn: Callable[..., Any], kwargs: dict[str, Any], nproc: int) -> Any:
         monitor_interval=0.1,
         start_method="spawn",
     )
-    results = elastic_launch(config, _entrypoint)(fn, nproc, kwargs, _console_level())
+    from torch.distributed.elastic.multiprocessing.api import SignalException
+
+    # the launcher logs each step of a shutdown as a warning; featscope prints one line
+    loggers = [logging.getLogger("torch.distributed.elastic")] + [
+        logging.getLogger(name)
+        for name in list(logging.root.manager.loggerDict)
+        if name.startswith("torch.distributed.elastic.")
+    ]
+    levels = [(lg, lg.level) for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        results = elastic_launch(config, _entrypoint)(fn, nproc, kwargs, _console_level())
+    except SignalException as exc:
+        # the launcher replaced the command's signal handlers and stopped the workers
+        raise Stopped(int(exc.sigval)) from None
+    finally:
+        for lg, lvl in levels:
+            lg.setLevel(lvl)
     for rank in sorted(results):
         status, value = results[rank]
         if status == "error":

@@ -68,16 +68,27 @@ class ExtractionResult:
         """The output names, in capture order."""
         return tuple(self.features)
 
-    def feature_sets(self, samples: ImageSamples, provenance: Provenance) -> list[FeatureSet]:
+    def feature_sets(
+        self,
+        samples: ImageSamples,
+        provenance: Provenance,
+        *,
+        logits: np.ndarray | None = None,
+        aliases: Mapping[str, tuple[str, ...]] | None = None,
+    ) -> list[FeatureSet]:
         """Return one :class:`FeatureSet` per output name, labelled from the kept samples.
 
         Parameters
         ----------
         samples : ImageSamples
             The samples the features were extracted from (all of them; the kept rows are
-            picked here).
+            picked here); their metadata columns become each set's ``fields``.
         provenance : Provenance
             Where the features come from.
+        logits : numpy.ndarray, optional
+            ``(len(kept), C)`` classifier outputs of the same pass, given to every set.
+        aliases : Mapping of str to tuple of str, optional
+            For an output name, the other names whose features were the same.
 
         Returns
         -------
@@ -85,6 +96,7 @@ class ExtractionResult:
             In capture order.
         """
         kept = samples.subset(self.kept)
+        aliases = aliases or {}
         return [
             FeatureSet(
                 features=array,
@@ -94,6 +106,9 @@ class ExtractionResult:
                 point=name,
                 pooling=self.pooling[name],
                 provenance=provenance,
+                fields=kept.metadata,
+                logits=logits,
+                aliases=aliases.get(name, ()),
             )
             for name, array in self.features.items()
         ]

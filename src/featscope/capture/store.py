@@ -30,6 +30,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from featscope._bounded import read_bounded_text
 from featscope.errors import CaptureError, OutputError, ParameterError
 
 __all__ = ["PROGRESS_NAME", "FeatureStore", "fingerprint", "read_progress"]
@@ -45,6 +47,8 @@ __all__ = ["PROGRESS_NAME", "FeatureStore", "fingerprint", "read_progress"]
 PROGRESS_NAME = "progress.json"
 _FORMAT = 1
 _KEPT_NAME = "kept.npy"
+#: The feature files a store writes: plain names inside its folder, nothing else is opened.
+_STORE_FILE = re.compile(r"feat_\d{2,}_[A-Za-z0-9._-]+\.npy")
 
 
 def _sha256_text(lines: Iterable[str]) -> str:
@@ -138,19 +142,68 @@ def read_progress(directory: str | os.PathLike[str]) -> dict[str, Any] | None:
         When the record exists but cannot be parsed (not a featscope store).
     """
     path = Path(directory) / PROGRESS_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         return None
+    text = read_bounded_text(path, f"the progress record {path}", error=OutputError)
     try:
         record = json.loads(text)
-        if record.get("format") != _FORMAT:
-            raise ValueError(f"format {record.get('format')!r}")
-    except (ValueError, AttributeError) as exc:
+        problem = _record_problem(record)
+    except RecursionError:
+        problem = "nested too deeply"
+    except ValueError as exc:
+        problem = str(exc)
+    if problem:
         raise OutputError(
-            f"{path} is not a featscope extraction record ({exc}); pass an empty or new --cache-dir"
-        ) from None
+            f"{path} is not a featscope extraction record ({problem}); pass an empty or new "
+            "--cache-dir"
+        )
     return record
+
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _record_problem(record: Any) -> str | None:
+    """Return what is wrong with a parsed progress record, or ``None`` when it is whole.
+
+    Every key is checked for presence and type, and every file it names must be a plain name
+    featscope gives (``feat_00_<name>.npy``): a crafted record must not make the store read or
+    write outside its folder (``"../../x.npy"``).
+    """
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if record.get("format") != _FORMAT:
+        return f"format {record.get('format')!r}"
+    fp = record.get("fingerprint")
+    if not isinstance(fp, dict) or not _count(fp.get("n_samples")):
+        return "fingerprint.n_samples missing or not a count"
+    for key in ("batch_size", "batches_done", "samples_done", "rows"):
+        if not _count(record.get(key)):
+            return f"{key} missing or not a count"
+    if record["batch_size"] < 1 or not record["rows"] <= record["samples_done"] <= fp["n_samples"]:
+        return "rows, samples_done and n_samples disagree"
+    if not isinstance(record.get("complete"), bool):
+        return "complete missing or not true/false"
+    skipped = record.get("skipped")
+    if not isinstance(skipped, list) or not all(
+        isinstance(s, list) and len(s) == 2 and all(isinstance(x, str) for x in s) for s in skipped
+    ):
+        return "skipped missing or not a list of [id, reason]"
+    outputs = record.get("outputs")
+    if not isinstance(outputs, dict):
+        return "outputs missing or not an object"
+    files = set()
+    for name, info in outputs.items():
+        if not isinstance(info, dict) or not _count(info.get("dim")) or info["dim"] < 1:
+            return f"outputs[{name!r}] has no dim"
+        if not isinstance(info.get("pooling"), str):
+            return f"outputs[{name!r}] has no pooling"
+        file = info.get("file")
+        if not isinstance(file, str) or _STORE_FILE.fullmatch(file) is None or file in files:
+            return f"outputs[{name!r}].file {file!r} is not a file name this store writes"
+        files.add(file)
+    return None
 
 
 def _describe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
@@ -248,6 +301,9 @@ class FeatureStore:
 
     def _open_file(self, key: str, filename: str, create: tuple[int, ...] | None, dtype) -> None:
         path = self.directory / filename
+        if create is None and (path.is_symlink() or not path.is_file()):
+            # a link could point outside the cache folder: only plain files of the store
+            raise ValueError(f"{filename} is missing or not a plain file")
         if create is not None:
             array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=create)
         else:
@@ -256,7 +312,8 @@ class FeatureStore:
             raise ValueError(f"{filename} has shape {array.shape} and dtype {array.dtype}")
         offset, row_bytes = int(array.offset), int(array.itemsize * np.prod(array.shape[1:]))
         del array  # the mapping is only used to lay out the file
-        self._files[key] = (os.open(path, os.O_RDWR), offset, row_bytes)
+        nofollow = getattr(os, "O_NOFOLLOW", 0)  # never write through a link
+        self._files[key] = (os.open(path, os.O_RDWR | nofollow), offset, row_bytes)
 
     def _open_existing(self) -> None:
         try:

@@ -60,6 +60,7 @@ COMMANDS = {
     "recon": ("featscope.cli.recon", "what a masked-image model (MAE, SimMIM, MaskFeat) fills in"),
     "shape-bias": ("featscope.cli.shape_bias", "shape vs texture decisions on cue-conflict images"),
     "browse": ("featscope.cli.browse", "a dataset's images after each transform step"),
+    "cam": ("featscope.cli.cam", "class activation maps (Grad-CAM family): why this class"),
 }
 
 _USAGE = "usage: featscope <command> [options]    (featscope <command> --help for its options)"
@@ -119,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        # Interrupted, or featscope.capture.distributed.Stopped from the --nproc launcher
+        signum = getattr(exc, "signum", signal.SIGINT)
         name = signal.Signals(signum).name
         print(
             f"interrupted ({name}); the unfinished run was discarded, no result was written",
@@ -172,14 +174,45 @@ def _parse(parser: argparse.ArgumentParser, rest: list[str]) -> argparse.Namespa
     from featscope.errors import ParameterError
 
     # A config file may come from someone else: it must not be able to make featscope run code.
-    on_command_line = bool(getattr(parser.parse_args(rest), "trust_checkpoint", False))
+    plain = parser.parse_args(rest)
+    on_command_line = bool(getattr(plain, "trust_checkpoint", False))
     args = apply_cfg_options(parser, rest)
     if getattr(args, "trust_checkpoint", False) and not on_command_line:
         raise ParameterError(
             "`trust_checkpoint` was set by --config or --cfg-options, but it lets a checkpoint "
             "run code, so it is only accepted on the command line: pass --trust-checkpoint"
         )
+    for dest, value in vars(args).items():
+        code = _code_spec(value)
+        if code is not None and value != getattr(plain, dest, None):
+            flag = "--" + dest.replace("_", "-")
+            raise ParameterError(
+                f"`{dest}` = {code!r} was set by --config or --cfg-options, but a "
+                f"{code.partition(':')[0]}: spec runs code from a file or module, so only the "
+                f"command line may choose it: pass {flag} {code}"
+            )
     return args
+
+
+#: Spec prefixes whose value names code that featscope runs (TorchScript, Python modules).
+_CODE_PREFIXES = frozenset({"py", "ts", "torchscript", "jit"})
+#: OpenMMLab prefixes: a ``.py`` config file is Python that mmengine executes.
+_MM_PREFIXES = frozenset({"mmpretrain", "mmpre", "mmcls", "mmselfsup"})
+
+
+def _code_spec(value: object) -> str | None:
+    """Return the first model or data spec in ``value`` that runs code, or ``None``."""
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        if not isinstance(item, str):
+            continue
+        prefix, sep, rest = item.partition(":")
+        prefix = prefix.strip().lower()
+        if sep and (
+            prefix in _CODE_PREFIXES
+            or (prefix in _MM_PREFIXES and rest.strip().lower().endswith(".py"))
+        ):
+            return item
+    return None
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, NoReturn
 
 from featscope.errors import ParameterError
 
 __all__ = [
     "HelpFormatter",
+    "Parser",
     "add_config_flags",
     "add_images_argument",
     "add_model_flags",
@@ -17,6 +18,7 @@ __all__ = [
     "add_trust_checkpoint_flag",
     "model_from_args",
     "new_parser",
+    "print_backends",
 ]
 
 
@@ -41,6 +43,29 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors lead with the problem and its fix, on one line.
+
+    argparse prints the whole usage (26 lines for ``featscope tsne``) before the line that
+    matters; here the message comes first, with the nearest flag for a misspelt one and a
+    pointer to ``--help``. The exit status stays 2.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``error: <message>[; did you mean --flag?] (see ... --help ...)`` and exit 2."""
+        hint = ""
+        if message.startswith("unrecognized arguments:"):
+            import difflib
+
+            flags = [f for f in self._option_string_actions if f.startswith("--")]
+            for word in message.split(":", 1)[1].split():
+                close = difflib.get_close_matches(word.split("=")[0], flags, n=1)
+                if word.startswith("-") and close:
+                    hint = f"; did you mean {close[0]}?"
+                    break
+        self.exit(2, f"error: {message}{hint} (see {self.prog} --help for every option)\n")
+
+
 def new_parser(
     command: str, description: str, *, cfg_example: str | None = None
 ) -> argparse.ArgumentParser:
@@ -55,7 +80,7 @@ def new_parser(
     cfg_example : str, optional
         Example ``--cfg-options`` items that use this subcommand's own keys.
     """
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=f"featscope {command}",
         description=description,
         formatter_class=HelpFormatter,
@@ -202,3 +227,19 @@ def add_points_flag(
     parser.add_argument(
         "--point", *aliases, dest="points", nargs="+", metavar="POINT", help=help_text
     )
+
+
+def print_backends(run_dir: object) -> None:
+    """Print how to open the run's mirrors: the TensorBoard command, the W&B run folder."""
+    import json
+    from pathlib import Path
+
+    # the manifest alone: reading the whole run back would cost as much as a big run's files
+    manifest = json.loads((Path(str(run_dir)) / "manifest.json").read_text(encoding="utf-8"))
+    backends = (manifest.get("metadata") or {}).get("backends") or {}
+    command = (backends.get("tensorboard") or {}).get("command")
+    if command:
+        print(f"open it in TensorBoard: {command}")
+    folder = (backends.get("wandb") or {}).get("dir")
+    if folder:
+        print(f"W&B run files: {folder}")

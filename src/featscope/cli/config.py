@@ -32,6 +32,7 @@ if sys.version_info >= (3, 11):
 else:  # tomllib is tomli, adopted into the standard library in 3.11
     import tomli as tomllib
 
+from featscope._bounded import read_bounded_text
 from featscope.errors import ParameterError
 
 __all__ = ["apply_cfg_options", "load_config", "parse_cfg_options"]
@@ -102,17 +103,15 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         When the file cannot be read, is not valid TOML, or names an unknown option.
     """
     path = Path(path)
+    # a regular file of bounded size: /dev/zero or a FIFO would be read without end
+    text = read_bounded_text(path, f"--config {str(path)!r}", error=ParameterError)
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
+        table = tomllib.loads(text)
+    except RecursionError:
         raise ParameterError(
-            f"cannot read --config {str(path)!r}: {exc.strerror or exc}; check the path"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise ParameterError(
-            f"--config {str(path)!r} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
-            "save it as UTF-8 TOML"
-        ) from exc
+            f"--config {str(path)!r} is nested too deeply to be a featscope config; write "
+            "flat keys (perplexity = 50) or one [tsne] table"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ParameterError(
             f"--config {str(path)!r} is not valid TOML: {_one_line(exc)}; fix the file "
@@ -120,6 +119,19 @@ def load_config(path: str | Path, parser: argparse.ArgumentParser) -> dict[str, 
         ) from exc
     command = parser.prog.split()[-1]
     if isinstance(table.get(command), dict):
+        from featscope.cli import COMMANDS
+
+        # other subcommands' tables may share the file; anything else beside [command] would
+        # be dropped without a word (a typo, or a key meant for the table)
+        stray = [
+            k for k in table if k != command and not (k in COMMANDS and isinstance(table[k], dict))
+        ]
+        if stray:
+            raise ParameterError(
+                f"--config {str(path)!r} has a [{command}] table and top-level keys "
+                f"({', '.join(stray[:5])}) that would be ignored; move them into [{command}] "
+                "(or drop the table and keep every key at the top)"
+            )
         table = table[command]
     known = _known_keys(parser)
     actions = _actions_by_dest(parser)
@@ -141,6 +153,11 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError:
+        raise ParameterError(
+            f"--cfg-options value {_short(text)} is nested too deeply; no option takes more "
+            "than a flat list (class_idx=[0, 3])"
+        ) from None
 
 
 def _actions_by_dest(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:

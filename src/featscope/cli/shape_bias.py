@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_pretrained_flag, model_from_args, new_parser
+from featscope.cli.common import add_pretrained_flag, model_from_args, new_parser, print_backends
 from featscope.cli.groups import add_group, group_from_args
 from featscope.errors import ParameterError
 
@@ -187,6 +187,7 @@ def _report(result: Any) -> int:
         )
     if result.run_dir is not None:
         print(f"results written to {result.run_dir}/")
+        print_backends(result.run_dir)
     for path in result.exported:
         print(f"copied to {path}")
     return 0

@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.cli.common import add_model_flags, add_points_flag, model_from_args, new_parser
+from featscope.cli.common import (
+    add_model_flags,
+    add_points_flag,
+    model_from_args,
+    new_parser,
+    print_backends,
+)
 from featscope.cli.groups import add_group, group_from_args
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
@@ -24,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_points_flag(
         parser,
         "capture points: backbone, neck, pre_logits, logits or module paths "
-        "(default: pre_logits; backbone neck pre_logits for the demo)",
+        "(default: pre_logits; backbone.1 neck pre_logits for the demo)",
         aliases=("--vis-stage",),
     )
     data = parser.add_argument_group("data")
@@ -90,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"skipped {len(result.skipped)} unreadable images (listed in run.log)")
     if result.run_dir is not None:
         print(f"results written to {result.run_dir}/")
+        print_backends(result.run_dir)
     return 0
 
 

@@ -25,7 +25,7 @@ import numpy as np
 
 from featscope._optional import require
 from featscope.data.items import labels_from_values
-from featscope.data.samples import ImageSamples
+from featscope.data.samples import ImageSamples, metadata_columns
 from featscope.data.torch_sources import IMAGE_KEYS, LABEL_KEYS, torch_dataset
 from featscope.errors import DataError
 
@@ -103,6 +103,8 @@ def hf_dataset(
     samples = torch_dataset(
         dataset.select_columns([image]), prepared=prepared, name=name, source=where
     )
+    metadata = _other_columns(dataset, features, (image, label))
+    samples = dataclasses.replace(samples, metadata=metadata)
     if label is None:
         return samples
     feature = features[label]
@@ -111,6 +113,24 @@ def hf_dataset(
     labels, class_names = labels_from_values(values, f"{where}, column {label!r}", names)
     logger.info("%s: labels from column %r, %d classes", where, label, len(class_names))
     return dataclasses.replace(samples, labels=labels, class_names=class_names)
+
+
+def _other_columns(dataset: Any, features: dict[str, Any], used: tuple[Any, ...]) -> dict:
+    """Return the scalar columns besides image and label (``ClassLabel`` as its names)."""
+    columns = {}
+    for key, feature in features.items():
+        kind = _type_name(feature)
+        if key in used or kind not in ("Value", "ClassLabel"):
+            continue
+        values = list(dataset[key])
+        if kind == "ClassLabel":
+            names = list(feature.names)
+            known = range(len(names))
+            values = [names[v] if isinstance(v, int) and v in known else "" for v in values]
+        columns[key] = values
+    if columns:
+        logger.info("metadata columns: %s", ", ".join(columns))
+    return metadata_columns(columns, len(dataset))
 
 
 def _type_name(feature: Any) -> str:

@@ -92,6 +92,10 @@ def open_rgb(path: str | os.PathLike[str]) -> Image.Image:
         raise DataError(f"cannot read image '{path}': {exc.strerror or exc}; {_FIX}") from exc
     if path.is_dir():
         raise DataError(f"cannot read image '{path}': it is a folder, not an image file")
+    if not path.is_file():  # reading a FIFO or /dev/zero would block or never end
+        raise DataError(
+            f"cannot read image '{path}': not a regular file (a device, FIFO or socket); {_FIX}"
+        )
     if size == 0:
         raise DataError(f"cannot read image '{path}': empty file (0 bytes); {_FIX}")
 

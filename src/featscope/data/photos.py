@@ -23,6 +23,7 @@ from featscope._optional import require
 from featscope.data.images import skip_reason
 from featscope.data.py_sources import is_python_data
 from featscope.data.sources import IMAGE_EXTENSIONS
+from featscope.data.walk import check_name, walk_files
 from featscope.errors import DataError, ParameterError
 
 __all__ = [
@@ -108,10 +109,7 @@ def image_paths(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
     found: list[Path] = []
     for item in items:
         if item.is_dir():
-            files = []
-            for folder, dirnames, filenames in os.walk(item, followlinks=True):
-                dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-                files += [Path(folder) / n for n in filenames if _is_image_name(n)]
+            files = walk_files(item, _is_image_name)
             if not files:
                 raise DataError(
                     f"folder '{item}' holds no image file ({', '.join(sorted(IMAGE_EXTENSIONS))}); "
@@ -119,9 +117,11 @@ def image_paths(inputs: str | os.PathLike[str] | Iterable[str | os.PathLike[str]
                 )
             found += sorted(files)
         elif item.is_file():
+            check_name(item)
             found.append(item)
         else:
-            raise DataError(f"image '{item}' does not exist; pass existing image files or folders")
+            what = "is not a regular file" if item.exists() else "does not exist"
+            raise DataError(f"image '{item}' {what}; pass existing image files or folders")
     unique: dict[Path, None] = {}
     for path in found:
         unique.setdefault(path, None)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,10 +12,61 @@ from PIL import Image
 
 from featscope.errors import ParameterError
 
-__all__ = ["UNLABELLED", "ImageSamples"]
+__all__ = ["RESERVED_FIELDS", "UNLABELLED", "ImageSamples", "metadata_columns"]
 
 #: The label of every sample of an unlabelled source (whose ``class_names`` is empty).
 UNLABELLED = -1
+
+#: Column names that belong to featscope (the map's own columns and the per-sample fields it
+#: computes); a metadata column of the same name is renamed ``meta_<name>``.
+RESERVED_FIELDS = frozenset(
+    {"label", "id", "x", "y", "z", "class_name", "prediction", "confidence", "correct", "cluster"}
+)
+
+
+def metadata_columns(columns: Mapping[str, Sequence[Any]], n: int) -> dict[str, np.ndarray]:
+    """Turn per-sample values by name into metadata columns featscope can carry.
+
+    Numbers stay numbers (int64 or float64), anything else becomes str; a name that starts
+    with an underscore or is one of :data:`RESERVED_FIELDS` is renamed ``meta_<name>``.
+
+    Parameters
+    ----------
+    columns : Mapping of str to sequence
+        Values by column name, one per sample.
+    n : int
+        The number of samples.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        1-D columns of length ``n``; columns of another length, or of values that are not
+        scalars (arrays, lists), are left out.
+    """
+    out: dict[str, np.ndarray] = {}
+    for name, values in columns.items():
+        values = list(values)
+        if len(values) != n or any(isinstance(v, (list, tuple, dict, np.ndarray)) for v in values):
+            continue
+        key = str(name).lstrip("_")
+        if not key or key in RESERVED_FIELDS or key != str(name):
+            key = f"meta_{key}"
+        out[key] = _column(values)
+    return out
+
+
+def _column(values: list[Any]) -> np.ndarray:
+    """Numbers as int64/float64 (text cells that all read as numbers too), else str."""
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return np.asarray(values, dtype=bool)
+    for kind in (np.int64, np.float64):
+        try:
+            array = np.asarray([v if not isinstance(v, str) else kind(v) for v in values])
+            if array.dtype.kind in "iub" or (kind is np.float64 and array.dtype.kind == "f"):
+                return array.astype(kind)
+        except (TypeError, ValueError, OverflowError):
+            continue
+    return np.asarray(["" if v is None else str(v) for v in values], dtype=str)
 
 
 @dataclass(frozen=True)
@@ -45,6 +96,10 @@ class ImageSamples:
         The loader gives model inputs (tensors already resized and normalised by the user's own
         transform): extraction feeds them to the model as they are, without the model's
         preprocessing.
+    metadata : Mapping of str to numpy.ndarray
+        Per-sample columns that travel with the samples (extra columns of a file list, extra
+        fields of a Dataset's dict items, other columns of a Hugging Face dataset), each 1-D
+        and in the order of ``ids``; :meth:`subset` keeps them in step.
     """
 
     ids: tuple[str, ...]
@@ -54,6 +109,7 @@ class ImageSamples:
     loader: Callable[[int], Any]
     index: np.ndarray | None = None
     prepared: bool = False
+    metadata: Mapping[str, np.ndarray] = dataclasses.field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -109,6 +165,7 @@ class ImageSamples:
             ids=tuple(self.ids[p] for p in positions),
             labels=np.asarray(self.labels)[positions],
             index=base[positions],
+            metadata={k: np.asarray(v)[positions] for k, v in self.metadata.items()},
         )
 
     def summary(self) -> dict[str, Any]:
@@ -126,4 +183,5 @@ class ImageSamples:
             "labelled": self.labelled,
             "n_classes": len(self.class_names),
             "prepared": bool(self.prepared),
+            **({"metadata": list(self.metadata)} if self.metadata else {}),
         }

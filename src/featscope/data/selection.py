@@ -225,6 +225,8 @@ def select_samples(
             features=found.features[keep],
             labels=found.labels[keep],
             ids=tuple(found.ids[i] for i in keep),
+            fields={k: v[keep] for k, v in found.fields.items()},
+            logits=None if found.logits is None else found.logits[keep],
         )
     return found.subset(keep)
 

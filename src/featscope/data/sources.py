@@ -21,7 +21,9 @@ import numpy as np
 from PIL import Image
 
 from featscope.data.images import open_rgb
-from featscope.data.samples import UNLABELLED, ImageSamples
+from featscope.data.samples import UNLABELLED, ImageSamples, metadata_columns
+from featscope.data.textlines import MARKER, decode_lines
+from featscope.data.walk import check_name, class_folders, folder_key, walk_files
 from featscope.errors import DataError
 
 __all__ = [
@@ -109,10 +111,7 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
             f"image folder '{root}' is not a folder; pass a folder with one sub-folder per class "
             "(or a .csv/.tsv/.txt file list)"
         )
-    class_dirs = sorted(
-        (entry for entry in root.iterdir() if entry.is_dir() and not _is_hidden(entry.name)),
-        key=lambda entry: entry.name,
-    )
+    class_dirs = class_folders(root)
     if not class_dirs:
         loose = sorted(entry.name for entry in root.iterdir() if _is_image_file(entry))
         if not loose:
@@ -126,8 +125,11 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
     ids: list[str] = []
     labels: list[int] = []
     empty: list[str] = []
+    # one set of walked folders for all classes: a link into another class (or to the root)
+    # adds nothing, and a link loop is walked once
+    seen = {key for key in map(folder_key, [root, *class_dirs]) if key is not None}
     for label, class_dir in enumerate(class_dirs):
-        found = sorted(_walk_images(class_dir, root))
+        found = sorted(_walk_images(class_dir, root, seen))
         if not found:
             empty.append(class_dir.name)
         ids.extend(found)
@@ -156,18 +158,15 @@ def image_folder(root: str | os.PathLike[str]) -> ImageSamples:
 
 
 def _is_image_file(path: Path) -> bool:
-    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(path.name)
+    if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not _is_hidden(path.name):
+        check_name(path)  # its name becomes an id
+        return True
+    return False
 
 
-def _walk_images(class_dir: Path, root: Path) -> list[str]:
-    found = []
-    # followlinks=True as torchvision does: symlinked sub-folders are common in dataset layouts
-    for folder, dirnames, filenames in os.walk(class_dir, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
-        for name in filenames:
-            if not _is_hidden(name) and Path(name).suffix.lower() in IMAGE_EXTENSIONS:
-                found.append((Path(folder) / name).relative_to(root).as_posix())
-    return found
+def _walk_images(class_dir: Path, root: Path, seen: set[tuple[int, int]]) -> list[str]:
+    files = walk_files(class_dir, lambda name: Path(name).suffix.lower() in IMAGE_EXTENSIONS, seen)
+    return [path.relative_to(root).as_posix() for path in files]
 
 
 def file_list(
@@ -229,7 +228,9 @@ def file_list(
 
     path_col, label_col = 0, 1
     first_no, first = rows[0]
+    header: list[str] | None = None
     if _is_header(first, rows[1:]):
+        header = [cell.strip() for cell in first]
         lowered = [cell.strip().lower() for cell in first]
         if "path" in lowered and "label" in lowered:
             path_col, label_col = lowered.index("path"), lowered.index("label")
@@ -256,14 +257,41 @@ def file_list(
 
     labels, class_names = _labels_from_strings(raw_labels, f"file list '{path}'")
     _check_exist(path, base, paths, [n for n, _ in raw_labels])
-    logger.info("%s: %d images in %d classes", path, len(paths), len(class_names))
+    metadata = _extra_columns(rows, header, (path_col, label_col))
+    logger.info(
+        "%s: %d images in %d classes%s",
+        path,
+        len(paths),
+        len(class_names),
+        f"; metadata columns {', '.join(metadata)}" if metadata else "",
+    )
     return ImageSamples(
         ids=tuple(paths),
         labels=labels,
         class_names=class_names,
         source=str(path),
         loader=_PathLoader(base, tuple(paths)),
+        metadata=metadata,
     )
+
+
+def _extra_columns(
+    rows: list[tuple[int, list[str]]], header: list[str] | None, used: tuple[int, int]
+) -> dict[str, np.ndarray]:
+    """Return the columns of a file list beyond path and label, by header name or ``column_<i>``.
+
+    Cells missing from a short row are empty; numbers become numeric columns.
+    """
+    width = max(len(cells) for _, cells in rows)
+    names = {}
+    for i in range(width):
+        if i in used:
+            continue
+        named = header[i] if header is not None and i < len(header) and header[i] else ""
+        names[named or f"column_{i + 1}"] = [
+            cells[i].strip() if i < len(cells) else "" for _, cells in rows
+        ]
+    return metadata_columns(names, len(rows))
 
 
 def _path_list(path: Path, base: Path, rows: list[tuple[int, list[str]]]) -> ImageSamples:
@@ -515,7 +543,8 @@ def load_samples(data: Any) -> ImageSamples:
         if path.suffix.lower() in _LIST_EXTENSIONS:
             return file_list(path)
         raise DataError(f"data '{path}' is a {path.suffix or 'extension-less'} file; pass {KINDS}")
-    raise DataError(f"data '{path}' does not exist; pass {KINDS}")
+    what = "is not a regular file (a device, FIFO or socket)" if path.exists() else "does not exist"
+    raise DataError(f"data '{path}' {what}; pass {KINDS}")
 
 
 def read_class_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
@@ -538,7 +567,11 @@ def read_class_names(path: str | os.PathLike[str]) -> tuple[str, ...]:
         repeats a name.
     """
     path = Path(path)
-    lines = [line.strip() for line in _read_text(path, "class-names file").splitlines()]
+    text = _read_text(path, "class-names file")
+    if text.startswith(MARKER):  # a run's class_names.txt with names that needed escaping
+        lines = list(decode_lines(text, f"class-names file '{path}'"))
+    else:
+        lines = [line.strip() for line in text.splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:

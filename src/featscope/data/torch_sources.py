@@ -34,7 +34,7 @@ from featscope.data.items import (
     to_image,
     to_input,
 )
-from featscope.data.samples import ImageSamples
+from featscope.data.samples import ImageSamples, metadata_columns
 from featscope.errors import DataError, FeatscopeError
 
 __all__ = ["ItemLoader", "image_arrays", "is_dataloader", "torch_dataloader", "torch_dataset"]
@@ -226,6 +226,7 @@ def torch_dataset(
     if labels is None:
         labels = np.full(n, None, dtype=object)
     labels, names = labels_from_values(labels, name, names)
+    metadata = _item_metadata(dataset, n, first, (image_part, label_part), name)
     logger.info(
         "%s: %d items, %s, %s",
         name,
@@ -240,7 +241,45 @@ def torch_dataset(
         source=source or _describe_source(dataset, name, n),
         loader=ItemLoader(dataset, image_part, name, shape),
         prepared=bool(prepared),
+        metadata=metadata,
     )
+
+
+def _scalar(value: Any) -> Any:
+    """Return ``value`` as a Python scalar (str, number, bool, 0-d array), else _NOT_SCALAR."""
+    if isinstance(value, (str, bool, int, float, np.generic)):
+        return value.item() if isinstance(value, np.generic) else value
+    array = as_array(value)
+    if array is not None and array.ndim == 0:
+        return array.item()
+    return _NOT_SCALAR
+
+
+_NOT_SCALAR = object()
+
+
+def _item_metadata(
+    dataset: Any, n: int, first: Any, used: tuple[Any, Any], name: str
+) -> dict[str, np.ndarray]:
+    """Return the other scalar fields of dict items (``{"image", "label", "site": ...}``).
+
+    Reads every item once when item 0 has such fields (a Dataset cannot be asked for one field
+    alone); fields that are not scalars in item 0 (masks, boxes) are left out.
+    """
+    if not isinstance(first, Mapping):
+        return {}
+    keys = [k for k in first if k not in used and _scalar(first[k]) is not _NOT_SCALAR]
+    if not keys:
+        return {}
+    if n > 1:
+        logger.info("%s: reading its %d items for the fields %s", name, n, keys)
+    columns: dict[Any, list[Any]] = {k: [] for k in keys}
+    for i in range(n):
+        item = first if i == 0 else _read(dataset, i, name)
+        for k in keys:
+            value = _scalar(item.get(k)) if isinstance(item, Mapping) else None
+            columns[k].append(None if value is _NOT_SCALAR else value)
+    return metadata_columns({str(k): v for k, v in columns.items()}, n)
 
 
 def _describe_source(dataset: Any, name: str, n: int) -> str:

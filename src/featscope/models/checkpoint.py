@@ -251,6 +251,7 @@ def _read(file: Path) -> Any:
 
     import torch
 
+    _check_inflation(file)
     try:
         return torch.load(file, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -281,6 +282,110 @@ def _read(file: Path) -> Any:
             "it is damaged or not a checkpoint; pass a state dict "
             "saved with torch.save or a .safetensors file"
         ) from exc
+
+
+#: Slack for a torch.save archive's own records (the pickle, version files) beyond its size.
+_INFLATION_SLACK = 1 << 20
+
+
+def _check_inflation(file: Path) -> None:
+    """Refuse a zip checkpoint whose members inflate beyond the file's own size.
+
+    ``torch.save`` stores every record uncompressed, so its records add up to at most the
+    archive's size. A crafted archive with deflated records (or records claiming sizes the file
+    cannot hold) makes ``torch.load`` allocate the inflated size before any check: a 3 MB file
+    became 3 GB. The zip directory is read without inflating anything.
+    """
+    import zipfile
+
+    size = file.stat().st_size
+    try:
+        if not zipfile.is_zipfile(file):
+            declared = _legacy_declared_bytes(file)
+            if declared is not None and declared > size + _INFLATION_SLACK:
+                raise CheckpointError(
+                    f"checkpoint {str(file)!r} is {size:,} bytes but its storages declare "
+                    f"{declared:,}; torch would allocate them before reading, so the file is "
+                    "damaged or crafted: re-save the weights with torch.save(model.state_dict(), "
+                    "path)"
+                )
+            return
+        with zipfile.ZipFile(file) as archive:
+            members = archive.infolist()
+    except (OSError, zipfile.BadZipFile, ValueError):
+        return  # torch.load reports a damaged archive in its own words
+    inflated = sum(m.file_size for m in members)
+    if inflated > size + _INFLATION_SLACK:
+        biggest = max(members, key=lambda m: m.file_size)
+        raise CheckpointError(
+            f"checkpoint {str(file)!r} is {size:,} bytes but its records inflate to "
+            f"{inflated:,} (largest: {biggest.filename!r}, {biggest.file_size:,}); torch.save "
+            "never compresses, so the file is damaged or crafted: re-save the weights with "
+            "torch.save(model.state_dict(), path)"
+        )
+
+
+#: Bytes per element of the legacy format's typed storages (``torch.FloatStorage``, ...).
+_ELEMENT_BYTES = {"Double": 8, "Float": 4, "Half": 2, "BFloat16": 2, "Long": 8, "Int": 4,
+                  "Short": 2, "Char": 1, "Byte": 1, "Bool": 1, "ComplexFloat": 8,
+                  "ComplexDouble": 16}  # fmt: skip
+
+
+class _Inert:
+    """Stands for every global of a scanned pickle: accepts any construction, does nothing."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __call__(self, *args: Any, **kwargs: Any) -> _Inert:
+        return _Inert()
+
+    def __setstate__(self, state: Any) -> None:
+        pass
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        pass
+
+    def append(self, value: Any) -> None:
+        pass
+
+    def extend(self, values: Any) -> None:
+        pass
+
+
+def _legacy_declared_bytes(file: Path) -> int | None:
+    """Sum the storage sizes a legacy (pre-1.6) ``torch.save`` file declares, running nothing.
+
+    The first four pickles of the format (magic number, protocol, system info, the object)
+    are read with an unpickler whose every global is :class:`_Inert` and whose persistent ids
+    (``("storage", type, key, location, numel, ...)``) are only recorded, so nothing from the
+    file runs and nothing is allocated. ``None`` when the file is not in that format.
+    """
+    import pickle
+
+    sizes: dict[str, int] = {}
+
+    class Scan(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            if name.endswith("Storage"):
+                return type(name, (_Inert,), {"element": name.removesuffix("Storage")})
+            return _Inert
+
+        def persistent_load(self, pid: Any) -> Any:
+            if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+                element = getattr(pid[1], "element", "")
+                numel = pid[4]
+                if isinstance(numel, int):
+                    sizes[str(pid[2])] = numel * _ELEMENT_BYTES.get(element, 8)
+            return _Inert()
+
+    try:
+        with file.open("rb") as handle:
+            for _ in range(4):
+                Scan(handle).load()
+    except Exception:  # not the legacy format, or damaged: torch.load reports it
+        return None
+    return sum(sizes.values()) if sizes else None
 
 
 def _reason(exc: BaseException) -> str:

@@ -23,12 +23,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
 
 from featscope._optional import require
-from featscope.errors import ModelSpecError
+from featscope.errors import FeatscopeError, ModelSpecError
 from featscope.models._util import first_line
 from featscope.models.generic import with_model_channels
 from featscope.models.handle import ModelHandle, PointRef
@@ -102,7 +103,12 @@ def load_hf(target: str, *, pretrained: bool = False, spec: str | None = None) -
     cached_only = is_local or is_offline()
     try:
         config = transformers.AutoConfig.from_pretrained(source, local_files_only=cached_only)
-    except (OSError, ValueError) as exc:
+    except RecursionError:
+        raise ModelSpecError(
+            f"model spec {spec!r}: the config.json of {source!r} is nested too deeply to be a "
+            "model config; pass a directory written by model.save_pretrained(...)"
+        ) from None
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
         if not is_local:
             raise _hub_unavailable(spec, target, exc) from exc
         raise ModelSpecError(
@@ -149,13 +155,23 @@ def _from_pretrained(
         bars.disable_progress_bar()
     try:
         return model_class.from_pretrained(source, local_files_only=local or is_offline())
-    except (OSError, ValueError) as exc:
-        if not local:
+    except FeatscopeError:
+        raise
+    except Exception as exc:  # damaged files raise SafetensorError, UnpicklingError, KeyError...
+        if not local and isinstance(exc, (OSError, ValueError)):
             raise weights_unavailable(spec, hf_cache_dir(), exc) from exc
+        if isinstance(exc, pickle.UnpicklingError) or "weights_only" in str(exc):
+            raise ModelSpecError(
+                f"model spec {spec!r}: the weights in {source!r} are pickled data that can only "
+                "be read by running code from the file, which featscope never does for hf: "
+                "models; convert them to model.safetensors (save_pretrained(..., "
+                "safe_serialization=True)) where you trust the file"
+            ) from exc
         raise ModelSpecError(
             f"model spec {spec!r}: cannot load {model_class.__name__} from {source!r} "
-            f"({first_line(exc)}); the directory needs config.json and the weights "
-            "(model.safetensors) written by save_pretrained"
+            f"({type(exc).__name__}: {first_line(exc)}); the weights are damaged or the "
+            "directory is incomplete: it needs config.json and the weights (model.safetensors) "
+            "written by save_pretrained"
         ) from exc
     finally:
         if was_on:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from featscope.errors import ParameterError
-from featscope.render.colors import class_color, class_colors
+from featscope.render.colors import class_color
 from featscope.results import EmbeddingResult
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -174,6 +174,26 @@ def _legend_handles(indices: Iterable[int], names: Mapping[int, str]) -> tuple[l
     return handles, labels
 
 
+def _entries(entries: Iterable[tuple[Any, str]]) -> tuple[list, list[str]]:
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for color, name in entries:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                linestyle="",
+                marker="o",
+                markersize=6,
+                markerfacecolor=color,
+                markeredgewidth=0,
+            )
+        )
+        labels.append(name)
+    return handles, labels
+
+
 def _legend_layout(n_entries: int) -> dict[str, Any]:
     """Return legend keywords placing ``n_entries`` classes outside the axes, on the right."""
     return {
@@ -211,8 +231,9 @@ def plot_embedding(
     point_size: float | None = None,
     title: bool | str = True,
     alpha: float = 0.9,
+    color_by: str | None = None,
 ) -> Axes:
-    """Draw an embedding map as a scatter plot coloured by class.
+    """Draw an embedding map as a scatter plot coloured by class (or by any field).
 
     Parameters
     ----------
@@ -240,6 +261,12 @@ def plot_embedding(
         none.
     alpha : float, default 0.9
         Marker opacity in ``[0, 1]``.
+    color_by : str, optional
+        ``"label"``, ``"prediction"``, ``"correct"``, ``"confidence"``, ``"cluster"`` or a
+        metadata field of ``result.fields`` (:func:`featscope.render.colorby.field_colors`);
+        default the label, or the cluster for unlabelled maps. Numbers get a colour bar.
+        When the map has predictions and is coloured by label or prediction, misclassified
+        samples are marked with a black cross.
 
     Returns
     -------
@@ -276,16 +303,19 @@ def plot_embedding(
             "axes; create it with fig.add_subplot(projection='3d') or pass ax=None"
         )
 
+    from featscope.render.colorby import field_colors
+
     coords = result.coords
-    unlabelled = not result.labelled
-    if unlabelled:  # one colour, nothing to annotate or name in a legend
-        annotate = legend = False
-        colors = np.tile(class_color(0), (n_points, 1))
-    else:
-        colors = class_colors(result.labels)
+    painted = field_colors(result, color_by)
+    if not result.labelled:  # no class index to write at the points
+        annotate = False
+    colors = painted.colors
     # Samples usually arrive sorted by class: drawing them in that order would paint the last
     # class over all others. A fixed permutation keeps figures deterministic and fair.
     order = np.random.default_rng(0).permutation(n_points)
+    if painted.name == "correct":  # the few wrong ones on top, where they can be seen
+        wrong_first = ~np.asarray(result.fields["correct"], dtype=bool)[order]
+        order = order[np.argsort(wrong_first, kind="stable")]
     xyz = [coords[order, d] for d in range(result.n_components)]
     # With annotate=True the class numbers are the marks (as in the scikit-learn digits recipe);
     # the dots stay, faint, so the axes still autoscale to the data (texts do not).
@@ -321,17 +351,32 @@ def plot_embedding(
                 va="center",
             )
 
-    if legend and n_points:
-        present = sorted({int(v) for v in np.unique(result.labels)})
-        names = {i: _class_name(result, i) for i in present}
-        handles, labels = _legend_handles(present, names)
-        if len(present) > _LEGEND_INSIDE_MAX:
-            ax.legend(handles, labels, **_legend_layout(len(present)))
+    correct = result.fields.get("correct")
+    if correct is not None and painted.name in ("label", "prediction") and not annotate:
+        wrong = ~np.asarray(correct, dtype=bool)
+        if wrong.any():
+            ax.scatter(
+                *[coords[wrong, d] for d in range(result.n_components)],
+                marker="x", c="black", s=size * 1.5, linewidths=0.7, alpha=float(alpha),
+            )  # fmt: skip
+
+    if legend and n_points and painted.legend:
+        handles, labels = _entries(painted.legend)
+        if len(labels) > _LEGEND_INSIDE_MAX:
+            ax.legend(handles, labels, **_legend_layout(len(labels)))
         else:
             ax.legend(handles, labels, loc="best", fontsize="small", framealpha=0.8)
+    if painted.scale is not None:
+        from matplotlib import cm
+        from matplotlib import colors as mcolors
+
+        norm = mcolors.Normalize(*painted.scale)
+        bar = ax.figure.colorbar(cm.ScalarMappable(norm=norm, cmap="viridis"), ax=ax, shrink=0.6)
+        bar.set_label(painted.name, fontsize="small")
 
     if title is True:
-        ax.set_title(embedding_title(result), fontsize="medium")
+        by = "" if painted.name == "label" else f" · by {painted.name}"
+        ax.set_title(embedding_title(result) + by, fontsize="medium")
     elif isinstance(title, str) and title:
         ax.set_title(title, fontsize="medium")
 
@@ -422,6 +467,9 @@ def plot_embeddings(
     ncols = min(ncols, len(items))
     nrows = math.ceil(len(items) / ncols)
     legend = bool(kw.pop("legend", False))
+    own_legend = False  # other fields than the label: each map gets its own legend
+    if kw.get("color_by") not in (None, "label"):
+        own_legend, legend = legend, False
 
     fig = Figure(
         figsize=(5.0 * ncols + (2.0 if legend else 0.0), 5.0 * nrows), layout="constrained"
@@ -430,7 +478,7 @@ def plot_embeddings(
         ax = fig.add_subplot(
             nrows, ncols, i + 1, projection="3d" if item.n_components == 3 else None
         )
-        plot_embedding(item, ax=ax, legend=False, **kw)
+        plot_embedding(item, ax=ax, legend=own_legend, **kw)
 
     if legend:
         names: dict[int, str] = {}
@@ -457,6 +505,7 @@ def plot_embedding_figures(
     legend: bool = False,
     annotate: bool = False,
     point_size: float | None = None,
+    color_by: str | None = None,
 ) -> dict[str, Figure]:
     """Draw the figures of an embedding-map run: each map alone, and all side by side.
 
@@ -464,8 +513,14 @@ def plot_embedding_figures(
     ----------
     results : iterable of EmbeddingResult
         The maps (one per capture point, usually).
-    legend, annotate, point_size
-        As for :func:`plot_embedding`; the overview takes ``legend`` and ``point_size``.
+    legend, annotate, point_size, color_by
+        As for :func:`plot_embedding`; the overview takes ``legend``, ``point_size`` and
+        ``color_by``.
+
+    Raises
+    ------
+    ParameterError
+        When a map has no field ``color_by`` (before anything is drawn).
 
     Returns
     -------
@@ -473,11 +528,18 @@ def plot_embedding_figures(
         ``"<method>_<point>"`` per map, in order, then ``"overview"`` (from
         :func:`plot_embeddings`) when there are several maps.
     """
+    from featscope.render.colorby import check_color_by
+
     items = list(results)
+    check_color_by(items, color_by)
     figures: dict[str, Figure] = {}
     for result in items:
-        ax = plot_embedding(result, legend=legend, annotate=annotate, point_size=point_size)
+        ax = plot_embedding(
+            result, legend=legend, annotate=annotate, point_size=point_size, color_by=color_by
+        )
         figures[f"{result.method}_{result.point}"] = ax.figure
     if len(items) > 1:
-        figures["overview"] = plot_embeddings(items, legend=legend, point_size=point_size)
+        figures["overview"] = plot_embeddings(
+            items, legend=legend, point_size=point_size, color_by=color_by
+        )
     return figures

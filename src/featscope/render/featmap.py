@@ -418,7 +418,7 @@ def _prepare(
         )
     if isinstance(topk, bool) or not isinstance(topk, (int, np.integer)):
         raise ParameterError(f"`topk` {topk!r} is not an integer; pass e.g. topk=20")
-    rows, cols = check_pair(arrangement, "arrangement", "(4, 5)")
+    rows, cols = check_pair(arrangement, "arrangement", "(4, 5)", 256)
     size = None if resize_shape is None else check_pair(resize_shape, "resize_shape", "(224, 224)")
     if not isinstance(crop_to_image, (bool, np.bool_)):
         raise ParameterError(f"`crop_to_image` {crop_to_image!r} is not True or False")

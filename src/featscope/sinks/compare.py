@@ -16,7 +16,7 @@ from featscope.errors import DataError, ParameterError
 from featscope.results import EmbeddingResult
 from featscope.sinks.reader import load_run
 
-__all__ = ["read_tsne_run", "read_tsne_runs", "run_names"]
+__all__ = ["map_titles", "read_tsne_run", "read_tsne_runs", "run_names"]
 
 
 def read_tsne_run(
@@ -51,7 +51,48 @@ def read_tsne_run(
         raise DataError(
             f"run folder '{run.path}' records no map in its manifest; rerun featscope tsne"
         )
-    return [run.embedding(key) for key in run.results], run.thumbnail_uris()
+    # the order the maps were made in (recorded since issue 16), not the manifest's sorted keys
+    order = [str(p) for p in run.metadata.get("maps") or [] if str(p) in run.results]
+    keys = order + [key for key in run.results if key not in order]
+    return [run.embedding(key) for key in keys], run.thumbnail_uris()
+
+
+def map_titles(names: Sequence[str], maps: Sequence[tuple[str, EmbeddingResult]]) -> list[str]:
+    """Title each map by model and point (``timm:resnet18 · layer3 · t-SNE``).
+
+    Maps of the same model from several runs (two checkpoints, two selections) add the
+    checkpoint's file name, and the run's name when that does not tell them apart either.
+
+    Parameters
+    ----------
+    names : sequence of str
+        The run names (see :func:`run_names`).
+    maps : sequence of (str, EmbeddingResult)
+        ``(run name, map)``.
+
+    Returns
+    -------
+    list of str
+        One title per map, in order.
+    """
+    methods = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
+
+    def model(run: str, r: EmbeddingResult, detail: int) -> str:
+        text = r.provenance.model or "features"
+        if detail >= 1 and r.provenance.checkpoint:
+            text += f" ({Path(r.provenance.checkpoint).name})"
+        if detail >= 2:
+            text += f" [{run}]"
+        return text
+
+    for detail in range(3):
+        titles = [
+            f"{model(run, r, detail)} · {r.point} · {methods.get(r.method, r.method)}"
+            for run, r in maps
+        ]
+        if len(set(titles)) == len(titles):
+            break
+    return titles
 
 
 def run_names(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
@@ -114,7 +155,10 @@ def read_tsne_runs(
         results, run_thumbs = read_tsne_run(run_dir)
         available += [r.point for r in results if r.point not in available]
         if points:
-            kept = [r for r in results if r.point in points]
+            # in the order the points were given
+            kept = sorted(
+                (r for r in results if r.point in points), key=lambda r: list(points).index(r.point)
+            )
             if results and not kept:
                 left_out.append(
                     f"run '{name}' has no map of the points {list(points)} (it has "

@@ -64,6 +64,10 @@ def write_maps(
         run.write(features)  # feat_<point>.npy; labels, ids and class names with the first
         run.write(result)  # coords_<point>.csv, recorded in the manifest
     run.write_json("metrics.json", {r.point: dict(r.metrics) for r in results})
+    run.add_metadata("maps", [r.point for r in results])  # their order: the manifest sorts keys
+    same = {fs.point: list(fs.aliases) for fs in feature_sets if fs.aliases}
+    if same:  # names that gave the same features, mapped once under the first
+        run.add_metadata("same_points", same)
     written: list[Path] = []
     for name, figure in drawn.items():
         written += run.write_figure(

@@ -15,7 +15,10 @@ from featscope.render.featmap import encode_picture
 from featscope.results import FeatureMap, Provenance
 from featscope.sinks.run import LocalRun
 
-__all__ = ["record_featmap_run", "write_feature_map"]
+__all__ = ["SHEET_NAME", "record_featmap_run", "write_featmap_sheet", "write_feature_map"]
+
+#: File stem of the overview sheet of a feature-map run.
+SHEET_NAME = "sheet"
 
 
 def write_feature_map(
@@ -59,6 +62,42 @@ def write_feature_map(
     written.append(run.write_array(f"{fmap.file}.npy", fmap.values))
     run.add_result(fmap.file, fmap)
     return written
+
+
+def write_featmap_sheet(
+    run: LocalRun, maps: Sequence[FeatureMap], view: str, formats: Sequence[str], dpi: float
+) -> list[Path]:
+    """Write ``sheet.<format>``: every image by every point, titled by view and model(s).
+
+    Parameters
+    ----------
+    run : LocalRun
+        The open run folder.
+    maps : sequence of FeatureMap
+        The maps drawn (nothing is written without any).
+    view : str
+        ``"featmap"`` or ``"featmap_diff"``.
+    formats : sequence of str
+        Figure formats.
+    dpi : float
+        Resolution.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written.
+    """
+    from featscope.render.featmap_sheet import featmap_sheet
+
+    if not maps:
+        return []
+    first = maps[0]
+    models = [first.provenance.model or "model"]
+    if first.provenance_b is not None:
+        models.append(first.provenance_b.model or "model B")
+    what = "feature-map difference" if view == "featmap_diff" else "feature maps"
+    figure = featmap_sheet(maps, f"{what} · {' vs '.join(models)}")
+    return run.write_figure(figure, SHEET_NAME, formats=formats, dpi=dpi)
 
 
 def record_featmap_run(

@@ -120,11 +120,21 @@ class FileWriters:
         Raises
         ------
         ParameterError
-            If ``name`` is not a plain, allowed file name.
+            If ``name`` is not a plain, allowed file name, or ``text`` is not valid Unicode
+            (a lone surrogate: a name that was not UTF-8 on disk).
         OutputError
             If the file cannot be written.
         """
-        return self.write_bytes(name, text.encode("utf-8"))
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            bad = text[max(0, exc.start - 20) : exc.end + 20]
+            raise ParameterError(
+                f"cannot write '{name}': its text holds {text[exc.start : exc.end]!r}, which is "
+                f"not valid Unicode (near {bad!r}); a sample id or class name came from bytes "
+                "that are not UTF-8: rename the file or give the samples other ids"
+            ) from None
+        return self.write_bytes(name, data)
 
     def write_array(self, name: str, array: Any) -> Path:
         """Write an array as ``.npy`` (no pickles).
@@ -210,6 +220,9 @@ class FileWriters:
         name = with_suffix(name, ".csv")
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
+        # csv quotes a cell holding "\n" but not one holding a lone "\r", which every reader
+        # then takes for a line end: such rows are written with every cell quoted
+        quoted = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
         writer.writerow(list(header))
         for i, row in enumerate(rows):
             row = list(row)
@@ -218,7 +231,8 @@ class FileWriters:
                     f"row {i} of '{name}' has {len(row)} values but the header has "
                     f"{len(header)} columns; give every row one value per column"
                 )
-            writer.writerow(row)
+            has_cr = any(isinstance(v, str) and "\r" in v for v in row)
+            (quoted if has_cr else writer).writerow(row)
         return self.write_text(name, buffer.getvalue())
 
     def write_figure(

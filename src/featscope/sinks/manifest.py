@@ -12,12 +12,14 @@ import hashlib
 import json
 import math
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from featscope._bounded import read_bounded_text
 from featscope.analysis.metrics import COUNT_METRICS
 from featscope.errors import DataError, ParameterError
 from featscope.sinks.layout import MANIFEST_NAME
@@ -36,6 +38,7 @@ __all__ = [
     "read_manifest",
     "result_entry",
     "sha256",
+    "verify_file",
 ]
 
 #: Version of the manifest's layout; the reader refuses a newer one.
@@ -234,12 +237,15 @@ def read_manifest(folder: Path, made_by: str) -> dict[str, Any]:
             f"'{folder}' has no {MANIFEST_NAME}, so it is not a finished featscope run (an "
             f"interrupted run leaves none); pass a folder made by {made_by}"
         )
+    damaged = "the run folder is damaged: rerun the view that wrote it"
+    # bounded and nesting-guarded: compare reads run folders from anywhere
+    text = read_bounded_text(path, f"'{path}'")
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(
-            f"cannot read '{path}': {exc}; the run folder is damaged: rerun the view that wrote it"
-        ) from exc
+        manifest = json.loads(text)
+    except RecursionError:
+        raise DataError(f"'{path}' is nested too deeply to be a manifest; {damaged}") from None
+    except ValueError as exc:
+        raise DataError(f"cannot read '{path}': {exc}; {damaged}") from exc
     if not isinstance(manifest, dict):
         raise DataError(
             f"'{path}' is not a JSON object; the run folder is damaged: rerun the view that "
@@ -257,10 +263,11 @@ def read_manifest(folder: Path, made_by: str) -> dict[str, Any]:
         if not isinstance(manifest.get(key), kind)
     ]
     files = manifest.get("files")
-    if isinstance(files, list) and not all(
-        isinstance(f, dict) and isinstance(f.get("path"), str) for f in files
-    ):
-        wrong.append("files[].path (str)")
+    if isinstance(files, list):
+        if not all(isinstance(f, dict) and _safe_relative(f.get("path")) for f in files):
+            wrong.append("files[].path (str, relative, inside the folder)")
+        elif not all(_digest_entry(f) for f in files):
+            wrong.append("files[].bytes (int >= 0), files[].sha256 (64 hex digits)")
     results = manifest.get("results")
     if isinstance(results, dict) and not all(isinstance(e, dict) for e in results.values()):
         wrong.append("results.* (object)")
@@ -270,6 +277,63 @@ def read_manifest(folder: Path, made_by: str) -> dict[str, Any]:
             "damaged: rerun the view that wrote it"
         )
     return manifest
+
+
+def _safe_relative(path: Any) -> bool:
+    """Whether a listed path stays inside its run folder (no ``..``, not absolute, no NUL)."""
+    if not isinstance(path, str) or not path or "\0" in path or "\\" in path:
+        return False
+    parts = path.split("/")
+    return not path.startswith("/") and all(p not in ("", ".", "..") for p in parts)
+
+
+def _digest_entry(entry: Mapping[str, Any]) -> bool:
+    size, digest = entry.get("bytes"), entry.get("sha256")
+    return (
+        isinstance(size, int)
+        and not isinstance(size, bool)
+        and size >= 0
+        and isinstance(digest, str)
+        and len(digest) == 64
+        and all(c in "0123456789abcdef" for c in digest)
+    )
+
+
+def verify_file(folder: Path, entry: Mapping[str, Any]) -> Path:
+    """Return the listed file's path once its size and SHA-256 match the manifest's.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The run folder.
+    entry : Mapping
+        The file's manifest entry (``path``, ``bytes``, ``sha256``; checked by
+        :func:`read_manifest`).
+
+    Raises
+    ------
+    DataError
+        When the file is missing, not a regular file, or differs from what the manifest records
+        (edited, truncated or swapped after the run finished).
+    """
+    path = folder / entry["path"]
+    damaged = "the run folder was changed after it finished: rerun the view that wrote it"
+    try:
+        info = path.lstat()
+    except OSError:
+        raise DataError(
+            f"'{path}' is missing; the run folder is incomplete: rerun the view"
+        ) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DataError(f"'{path}' is not a regular file (a link, device or FIFO); {damaged}")
+    if info.st_size != entry["bytes"]:
+        raise DataError(
+            f"'{path}' has {info.st_size:,} bytes but the manifest records {entry['bytes']:,}; "
+            f"{damaged}"
+        )
+    if sha256(path) != entry["sha256"]:
+        raise DataError(f"'{path}' does not match the SHA-256 in its manifest; {damaged}")
+    return path
 
 
 class ManifestRecords:

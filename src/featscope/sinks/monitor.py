@@ -78,8 +78,9 @@ def write_monitor_step(
     for features, result in zip(feature_sets, step.results, strict=True):
         stem = safe_stem(result.point)
         ax = plot_embedding(
-            result, legend=figures.legend, annotate=figures.annotate, point_size=figures.point_size
-        )
+            result, legend=figures.legend, annotate=figures.annotate,
+            point_size=figures.point_size, color_by=figures.color_by,
+        )  # fmt: skip
         written += run.write_figure(
             ax.figure, f"{result.method}_{stem}_{suffix}", formats=figures.formats,
             dpi=figures.dpi, tag=f"{result.method}/{result.point}",

@@ -11,7 +11,8 @@ missing or malformed is a :class:`~featscope.errors.DataError` naming the file.
 from __future__ import annotations
 
 import csv
-import json
+import io
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -21,6 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from featscope._bounded import loads_json
+from featscope.data.samples import UNLABELLED
+from featscope.data.sources import MAX_CLASS_INDEX
+from featscope.data.textlines import decode_lines
 from featscope.errors import DataError
 from featscope.results import EmbeddingResult, Provenance
 from featscope.sinks.layout import (
@@ -32,7 +37,7 @@ from featscope.sinks.layout import (
     THUMBNAILS_NAME,
     coords_name,
 )
-from featscope.sinks.manifest import read_manifest
+from featscope.sinks.manifest import read_manifest, verify_file
 
 __all__ = ["RunRecord", "load_run"]
 
@@ -109,22 +114,20 @@ class RunRecord:
         raise DataError(f"run '{self.path}' records no result {key!r}; it has {list(self.results)}")
 
     def file(self, name: str) -> Path:
-        """Return the path of a file of the run, checked to be listed and present.
+        """Return the path of a file of the run, checked against the manifest's SHA-256.
 
         Raises
         ------
         DataError
-            When the manifest does not list ``name`` or the file is gone.
+            When the manifest does not list ``name``, the file is gone, or it differs from
+            what the manifest records.
         """
-        if name not in self.files:
-            raise DataError(
-                f"'{name}' is not a file of run '{self.path}'; its manifest lists "
-                f"{list(self.files)}"
-            )
-        path = self.path / name
-        if not path.is_file():
-            raise DataError(f"'{path}' is missing; the run folder is damaged: rerun the view")
-        return path
+        for entry in self.manifest["files"]:
+            if entry["path"] == name:
+                return verify_file(self.path, entry)
+        raise DataError(
+            f"'{name}' is not a file of run '{self.path}'; its manifest lists {list(self.files)}"
+        )
 
     def read_array(self, name: str) -> np.ndarray:
         """Return a ``.npy`` file of the run (no pickles), read-only."""
@@ -136,14 +139,14 @@ class RunRecord:
 
     def read_json(self, name: str) -> Any:
         """Return a JSON file of the run, parsed."""
-        try:
-            return json.loads(self.read_text(name))
-        except ValueError as exc:
-            raise DataError(f"'{self.path / name}' is not valid JSON ({exc})") from exc
+        return loads_json(
+            self.read_text(name), f"'{self.path / name}'", "the run folder is damaged"
+        )
 
     def read_csv(self, name: str) -> tuple[tuple[str, ...], tuple[tuple[str, ...], ...]]:
         """Return a CSV file of the run as ``(header, rows)`` of strings."""
-        rows = tuple(tuple(r) for r in csv.reader(self.read_text(name).splitlines()))
+        # csv reads quoted line breaks inside a cell (a file name may hold one): no splitlines
+        rows = tuple(tuple(r) for r in csv.reader(io.StringIO(self.read_text(name), newline="")))
         return (rows[0], rows[1:]) if rows else ((), ())
 
     def thumbnail_uris(self) -> dict[str, str] | None:
@@ -195,14 +198,18 @@ def load_run(path: str | os.PathLike[str], view: str | None = None) -> RunRecord
             f"'{folder}' holds a {raw['view']!r} run, not a {view!r} run; pass a folder made by "
             f"{made_by}"
         )
-    listed = {entry["path"] for entry in raw["files"]}
+    listed = {entry["path"]: entry for entry in raw["files"]}
 
     def listed_path(name: str) -> Path | None:
-        return folder / name if name in listed else None
+        # every file read is first checked against the manifest's size and SHA-256: compare
+        # reads run folders from anywhere, and an edited file must not pass as the run's
+        return verify_file(folder, listed[name]) if name in listed else None
 
     ids = _read_lines(listed_path(IDS_NAME))
     class_names = _read_lines(listed_path(CLASS_NAMES_NAME))
     labels = _read_array(listed_path(LABELS_NAME))
+    if labels is not None:
+        _check_labels(labels, folder / LABELS_NAME, class_names)
     if labels is not None and ids is not None and len(labels) != len(ids):
         raise DataError(
             f"'{folder / LABELS_NAME}' has {len(labels)} labels but {IDS_NAME} {len(ids)} ids; "
@@ -261,7 +268,9 @@ def _damaged(path: Path, exc: Exception) -> DataError:
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8")
+        # newline="": a "\r" inside a quoted csv cell is kept, not turned into "\n"
+        with path.open(encoding="utf-8", newline="") as handle:
+            return handle.read()
     except (OSError, ValueError) as exc:
         raise _damaged(path, exc) from exc
 
@@ -269,10 +278,25 @@ def _read_text(path: Path) -> str:
 def _read_lines(path: Path | None) -> tuple[str, ...] | None:
     if path is None:
         return None
-    lines = _read_text(path).splitlines()
-    while lines and lines[-1] == "":
-        lines.pop()
-    return tuple(lines)
+    return decode_lines(_read_text(path), f"'{path}'")
+
+
+def _check_labels(labels: np.ndarray, path: Path, class_names: tuple[str, ...] | None) -> None:
+    """Refuse labels that are not whole numbers from -1 (unlabelled) to the last class."""
+    damaged = "the run folder is damaged: rerun the view that wrote it"
+    if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(
+            f"'{path}' holds {labels.dtype} of shape {labels.shape}, not one integer label per "
+            f"sample; {damaged}"
+        )
+    if labels.size and int(labels.min()) < UNLABELLED:
+        raise DataError(f"'{path}' holds the negative label {int(labels.min())}; {damaged}")
+    top = len(class_names) if class_names is not None else MAX_CLASS_INDEX
+    if labels.size and int(labels.max()) >= top:
+        raise DataError(
+            f"'{path}' holds label {int(labels.max())}, but the run has {top} class names; "
+            f"{damaged}"
+        )
 
 
 def _read_array(path: Path | None) -> Any:
@@ -294,7 +318,13 @@ def _embedding(
     class_names: tuple[str, ...] | None,
     view: str,
 ) -> EmbeddingResult:
-    ids, labels, names_in_csv, coords = _read_coords(path)
+    _check_entry(path.parent / "manifest.json", key, entry)
+    ids, labels, names_in_csv, coords, fields = _read_coords(path)
+    if class_names is not None and labels.size and int(labels.max()) >= len(class_names):
+        raise DataError(
+            f"'{path}' holds label {int(labels.max())}, but the run has {len(class_names)} "
+            "class names; the run folder is damaged: rerun the view that wrote it"
+        )
     return EmbeddingResult(
         coords=coords,
         labels=labels,
@@ -306,10 +336,13 @@ def _embedding(
         metrics={k: v for k, v in (entry.get("metrics") or {}).items() if v is not None},
         pooling=str(entry.get("pooling", "none")),
         provenance=_provenance(entry.get("provenance") or {}),
+        fields=fields,
     )
 
 
-def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray]:
+def _read_coords(
+    path: Path,
+) -> tuple[tuple[str, ...], np.ndarray, list[str], np.ndarray, dict[str, np.ndarray]]:
     if not path.is_file():
         raise DataError(f"'{path}' is missing; the run folder is incomplete: rerun the view")
     with path.open(encoding="utf-8", newline="") as handle:
@@ -320,7 +353,11 @@ def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np
                 f"'{path}' does not start with the columns {','.join(COORD_COLUMNS)}; it was "
                 "not written by featscope"
             )
+        # the coordinates are x, y (and z); the columns after them are per-sample fields
+        n_axes = 3 if len(header) > 5 and header[5] == "z" else 2
+        extra = header[3 + n_axes :]
         ids, labels, names, coords = [], [], [], []
+        columns: list[list[str]] = [[] for _ in extra]
         for line_no, cells in enumerate(reader, start=2):
             if len(cells) != len(header):
                 raise DataError(
@@ -328,23 +365,81 @@ def _read_coords(path: Path) -> tuple[tuple[str, ...], np.ndarray, list[str], np
                     f"{len(header)}; the run folder is damaged"
                 )
             try:
-                ids.append(cells[0])
-                labels.append(int(cells[1]))
-                names.append(cells[2])
-                coords.append([float(v) for v in cells[3:]])
+                label = int(cells[1])
+                values = [float(v) for v in cells[3 : 3 + n_axes]]
             except ValueError as exc:
                 raise DataError(f"line {line_no} of '{path}' is malformed ({exc})") from exc
-    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords)
+            if not UNLABELLED <= label < MAX_CLASS_INDEX:
+                raise DataError(
+                    f"line {line_no} of '{path}' has label {label}; labels run from -1 "
+                    "(unlabelled) to the last class: the run folder is damaged"
+                )
+            if not all(math.isfinite(v) for v in values):
+                raise DataError(
+                    f"line {line_no} of '{path}' has a NaN or infinite coordinate; the run "
+                    "folder is damaged: rerun the view that wrote it"
+                )
+            ids.append(cells[0])
+            labels.append(label)
+            names.append(cells[2])
+            coords.append(values)
+            for column, value in zip(columns, cells[3 + n_axes :], strict=True):
+                column.append(value)
+    fields = {name: _field(name, values) for name, values in zip(extra, columns, strict=True)}
+    return tuple(ids), np.asarray(labels, dtype=np.int64), names, np.asarray(coords), fields
+
+
+_FIELD_TYPES = {"prediction": np.int64, "cluster": np.int64, "confidence": np.float32}
+
+
+def _field(name: str, values: list[str]) -> np.ndarray:
+    """Read a csv column back as the field it was: reserved ones by name, metadata by content."""
+    if name == "correct":
+        return np.asarray([v == "true" for v in values], dtype=bool)
+    for kind in [_FIELD_TYPES[name]] if name in _FIELD_TYPES else [np.int64, np.float64]:
+        try:
+            return np.asarray([kind(v) for v in values], dtype=kind)
+        except ValueError:
+            continue
+    return np.asarray(values, dtype=str)
 
 
 def _names_from_csv(labels: np.ndarray, names: list[str]) -> tuple[str, ...]:
     top = int(labels.max()) + 1 if labels.size else 0
     out = [str(i) for i in range(top)]
     for label, name in zip(labels.tolist(), names, strict=True):
-        out[label] = name
+        if label >= 0:  # -1: unlabelled, no class name
+            out[label] = name
     return tuple(out)
+
+
+def _check_entry(path: Path, key: str, entry: Mapping[str, Any]) -> None:
+    """Refuse a map's manifest entry whose parts have the wrong JSON types."""
+    wrong = [
+        f"{name} ({kind})"
+        for name, kind, ok in (
+            ("point", "str", isinstance(entry.get("point", ""), str)),
+            ("method", "str", isinstance(entry.get("method", ""), str)),
+            ("pooling", "str", isinstance(entry.get("pooling", ""), str)),
+            ("params", "object", isinstance(entry.get("params") or {}, dict)),
+            ("metrics", "object", isinstance(entry.get("metrics") or {}, dict)),
+            ("provenance", "object", isinstance(entry.get("provenance") or {}, dict)),
+        )
+        if not ok
+    ]
+    if wrong:
+        raise DataError(
+            f"'{path}' is malformed: result {key!r} has a wrong {', '.join(wrong)}; the run "
+            "folder is damaged: rerun the view that wrote it"
+        )
 
 
 def _provenance(data: Mapping[str, Any]) -> Provenance:
     known = {f.name for f in fields(Provenance)}
-    return Provenance(**{k: v for k, v in data.items() if k in known and v is not None})
+    try:
+        return Provenance(**{k: v for k, v in data.items() if k in known and v is not None})
+    except (TypeError, ValueError) as exc:
+        raise DataError(
+            f"a result's provenance in the manifest is malformed ({exc}); the run folder is "
+            "damaged: rerun the view that wrote it"
+        ) from exc

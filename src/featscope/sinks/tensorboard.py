@@ -9,8 +9,20 @@ Embeddings are written in the layout TensorBoard's projector plugin reads from a
     <log_dir>/projector_config.pbtxt            ProjectorConfig, paths relative to <log_dir>
     <log_dir>/projector/<tag>/<step>/features.tsv   the feature vectors, one row per sample
     <log_dir>/projector/<tag>/<step>/map.tsv        featscope's 2-D/3-D map of them
-    <log_dir>/projector/<tag>/<step>/metadata.tsv   header ``label  class_name  id``, one row each
+    <log_dir>/projector/<tag>/<step>/metadata.tsv   header ``label  class_name  id`` and the
+                                                    map's fields, one row each
     <log_dir>/projector/<tag>/<step>/sprite.png     the thumbnails, row by row in a square grid
+    <log_dir>/projector/<tag>/<step>/bookmarks.json the projector's opening state
+
+The map's entry comes first in the config, so the projector opens on it (a 2-D or 3-D tensor,
+which its PCA shows as it is) rather than on a PCA of the features. Its bookmark, a saved state
+listed in the projector's "Bookmarks" panel (opened by the projector when an entry has one),
+shows the map coloured and labelled by ``class_name`` in one click: the projector itself opens
+with "No color map" whatever the files say (its ``metadataChanged`` picks the first colour
+option, and saved states are only listed, not loaded; read in TensorBoard 2.x's
+``projector_binary.js``). The command that opens
+the run is logged when the run closes (``tensorboard --logdir <log_dir>``) and recorded in the
+manifest (``backends.tensorboard.command``).
 
 Metadata fields are escaped (see :func:`featscope.sinks.mirrors.escape_field`), so a class or
 file name holding a tab or a newline cannot shift a column or a row.
@@ -19,8 +31,10 @@ file name holding a tab or a newline cannot shift a column or a row.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
+import shlex
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,6 +57,8 @@ MAX_SPRITE_SIDE = 8192
 #: The file name TensorBoard's projector plugin looks for in a run folder.
 PROJECTOR_CONFIG = "projector_config.pbtxt"
 _METADATA_HEADER = ("label", "class_name", "id")
+
+logger = logging.getLogger(__name__)
 
 
 def sprite_image(thumbnails: np.ndarray, max_side: int = MAX_SPRITE_SIDE) -> tuple[Any, int]:
@@ -134,9 +150,15 @@ class TensorBoardMirror(Mirror):
         Returns
         -------
         dict
-            The event folder.
+            The event folder and the command that opens it.
         """
-        return {"log_dir": None if self.log_dir is None else os.fspath(self.log_dir)}
+        if self.log_dir is None:
+            return {"log_dir": None}
+        return {"log_dir": os.fspath(self.log_dir), "command": self.command()}
+
+    def command(self) -> str:
+        """Return the shell command that opens this run in TensorBoard."""
+        return f"tensorboard --logdir {shlex.quote(os.fspath(self.log_dir or '.'))}"
 
     def log_image(self, tag: str, image: np.ndarray, step: int) -> None:
         """Add an ``(H, W, 3)`` uint8 image.
@@ -213,12 +235,14 @@ class TensorBoardMirror(Mirror):
         folder.mkdir(parents=True, exist_ok=True)
 
         names = source.class_names
+        columns = dict(result.fields) if result is not None else dict(source.fields)
         with (folder / "metadata.tsv").open("w", encoding="utf-8", newline="\n") as handle:
-            handle.write("\t".join(_METADATA_HEADER) + "\n")
-            for label, sample_id in zip(source.labels, source.ids, strict=True):
+            handle.write("\t".join(escape_field(f) for f in (*_METADATA_HEADER, *columns)))
+            handle.write("\n")
+            for row, (label, sample_id) in enumerate(zip(source.labels, source.ids, strict=True)):
                 index = int(label)
                 name = names[index] if 0 <= index < len(names) else str(index)
-                fields = (index, name, sample_id)
+                fields = (index, name, sample_id, *(v[row] for v in columns.values()))
                 handle.write("\t".join(escape_field(f) for f in fields) + "\n")
         tile = 0
         if thumbnails is not None:
@@ -228,18 +252,22 @@ class TensorBoardMirror(Mirror):
         if self._config is None:
             self._config = projector.ProjectorConfig()
         entries = []
-        if features is not None:
-            _write_matrix(folder / "features.tsv", features.features)
-            entries.append(("features", "features.tsv", features.features.shape))
+        # the map first: the projector opens on the first entry of its config
         if result is not None:
             _write_matrix(folder / "map.tsv", result.coords)
             entries.append((result.method, "map.tsv", result.coords.shape))
+            _write_bookmark(folder / "bookmarks.json", result)
+        if features is not None:
+            _write_matrix(folder / "features.tsv", features.features)
+            entries.append(("features", "features.tsv", features.features.shape))
         for what, file, shape in entries:
             embedding = self._config.embeddings.add()
             embedding.tensor_name = f"{tag}/{what}@{step}"
             embedding.tensor_path = (rel / file).as_posix()
             embedding.tensor_shape.extend([int(shape[0]), int(shape[1])])
             embedding.metadata_path = (rel / "metadata.tsv").as_posix()
+            if file == "map.tsv":
+                embedding.bookmarks_path = (rel / "bookmarks.json").as_posix()
             if tile:
                 embedding.sprite.image_path = (rel / "sprite.png").as_posix()
                 embedding.sprite.single_image_dim.extend([tile, tile])
@@ -257,3 +285,28 @@ class TensorBoardMirror(Mirror):
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
+            logger.info("open it in TensorBoard: %s", self.command())
+
+
+def _write_bookmark(path: Path, result: EmbeddingResult) -> None:
+    """Write the projector's opening state: featscope's map, coloured and labelled by class.
+
+    The projector lists the states of an entry's ``bookmarks_path`` in its Bookmarks panel; a
+    click shows the state's ``projections`` (one dict of coordinates per point, keyed
+    ``pca-0``, ``pca-1``...) with the projection, colouring and labels it names.
+    """
+    dims = result.n_components
+    state = {
+        "label": f"{result.point}: featscope map, coloured by class",
+        "isSelected": True,
+        "dataSetDimensions": [len(result.coords), dims],
+        "projections": [{f"pca-{d}": float(row[d]) for d in range(dims)} for row in result.coords],
+        "selectedProjection": "pca",
+        "pcaComponentDimensions": list(range(dims)),
+        "selectedColorOptionName": "class_name" if result.labelled else "cluster",
+        "selectedLabelOption": "class_name",
+        "shuffledDataIndices": [],
+        "selectedPoints": [],
+        "tSNEIteration": 0,
+    }
+    path.write_text(json.dumps([state]), encoding="utf-8")

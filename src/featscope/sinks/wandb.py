@@ -7,6 +7,13 @@ numbers, and each embedding map as a ``wandb.Table`` with columns ``id, class, l
 Projection" panel plots it. ``x`` and ``y`` are the only numeric columns, so the panel's default
 projection shows featscope's map as it is (the label is a string column for that reason).
 
+A map of more than ``wandb.Table.MAX_ROWS`` (10,000) rows would be cut to its first 10,000 by
+``run.log``; such a table goes into a W&B artifact instead (``<run>-<tag>-map``, type
+``featscope-map``), which holds up to ``wandb.Table.MAX_ARTIFACT_ROWS`` (200,000) rows; above
+that a seeded sample of that many rows is logged, with a warning. The per-sample fields of the
+map (prediction, correct, cluster, metadata) follow the coordinates as text columns, so that
+``x`` and ``y`` stay the only numbers.
+
 Where the run goes is W&B's own business: ``mode`` (or ``WANDB_MODE``) ``"offline"`` writes it
 to ``<dir>/wandb/offline-run-*`` for a later ``wandb sync``; ``"disabled"`` makes every call a
 no-op. Like MMEngine's ``WandbVisBackend``, anything else ``wandb.init`` accepts can be passed in
@@ -50,7 +57,7 @@ class WandbMirror(Mirror):
     mode : {"online", "offline", "disabled"}, optional
         Default: ``WANDB_MODE``, else W&B's default (online).
     dir : str or path-like, optional
-        Parent of W&B's ``wandb/`` folder; default the run's ``work_dir``.
+        Parent of W&B's ``wandb/`` folder; default ``WANDB_DIR``, else the run's ``work_dir``.
     init_kwargs : Mapping, optional
         More arguments for ``wandb.init`` (``entity``, ``tags``, ``group``, ``settings``, ...).
 
@@ -101,7 +108,9 @@ class WandbMirror(Mirror):
             The open run: its name, view and work_dir fill in the defaults.
         """
         wandb = self._wandb
-        folder = self.dir if self.dir is not None else run.work_dir
+        folder = self.dir
+        if folder is None:  # W&B's own variable first: the user set it for a reason
+            folder = Path(os.environ["WANDB_DIR"]) if os.environ.get("WANDB_DIR") else run.work_dir
         folder.mkdir(parents=True, exist_ok=True)
         kwargs: dict[str, Any] = {
             "project": self.project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT,
@@ -201,26 +210,35 @@ class WandbMirror(Mirror):
             return
         wandb = self._wandb
         axes = ["x", "y", "z"][: result.n_components]
-        columns = ["id", "class", "label", *axes]
+        extra = list(result.fields)
+        columns = ["id", "class", "label", *axes, *extra]
         if thumbnails is not None:
             columns.append("thumbnail")
         table = wandb.Table(columns=columns)
         names = result.class_names
-        for i, (sample_id, label, coords) in enumerate(
-            zip(result.ids, result.labels, result.coords, strict=True)
-        ):
-            index = int(label)
+        rows = _rows(len(result.labels), int(wandb.Table.MAX_ARTIFACT_ROWS), tag)
+        for i in rows:
+            index = int(result.labels[i])
             row: list[Any] = [
-                str(sample_id),
+                str(result.ids[i]),
                 names[index] if 0 <= index < len(names) else str(index),
                 str(index),
-                *(float(v) for v in coords),
+                *(float(v) for v in result.coords[i]),
+                *(str(result.fields[k][i]) for k in extra),
             ]
             if thumbnails is not None:
                 has_image = present is None or bool(present[i])
                 row.append(wandb.Image(thumbnails[i]) if has_image else None)
             table.add_data(*row)
-        self._log({f"{tag}/map": table}, step)
+        if len(rows) <= wandb.Table.MAX_ROWS:
+            self._log({f"{tag}/map": table}, step)
+            return
+        # run.log would keep the first 10,000 rows only; an artifact's table holds them all
+        name = "".join(c if c.isalnum() or c in "-_." else "-" for c in f"{self.run.name}-{tag}")
+        artifact = wandb.Artifact(f"{name}-map", type="featscope-map")
+        artifact.add(table, "map")
+        self.run.log_artifact(artifact)
+        logger.info("W&B: the %d-row map of %s went into artifact %s-map", len(rows), tag, name)
 
     def close(self, success: bool) -> None:
         """Finish the W&B run (exit code 1 for a failed featscope run).
@@ -233,3 +251,18 @@ class WandbMirror(Mirror):
         run, self.run = self.run, None
         if run is not None:
             run.finish(exit_code=0 if success else 1)
+
+
+def _rows(n: int, limit: int, tag: str) -> np.ndarray:
+    """All rows, or a seeded sample of ``limit`` of them (in order) with a warning."""
+    if n <= limit:
+        return np.arange(n)
+    import warnings
+
+    warnings.warn(
+        f"W&B tables hold at most {limit:,} rows; logging a seeded sample of {limit:,} of the "
+        f"{n:,} samples of map {tag!r} (all of them are in the run folder's csv)",
+        UserWarning,
+        stacklevel=4,
+    )
+    return np.sort(np.random.default_rng(0).choice(n, size=limit, replace=False))

@@ -22,6 +22,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+import numpy as np
+
+from featscope.data.textlines import encode_lines
 from featscope.errors import ParameterError
 from featscope.results import BrowseResult, EmbeddingResult, FeatureSet, ShapeBiasRun
 from featscope.sinks.layout import (
@@ -108,7 +111,10 @@ def write_result(run: LocalRun, result: Any, name: str | None = None) -> list[Pa
 
 
 def write_coords(run: LocalRun, result: EmbeddingResult, stem: str) -> Path:
-    """Write a map's coordinates as ``coords_<stem>.csv``: ``id, label, class_name, x, y(, z)``.
+    """Write a map as ``coords_<stem>.csv``: ``id, label, class_name, x, y(, z)``, then its fields.
+
+    The per-sample fields follow the coordinates in the order of ``result.fields``
+    (``prediction``, ``confidence``, ``correct`` as ``true``/``false``, ``cluster``, metadata).
 
     One row per sample in result order; coordinates with full float precision (``repr``). A
     label without a class name gets the label as its name. Nothing is recorded in the manifest
@@ -130,15 +136,29 @@ def write_coords(run: LocalRun, result: EmbeddingResult, stem: str) -> Path:
     """
     names = result.class_names
     axes = ["x", "y", "z"][: result.n_components]
+    extra = list(result.fields)  # prediction, confidence, correct, cluster, metadata
+
+    def cell(value: Any) -> str:
+        if isinstance(value, (bool, np.bool_)):
+            return "true" if value else "false"
+        if isinstance(value, (float, np.floating)):
+            return repr(float(value))
+        return str(value.item() if isinstance(value, np.generic) else value)
 
     def rows() -> Iterable[list[Any]]:
-        for sample_id, label, coords in zip(result.ids, result.labels, result.coords, strict=True):
+        columns = [result.fields[k] for k in extra]
+        for row, (sample_id, label, coords) in enumerate(
+            zip(result.ids, result.labels, result.coords, strict=True)
+        ):
             index = int(label)
             # an unlabelled sample (-1) has no class name
             name = names[index] if 0 <= index < len(names) else ("" if index < 0 else str(index))
-            yield [sample_id, index, name, *(repr(float(v)) for v in coords)]
+            yield [
+                sample_id, index, name, *(repr(float(v)) for v in coords),
+                *(cell(c[row]) for c in columns),
+            ]  # fmt: skip
 
-    header = [*COORD_COLUMNS[:3], *axes]
+    header = [*COORD_COLUMNS[:3], *axes, *extra]
     return run.write_csv(coords_name(check_name(stem, "result key")), header, rows())
 
 
@@ -153,8 +173,9 @@ def _write_features(run: LocalRun, features: FeatureSet, name: str | None) -> li
     """``feat_<name>.npy``; the samples' labels, ids and class names with the first set."""
     stem = check_name(name or safe_stem(features.point), "result key")
     paths = [run.write_array(features_name(stem), features.features)]
-    ids_text = "\n".join(features.ids) + "\n"
-    names_text = "\n".join(features.class_names) + "\n"
+    # name-safe: a newline or tab in a file name must not split the sample's line
+    ids_text = encode_lines(features.ids)
+    names_text = encode_lines(features.class_names)
     ids_path, names_path = run.path / IDS_NAME, run.path / CLASS_NAMES_NAME
     if not ids_path.is_file():
         paths.append(run.write_array(LABELS_NAME, features.labels))

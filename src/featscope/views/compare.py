@@ -62,8 +62,8 @@ def compare(
     DataError
         When a run folder cannot be read, or the runs share no sample id.
     """
-    from featscope.render.page import build_page, method_name
-    from featscope.sinks.compare import read_tsne_runs
+    from featscope.render.page import build_page
+    from featscope.sinks.compare import map_titles, read_tsne_runs
     from featscope.sinks.export import export_files
 
     if isinstance(runs, (str, os.PathLike)):
@@ -72,7 +72,7 @@ def compare(
         raise ParameterError("`runs` is empty; pass one or more run folders made by featscope tsne")
     output = Output() if output is None else output
     names, maps, thumbs = read_tsne_runs(runs, points)
-    titles = [f"{name} · {r.point} · {method_name(r.method)}" for name, r in maps]
+    titles = map_titles(names, maps)  # by model and point, in the order given
     aligned, n_dropped = common_samples([r for _, r in maps])
     aligned = list(align_maps(aligned, align))
     ids = aligned[0].ids

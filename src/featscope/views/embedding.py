@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from featscope.data.thumbnails import DEFAULT_MAX_THUMBNAILS, check_max_thumbnails
-from featscope.errors import ParameterError
 from featscope.options import EmbeddingOptions, Extraction, Figures, Output, Preprocess, Selection
+from featscope.render.colorby import check_field_name
 from featscope.results import TsneRun
 from featscope.sinks.layout import PAGE_NAME
 from featscope.sinks.open import open_run
@@ -30,7 +30,9 @@ logger = logging.getLogger(__name__)
 
 #: The built-in default (``featscope tsne`` with no model and no data) and its capture points.
 DEFAULT_DEMO_MODEL = "demo:digits-cnn"
-DEFAULT_DEMO_POINTS = ("backbone", "neck", "pre_logits")
+#: Three different outputs: the second conv stage, the pooled last stage, the head's hidden layer
+#: (``backbone`` itself pools to the same vectors as ``neck``).
+DEFAULT_DEMO_POINTS = ("backbone.1", "neck", "pre_logits")
 #: Capture point when a model is given without ``points``: the vector the classifier reads.
 DEFAULT_POINTS = ("pre_logits",)
 
@@ -56,7 +58,7 @@ def tsne(
     """Map the features of a model (or of saved features) in 2-D or 3-D, with quality metrics.
 
     With no ``model``, no ``data`` and no ``features``, runs the built-in default: a small CNN
-    trained on scikit-learn's digits, mapped at ``backbone``, ``neck`` and ``pre_logits``.
+    trained on scikit-learn's digits, mapped at ``backbone.1``, ``neck`` and ``pre_logits``.
 
     Parameters
     ----------
@@ -68,8 +70,9 @@ def tsne(
         ``"demo:digits"`` (the default).
     points : sequence of str, optional
         Capture points: module paths or the aliases ``backbone``, ``neck``, ``pre_logits``,
-        ``logits``, all from one forward pass. Default: ``pre_logits`` (``backbone``, ``neck``,
-        ``pre_logits`` for the built-in model).
+        ``logits``, all from one forward pass; names that give the same features are mapped once
+        (logged and recorded in the manifest). Default: ``pre_logits`` (``backbone.1``,
+        ``neck``, ``pre_logits`` for the built-in model).
     features : str or Path, optional
         Saved features (``.npy`` with ``labels``, ``.npz`` or ``.csv``) to map instead of
         running a model.
@@ -123,10 +126,10 @@ def tsne(
     preprocess, extraction = preprocess or Preprocess(), extraction or Extraction()
     figures, output = figures or Figures(), output or Output()
     check_max_thumbnails(thumbnails)
-    if features is not None and (model is not None or data is not None):
-        raise ParameterError(
-            "pass either `features` (saved features) or `model`/`data` (extract them), not both"
-        )
+    from featscope.options import check_saved_features
+
+    check_saved_features(features, model=model, data=data, checkpoint=checkpoint,
+                         preprocess=preprocess, extraction=extraction)  # fmt: skip
     if features is None:
         from featscope.capture.distributed import distributed_world, launch
 
@@ -167,6 +170,8 @@ def tsne(
             capture_points = resolve_points(handle, list(points or default))
             samples = select_samples(load_samples(data), selection, class_names=class_names)
 
+    classifier = samples is not None and "logits" in handle.aliases
+    check_field_name(figures.color_by, {} if samples is None else samples.metadata, classifier)
     with open_run(output, "tsne") as run:
         if run is not None and samples is not None:
             run.add_metadata("samples", samples.summary())
@@ -191,6 +196,7 @@ def tsne(
                 legend=figures.legend,
                 annotate=figures.annotate,
                 point_size=figures.point_size,
+                color_by=figures.color_by,
             )
         if run is not None:
             with clock("write"):

@@ -183,7 +183,7 @@ def _run(
     from featscope.data.photos import collect_photos, read_photos, safe_name, take_unique
     from featscope.models import load_model
     from featscope.render.featmap import draw_feature_maps
-    from featscope.sinks.featmap import record_featmap_run, write_feature_map
+    from featscope.sinks.featmap import record_featmap_run, write_featmap_sheet, write_feature_map
 
     preprocess, style, extraction, figures, output = groups
     extraction = extraction or Extraction()
@@ -224,6 +224,7 @@ def _run(
                         with clock("write"):
                             write_feature_map(run, maps[-1], figures.formats, figures.dpi)
         if run is not None:
+            write_featmap_sheet(run, maps, view, figures.formats, figures.dpi)
             record_featmap_run(run, view, style.to_dict(), origins, names, source, photos, skipped)
     specs = tuple(o.model for o in origins)
     done = FeatmapRun(tuple(maps), run and run.final_path, view, specs, style.to_dict())
