@@ -1,7 +1,7 @@
 """How far class centroids move between neighbouring maps, with and without ``--align``.
 
 Run: ``python scripts/measure_alignment.py`` (the built-in digits demo, CPU). Prints, for the
-three capture points of the default run (backbone -> neck -> pre_logits) and for the same point
+three capture points of the default run (backbone.1 -> neck -> pre_logits) and for each point
 in two runs of other seeds (what ``compare`` shows), the mean distance between class centroids
 of neighbouring maps in map radii (:func:`featscope.analysis.align.centroid_movement`).
 """
@@ -41,7 +41,7 @@ def main() -> None:
         print(name, [m.point for m in maps])
         print("  independent:", " ".join(f"{v:.3f}" for v in before))
         print("  aligned:    ", " ".join(f"{v:.3f}" for v in after))
-    for point in ("backbone", "neck", "pre_logits"):
+    for point in [m.point for m in points]:
         pair, _ = common_samples([r[point] for r in runs])
         print(
             f"seed 0 -> seed 1, {point} ({len(pair[0].ids)} shared samples): "
