@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
+import importlib
 import platform
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from featscope.errors import ParameterError
+from featscope.errors import MissingExtraError, ParameterError
 
 __all__ = [
     "BrowseResult",
@@ -77,6 +79,160 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+# ---------------------------------------------------------------------------------------------
+# How results show themselves: a short text repr here, the rich displays in render/notebook.py.
+# ---------------------------------------------------------------------------------------------
+
+#: Upper bound of every repr (a run of hundreds of maps still prints a screenful).
+REPR_MAX_CHARS = 2000
+_REPR_MAX_LINES = 12
+_KEY_METRICS = ("knn_accuracy_map", "knn_accuracy_features", "trustworthiness", "silhouette_map")
+
+
+def _notebook() -> Any:
+    # results.py is a base module: it may not depend on a stage, and must stay cheap to import.
+    # The displays are drawn by featscope.render.notebook, looked up by name when a result is
+    # first displayed, so matplotlib and bokeh load only then.
+    return importlib.import_module("featscope.render.notebook")
+
+
+class _Shown:
+    """Rich display in notebooks (``_repr_mimebundle_``, ``_repr_html_``) and :meth:`show`."""
+
+    def _repr_mimebundle_(
+        self, include: Any = None, exclude: Any = None
+    ) -> dict[str, Any]:  # IPython's display protocol
+        return _notebook().mimebundle(self)
+
+    def _repr_html_(self) -> str | None:
+        # None when the display is a picture (image/png), so IPython adds no second copy
+        return _notebook().html_display(self)
+
+    def show(self) -> None:
+        """Display the result: inline in a notebook, else a browser tab or a figure window."""
+        _notebook().show(self)
+
+
+def _summary(head: str, lines: Sequence[str] = (), tail: Sequence[str | None] = ()) -> str:
+    """Return ``<head>`` with indented lines, then the tail lines, within :data:`REPR_MAX_CHARS`.
+
+    At most a dozen lines in all: the tail (where it was written, timings) is always kept, and
+    what does not fit of ``lines`` is counted (``... and 7 more``).
+    """
+    tail = [t for t in tail if t]
+    room = max(1, _REPR_MAX_LINES - len(tail))
+    lines = [line for line in lines if line]
+    if len(lines) > room:
+        lines = [*lines[: room - 1], f"... and {len(lines) - room + 1} more"]
+    text = "\n".join([head, *(f"  {line}" for line in [*lines, *tail])])
+    if len(text) > REPR_MAX_CHARS - 1:
+        text = text[: REPR_MAX_CHARS - 5] + " ..."
+    return f"<{text}>"
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.3g}"
+    return _short(value, 30)
+
+
+def _metric_text(metrics: Mapping[str, Any], names: Sequence[str] = _KEY_METRICS) -> str:
+    shown = [f"{k} {_number(metrics[k])}" for k in names if metrics.get(k) is not None]
+    return ", ".join(shown)
+
+
+def _origin(provenance: Provenance) -> str:
+    parts = []
+    if provenance.model:
+        parts.append(f"model {_short(provenance.model, 50)}")
+    if provenance.weights:
+        parts.append(f"{provenance.weights} weights")
+    if provenance.source:
+        parts.append(f"data {_short(provenance.source, 50)}")
+    return ", ".join(parts)
+
+
+def _where(run_dir: Path | None, extra: str = "") -> str:
+    if run_dir is None:
+        return "in memory (work_dir=None: nothing written)"
+    return f"written to {_short(run_dir, 120)}{extra}"
+
+
+def _took(timings: Mapping[str, float]) -> str | None:
+    if not timings:
+        return None
+    stages = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+    return f"took {sum(timings.values()):.2f} s ({stages})"
+
+
+def _skipped(skipped: Sequence[Any]) -> str | None:
+    return f"skipped {len(skipped)} unreadable images" if skipped else None
+
+
+def _classes(labels: np.ndarray, class_names: Sequence[str]) -> str:
+    if not class_names and (labels.size == 0 or bool(np.all(labels < 0))):
+        return "unlabelled"
+    present = int(np.unique(labels[labels >= 0]).size)
+    return f"{present} of {len(class_names)} classes" if class_names else f"{present} classes"
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"to_dataframe() needs `pandas`, which is not installed ({exc}); install it with: "
+            "pip install 'featscope[pandas]'"
+        ) from exc
+    return pandas
+
+
+def _map_frame(result: EmbeddingResult, **first: Any) -> Any:
+    """Return one map's rows as a DataFrame (see :meth:`EmbeddingResult.to_dataframe`)."""
+    pd = _pandas()
+    n = len(result.labels)
+    names = result.class_names
+    columns: dict[str, Any] = {key: [value] * n for key, value in first.items()}
+    columns["id"] = list(result.ids)
+    columns["label"] = result.labels
+    columns["class_name"] = [
+        names[i] if 0 <= i < len(names) else "" for i in result.labels.tolist()
+    ]
+    for axis, name in enumerate("xyz"[: result.n_components]):
+        columns[name] = result.coords[:, axis]
+    for name, values in dict(getattr(result, "fields", None) or {}).items():
+        columns[name] = np.asarray(values)
+    return pd.DataFrame(columns)
+
+
+def _maps_frame(results: Sequence[EmbeddingResult], key: str, keys: Sequence[Any]) -> Any:
+    pd = _pandas()
+    frames = [_map_frame(r, **{key: k}) for r, k in zip(results, keys, strict=True)]
+    if not frames:
+        return pd.DataFrame(columns=[key, "id", "label", "class_name", "x", "y"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def _metrics_frame(results: Sequence[EmbeddingResult], **first: Sequence[Any]) -> Any:
+    pd = _pandas()
+    rows = []
+    for i, r in enumerate(results):
+        row = {key: values[i] for key, values in first.items()}
+        row.update(point=r.point, method=r.method, n_components=r.n_components)
+        row.update(dict(r.metrics))
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
 @dataclass(frozen=True)
 class Provenance:
     """Where a result came from.
@@ -128,7 +284,7 @@ class Provenance:
 
 
 @dataclass(frozen=True)
-class FeatureSet:
+class FeatureSet(_Shown):
     """Pooled feature vectors at one capture point, one row per sample.
 
     Attributes
@@ -198,9 +354,19 @@ class FeatureSet:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def __repr__(self) -> str:
+        n, d = self.features.shape
+        head = (
+            f"FeatureSet {self.point!r}: {n:,} samples x {d:,} dims ({self.features.dtype}), "
+            f"{_classes(self.labels, self.class_names)}, pooling {self.pooling}"
+        )
+        extra = list(getattr(self, "fields", None) or ())
+        lines = [f"fields: {_short(', '.join(extra), 200)}"] if extra else []
+        return _summary(head, lines, [_origin(self.provenance)])
+
 
 @dataclass(frozen=True)
-class EmbeddingResult:
+class EmbeddingResult(_Shown):
     """A 2-D or 3-D map of one :class:`FeatureSet`, with its quality metrics.
 
     Attributes
@@ -276,6 +442,44 @@ class EmbeddingResult:
         """Whether the samples have classes (unlabelled ones: no class names, labels -1)."""
         return bool(self.class_names) or not bool(np.all(self.labels < 0))
 
+    @functools.cached_property
+    def page_html(self) -> str:
+        """The interactive page of this one map, built in memory on first use."""
+        return _notebook().page_html(self)
+
+    def __repr__(self) -> str:
+        method = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}.get(self.method, self.method)
+        head = (
+            f"EmbeddingResult {self.point!r}: {method} {self.n_components}-D map of "
+            f"{len(self.labels):,} samples, {_classes(self.labels, self.class_names)}"
+        )
+        lines = [f"metrics: {_metric_text(self.metrics)}"] if self.metrics else []
+        extra = list(getattr(self, "fields", None) or ())
+        if extra:
+            lines.append(f"fields: {_short(', '.join(extra), 200)}")
+        return _summary(head, lines, [_origin(self.provenance)])
+
+    def to_dataframe(self) -> Any:
+        """Return the map as a table: one row per sample.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``id``, ``label``, ``class_name`` (``""`` for unlabelled samples), ``x``,
+            ``y`` (and ``z`` for a 3-D map), then every column of :attr:`fields`
+            (predictions, confidence, clusters, metadata), rows in sample order.
+
+        Raises
+        ------
+        MissingExtraError
+            When pandas is not installed (``pip install 'featscope[pandas]'``).
+        """
+        return _map_frame(self)
+
+    def metrics_dataframe(self) -> Any:
+        """Return the quality metrics as a one-row table (``point``, ``method``, metrics)."""
+        return _metrics_frame([self])
+
 
 # ---------------------------------------------------------------------------------------------
 # Results of feature maps and their differences.
@@ -283,7 +487,7 @@ class EmbeddingResult:
 
 
 @dataclass(frozen=True)
-class CapturedMaps:
+class CapturedMaps(_Shown):
     """The feature maps of one image, captured in one forward pass, and where they lie on it.
 
     Made by :func:`featscope.capture.maps.capture_maps`.
@@ -316,9 +520,18 @@ class CapturedMaps:
         object.__setattr__(self, "maps", MappingProxyType(frozen))
         object.__setattr__(self, "region", tuple(int(v) for v in self.region))
 
+    def __repr__(self) -> str:
+        lines = [
+            f"{point} {name}: {'x'.join(str(v) for v in np.shape(array))}"
+            for point, levels in self.maps.items()
+            for name, array in levels.items()
+        ]
+        head = f"CapturedMaps of {self.image_id!r}: {len(self.maps)} points, region {self.region}"
+        return _summary(head, lines)
+
 
 @dataclass(frozen=True)
-class FeatureMap:
+class FeatureMap(_Shown):
     """One drawn feature map: one image, one capture point, one level.
 
     Attributes
@@ -364,9 +577,19 @@ class FeatureMap:
         """The level of a tuple/dict output (``"0"``, ``"pool"``), or ``None``."""
         return self.name[len(self.point) + 1 :] if self.name != self.point else None
 
+    def _line(self) -> str:
+        values = "x".join(str(v) for v in np.shape(self.values))
+        drawn = "x".join(str(v) for v in np.shape(self.drawn)[:2])
+        return f"{_short(self.image_id, 50)} · {self.name}: values {values} -> picture {drawn}"
+
+    def __repr__(self) -> str:
+        kind = "difference " if self.provenance_b is not None else ""
+        file = f", file {self.file}" if self.file else ""
+        return _summary(f"FeatureMap {kind}{self._line()}{file}", (), [_origin(self.provenance)])
+
 
 @dataclass(frozen=True)
-class FeatmapRun:
+class FeatmapRun(_Shown):
     """What one feature-map (or difference) run produced.
 
     Attributes
@@ -434,6 +657,18 @@ class FeatmapRun:
             return {}
         return {(m.image_id, m.name): self.run_dir / f"{m.file}.png" for m in self.maps}
 
+    def __repr__(self) -> str:
+        images = len({m.image_id for m in self.maps})
+        names = list(dict.fromkeys(m.name for m in self.maps))
+        head = (
+            f"FeatmapRun {self.view}: {len(self.maps)} maps, {images} images x "
+            f"{len(names)} outputs ({_short(', '.join(names), 80)})"
+        )
+        if self.models:
+            head += f" · {_short(' vs '.join(self.models), 100)}"
+        tail = [_where(self.run_dir), _took(self.timings), _skipped(self.skipped)]
+        return _summary(head, [m._line() for m in self.maps], tail)
+
 
 # ---------------------------------------------------------------------------------------------
 # Results of class activation maps.
@@ -441,7 +676,7 @@ class FeatmapRun:
 
 
 @dataclass(frozen=True)
-class CamMap:
+class CamMap(_Shown):
     """One class activation map: one image, one method, one class.
 
     Attributes
@@ -509,7 +744,7 @@ class CamMap:
 
 
 @dataclass(frozen=True)
-class CamRun:
+class CamRun(_Shown):
     """What one class-activation-map run produced.
 
     Attributes
@@ -584,6 +819,11 @@ class CamRun:
             for m in self.maps
         ]
 
+    def to_dataframe(self) -> Any:
+        """Return :attr:`scores` as a table: one row per map."""
+        columns = ["image", "method", "class_index", "class_name", "probability", "metric"]
+        return _pandas().DataFrame(self.scores, columns=[*columns, "score"])
+
     def __repr__(self) -> str:
         images = len({m.image_id for m in self.maps})
         methods = list(dict.fromkeys(m.method for m in self.maps))
@@ -600,7 +840,7 @@ class CamRun:
 
 
 @dataclass(frozen=True)
-class ReconstructedImage:
+class ReconstructedImage(_Shown):
     """One image's reconstruction by a masked-image model.
 
     Attributes
@@ -644,6 +884,14 @@ class ReconstructedImage:
     hog_target: np.ndarray | None = None
     file: str | None = None
 
+    def _line(self) -> str:
+        height, width = np.shape(self.original)[:2]
+        hidden = f"{int(np.sum(self.patch_mask))} of {np.size(self.patch_mask)} patches hidden"
+        return f"{_short(self.image_id, 50)}: {height}x{width}, {hidden}, error {self.error:.4g}"
+
+    def __repr__(self) -> str:
+        return _summary(f"ReconstructedImage {self._line()}")
+
 
 def _stacked(name: str, doc: str) -> property:
     """Return a property that stacks attribute ``name`` of every image into one array."""
@@ -651,7 +899,7 @@ def _stacked(name: str, doc: str) -> property:
 
 
 @dataclass(frozen=True)
-class ReconstructionResult:
+class ReconstructionResult(_Shown):
     """What a masked-image model filled in on a set of images: a sequence of images.
 
     Attributes
@@ -731,9 +979,27 @@ class ReconstructionResult:
             "images": {i.image_id: i.error for i in self.images},
         }
 
+    def to_dataframe(self) -> Any:
+        """Return ``errors.csv`` as a table: image, figure, error, hidden and total patches."""
+        header, rows = self.error_table()
+        frame = _pandas().DataFrame(rows, columns=header)
+        return frame.astype({"error": "float64"})
+
+    def _head(self) -> str:
+        mean = f"{self.error:.4g}" if self.images else "n/a"
+        return (
+            f"{self.family}: {len(self.images)} images, mask ratio "
+            f"{_number(self.params.get('mask_ratio', 'n/a'))}, mean error {mean} "
+            f"({self.params.get('error', 'error')}) · {_origin(self.provenance)}"
+        )
+
+    def __repr__(self) -> str:
+        lines = [i._line() for i in self.images]
+        return _summary(f"ReconstructionResult {self._head()}", lines)
+
 
 @dataclass(frozen=True)
-class ReconstructionRun:
+class ReconstructionRun(_Shown):
     """What one call of :func:`featscope.reconstruct` produced.
 
     It reads like its :class:`ReconstructionResult`: ``run[0]``, ``len(run)``, ``for image in
@@ -776,6 +1042,15 @@ class ReconstructionRun:
             raise AttributeError(name)
         return getattr(self.result, name)
 
+    def __repr__(self) -> str:
+        lines = [i._line() for i in self.result.images]
+        tail = [_where(self.run_dir), _took(self.timings), _skipped(self.skipped)]
+        return _summary(f"ReconstructionRun {self.result._head()}", lines, tail)
+
+    def to_dataframe(self) -> Any:
+        """Return the error table (see :meth:`ReconstructionResult.to_dataframe`)."""
+        return self.result.to_dataframe()
+
 
 # ---------------------------------------------------------------------------------------------
 # Results of shape bias.
@@ -790,7 +1065,7 @@ _COUNTS = ("n_shape", "n_texture", "n_other")
 
 
 @dataclass(frozen=True)
-class ShapeBiasStats:
+class ShapeBiasStats(_Shown):
     """Shape and texture decisions of one decision maker on the cue-conflict images.
 
     Made by :func:`featscope.analysis.shape_bias.shape_bias_from_decisions`; the provenance of
@@ -859,6 +1134,16 @@ class ShapeBiasStats:
         entry = self.per_category.get(category)
         return float("nan") if entry is None else 1.0 - float(entry["shape_bias"])
 
+    def _line(self) -> str:
+        return (
+            f"{_short(self.name, 40)}: shape bias {_number(self.shape_bias)} (shape "
+            f"{self.n_shape}, texture {self.n_texture}, other {self.n_other}; "
+            f"{len(self.per_category)} categories)"
+        )
+
+    def __repr__(self) -> str:
+        return _summary(f"ShapeBiasStats {self._line()}")
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (what ``shape_bias.json`` holds per decision maker)."""
         return {
@@ -898,7 +1183,7 @@ class ShapeBiasStats:
 
 
 @dataclass(frozen=True)
-class ShapeBiasRun:
+class ShapeBiasRun(_Shown):
     """What one shape-bias call produced (a model's evaluation, or decision csvs drawn).
 
     Attributes
@@ -970,6 +1255,32 @@ class ShapeBiasRun:
         """Return what ``shape_bias.json`` holds: statistics per decision maker."""
         return {name: s.to_dict() for name, s in self.stats.items()}
 
+    def to_dataframe(self) -> Any:
+        """Return one row per decision maker and shape category.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``name``, ``category``, ``shape_bias``, ``n_shape``, ``n_texture``,
+            ``n_other``; the rows of the whole set have category ``"all"``.
+        """
+        rows = []
+        for name, stats in self.stats.items():
+            rows.append({"name": name, "category": "all", **stats.metrics})
+            for category, entry in stats.per_category.items():
+                rows.append({"name": name, "category": category, **dict(entry)})
+        columns = ["name", "category", "shape_bias", "n_shape", "n_texture", "n_other"]
+        return _pandas().DataFrame(rows)[columns]
+
+    def __repr__(self) -> str:
+        if self.model_name is not None:
+            head = f"ShapeBiasRun of {self.model_name!r}: shape bias {_number(self.shape_bias)}"
+        else:
+            head = f"ShapeBiasRun of {len(self.stats)} decision makers (from csvs)"
+        lines = [s._line() for s in self.stats.values()]
+        tail = [_origin(self.provenance), _where(self.run_dir), _took(self.timings)]
+        return _summary(head, lines, tail)
+
 
 # ---------------------------------------------------------------------------------------------
 # Results of the dataset browser.
@@ -977,7 +1288,7 @@ class ShapeBiasRun:
 
 
 @dataclass(frozen=True)
-class BrowsedSample:
+class BrowsedSample(_Shown):
     """One image as the browser drew it.
 
     Attributes
@@ -1044,6 +1355,16 @@ class BrowsedSample:
             file=file,
         )
 
+    def _line(self) -> str:
+        label = "" if self.label is None else f" (class {self.label} {self.class_name!r})"
+        columns = ", ".join(
+            f"{title} {h}x{w}" for title, (h, w) in zip(self.columns, self.sizes, strict=False)
+        )
+        return f"#{self.index} {_short(self.id, 50)}{label}: {_short(columns, 160)}"
+
+    def __repr__(self) -> str:
+        return _summary(f"BrowsedSample {self._line()}")
+
     def to_dict(self) -> dict[str, Any]:
         """Return the sample's entry of ``browse.json`` (everything but the pictures)."""
         return {
@@ -1058,7 +1379,7 @@ class BrowsedSample:
 
 
 @dataclass(frozen=True)
-class BrowseResult:
+class BrowseResult(_Shown):
     """What one browse call drew and wrote.
 
     Attributes
@@ -1121,6 +1442,16 @@ class BrowseResult:
         """The folder holding the pictures: the export folder, else the run folder."""
         return self.exported[0].parent if self.exported else self.run_dir
 
+    def __repr__(self) -> str:
+        head = (
+            f"BrowseResult {self.mode}: {len(self.samples)} samples of {_short(self.source, 60)}, "
+            f"transform {_short(self.transform, 60)}"
+        )
+        if self.steps:
+            head += f" ({len(self.steps)} steps: {_short(', '.join(self.steps), 100)})"
+        lines = [s._line() for s in self.samples]
+        return _summary(head, lines, [_where(self.out_dir), _took(self.timings)])
+
     def to_dict(self) -> dict[str, Any]:
         """Return what ``browse.json`` holds: source, transform, steps, options, samples."""
         return {
@@ -1138,7 +1469,7 @@ class BrowseResult:
 
 
 @dataclass(frozen=True)
-class CompareRun:
+class CompareRun(_Shown):
     """What :func:`compare` produced.
 
     Attributes
@@ -1154,6 +1485,8 @@ class CompareRun:
         The ``compare_<timestamp>`` run folder holding the page (``None`` without a work dir).
     n_dropped : int
         Samples of the first run missing from another run (left out of the page).
+    page_html : str or None
+        The page's HTML, kept in memory (also without a work dir).
     """
 
     results: tuple[EmbeddingResult, ...]
@@ -1161,10 +1494,31 @@ class CompareRun:
     page: Path | None
     run_dir: Path | None
     n_dropped: int = 0
+    page_html: str | None = None
+
+    def __repr__(self) -> str:
+        n = len(self.results[0].labels) if self.results else 0
+        head = f"CompareRun: {len(self.results)} maps of {n:,} common samples"
+        if self.n_dropped:
+            head += f" ({self.n_dropped:,} samples missing from a run left out)"
+        lines = [
+            f"{_short(t, 80)}: {_metric_text(r.metrics)}"
+            for t, r in zip(self.titles, self.results, strict=False)
+        ]
+        where = _where(self.run_dir, f" (page {self.page.name})" if self.page else "")
+        return _summary(head, lines, [where])
+
+    def to_dataframe(self) -> Any:
+        """Return every map's rows, one block per map, with its title in column ``map``."""
+        return _maps_frame(self.results, "map", self.titles)
+
+    def metrics_dataframe(self) -> Any:
+        """Return one row of quality metrics per map (``map``, ``point``, ``method``, ...)."""
+        return _metrics_frame(self.results, map=self.titles)
 
 
 @dataclass(frozen=True)
-class TsneRun:
+class TsneRun(_Shown):
     """What one embedding-map run (:func:`featscope.tsne`) produced.
 
     Attributes
@@ -1183,6 +1537,10 @@ class TsneRun:
     page : pathlib.Path or None
         The interactive page ``embedding.html`` in the run folder (``None`` without a run folder
         or with ``html=False``).
+    thumbnails : numpy.ndarray or None
+        ``(M, s, s, 3)`` uint8 thumbnails shown on the page, kept in memory.
+    thumbnail_rows : numpy.ndarray or None
+        ``(M,)`` the sample row of each thumbnail.
     """
 
     results: tuple[EmbeddingResult, ...]
@@ -1191,6 +1549,56 @@ class TsneRun:
     skipped: tuple[tuple[str, str], ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     page: Path | None = None
+    thumbnails: np.ndarray | None = None
+    thumbnail_rows: np.ndarray | None = None
+
+    @functools.cached_property
+    def page_html(self) -> str:
+        """The interactive page as one self-contained HTML string.
+
+        The text of ``embedding.html`` when the run wrote it; otherwise (``work_dir=None``,
+        ``html=False``) built in memory on first use from the maps and thumbnails, writing
+        nothing (see :func:`featscope.render.page.build_page`).
+        """
+        if self.page is not None and Path(self.page).is_file():
+            return Path(self.page).read_text(encoding="utf-8")
+        return _notebook().page_html(self)
+
+    def __repr__(self) -> str:
+        first = self.results[0] if self.results else None
+        if first is None:
+            return _summary("TsneRun: no maps (this process wrote none)", [_where(self.run_dir)])
+        head = (
+            f"TsneRun: {len(self.results)} maps of {len(first.labels):,} samples, "
+            f"{_classes(first.labels, first.class_names)} · {_origin(first.provenance)}"
+        )
+        lines = [
+            f"{r.point} ({r.method}, {r.n_components}-D): {_metric_text(r.metrics)}"
+            for r in self.results
+        ]
+        where = _where(self.run_dir, f" (page {self.page.name})" if self.page else "")
+        return _summary(head, lines, [where, _took(self.timings), _skipped(self.skipped)])
+
+    def to_dataframe(self) -> Any:
+        """Return every map's rows as one table, the capture point in column ``point``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``point``, then the columns of :meth:`EmbeddingResult.to_dataframe`: one block of
+            rows per map (select one with ``df[df.point == "pre_logits"]``, or call
+            ``run["pre_logits"].to_dataframe()``).
+
+        Raises
+        ------
+        MissingExtraError
+            When pandas is not installed (``pip install 'featscope[pandas]'``).
+        """
+        return _maps_frame(self.results, "point", [r.point for r in self.results])
+
+    def metrics_dataframe(self) -> Any:
+        """Return one row of quality metrics per map (``point``, ``method``, metrics)."""
+        return _metrics_frame(self.results)
 
     def __getitem__(self, point: str) -> EmbeddingResult:
         """Return the map of capture point ``point``."""
@@ -1205,7 +1613,7 @@ class TsneRun:
 
 
 @dataclass(frozen=True)
-class MonitorStep:
+class MonitorStep(_Shown):
     """What one step of :class:`featscope.Monitor` logged.
 
     Attributes
@@ -1226,6 +1634,29 @@ class MonitorStep:
     def metrics(self) -> dict[str, dict[str, float]]:
         """Metrics of every map, by capture point."""
         return {r.point: dict(r.metrics) for r in self.results}
+
+    @functools.cached_property
+    def page_html(self) -> str:
+        """The interactive page of this step's maps, built in memory on first use."""
+        return _notebook().page_html(self)
+
+    def __repr__(self) -> str:
+        n = len(self.results[0].labels) if self.results else 0
+        head = f"MonitorStep epoch {self.epoch}: {len(self.results)} maps of {n:,} samples"
+        if self.featmaps:
+            head += f", {len(self.featmaps)} feature maps"
+        lines = [f"{r.point} ({r.method}): {_metric_text(r.metrics)}" for r in self.results]
+        return _summary(head, lines)
+
+    def to_dataframe(self) -> Any:
+        """Return every map's rows, with ``epoch`` and ``point`` columns first."""
+        frame = _maps_frame(self.results, "point", [r.point for r in self.results])
+        frame.insert(0, "epoch", self.epoch)
+        return frame
+
+    def metrics_dataframe(self) -> Any:
+        """Return one row of quality metrics per map, with the ``epoch``."""
+        return _metrics_frame(self.results, epoch=[self.epoch] * len(self.results))
 
 
 def _columns(columns: Mapping[str, Any], n: int) -> Mapping[str, np.ndarray]:

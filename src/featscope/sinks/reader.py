@@ -159,6 +159,36 @@ class RunRecord:
         ids = self.ids
         return {ids[int(r)]: uri for r, uri in zip(self.thumbnail_rows.tolist(), uris, strict=True)}
 
+    # the notebook side (featscope.sinks.loaded): a loaded run reads like a fresh one
+
+    def as_run(self) -> Any:
+        """Return the run as the view returned it (a ``tsne`` run: a :class:`TsneRun`)."""
+        from featscope.sinks.loaded import record_as_run
+
+        return record_as_run(self)
+
+    def to_dataframe(self) -> Any:
+        """Return every map's rows as one table, the result key in column ``point``."""
+        from featscope.results import TsneRun
+
+        return TsneRun(tuple(self.embeddings.values()), (), self.path).to_dataframe()
+
+    def metrics_dataframe(self) -> Any:
+        """Return one row of quality metrics per map."""
+        from featscope.results import TsneRun
+
+        return TsneRun(tuple(self.embeddings.values()), (), self.path).metrics_dataframe()
+
+    def __repr__(self) -> str:
+        from featscope.sinks.loaded import record_repr
+
+        return record_repr(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from featscope.sinks.loaded import record_mimebundle
+
+        return record_mimebundle(self)
+
 
 def load_run(path: str | os.PathLike[str], view: str | None = None) -> RunRecord:
     """Read a finished run folder: its manifest, maps, samples and thumbnails.

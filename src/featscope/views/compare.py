@@ -100,4 +100,5 @@ def compare(
         page=page,
         run_dir=run_dir,
         n_dropped=n_dropped,
+        page_html=text,
     )

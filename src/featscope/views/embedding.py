@@ -198,13 +198,14 @@ def tsne(
                 point_size=figures.point_size,
                 color_by=figures.color_by,
             )
+        thumbs = rows = None  # kept in the run too: its page is built in memory without a folder
+        if samples is not None and thumbnails != 0 and (html or (run is not None and run.mirrors)):
+            with clock("thumbnails"):
+                thumbs, rows = sample_thumbnails(samples, thumbnails, seed=selection.seed)
         if run is not None:
             with clock("write"):
                 written = write_maps(run, feature_sets, results, drawn, figures)
-            thumbs = rows = None
-            if samples is not None and thumbnails != 0 and (html or run.mirrors):
-                with clock("thumbnails"):
-                    thumbs, rows = sample_thumbnails(samples, thumbnails, seed=selection.seed)
+                if thumbs is not None:
                     write_thumbnails(run, thumbs, rows)
             for fs, result in zip(feature_sets, results, strict=True):
                 # TensorBoard's projector / a W&B table; nothing happens without a backend
@@ -226,4 +227,6 @@ def tsne(
         skipped=tuple(skipped),
         timings=timings,
         page=None if page is None or run_dir is None else run_dir / page.name,
+        thumbnails=thumbs,
+        thumbnail_rows=rows,
     )
