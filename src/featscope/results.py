@@ -588,8 +588,26 @@ class FeatureMap(_Shown):
         return _summary(f"FeatureMap {kind}{self._line()}{file}", (), [_origin(self.provenance)])
 
 
+class _MapsOfARun:
+    """What runs made of maps share: ``maps``, ``params`` and ``timings`` frozen; len, iteration.
+
+    For frozen dataclasses with those three fields (:class:`FeatmapRun`, :class:`CamRun`).
+    """
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "maps", tuple(self.maps))
+        object.__setattr__(self, "params", _frozen_mapping(self.params))
+        object.__setattr__(self, "timings", _frozen_mapping(self.timings))
+
+    def __len__(self) -> int:
+        return len(self.maps)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.maps)
+
+
 @dataclass(frozen=True)
-class FeatmapRun(_Shown):
+class FeatmapRun(_MapsOfARun, _Shown):
     """What one feature-map (or difference) run produced.
 
     Attributes
@@ -620,17 +638,6 @@ class FeatmapRun(_Shown):
     timings: Mapping[str, float] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
     exported: tuple[Path, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "maps", tuple(self.maps))
-        object.__setattr__(self, "params", _frozen_mapping(self.params))
-        object.__setattr__(self, "timings", _frozen_mapping(self.timings))
-
-    def __len__(self) -> int:
-        return len(self.maps)
-
-    def __iter__(self) -> Iterator[FeatureMap]:
-        return iter(self.maps)
 
     def __getitem__(self, key: tuple[str, str]) -> FeatureMap:
         """Return the map of ``(image_id, name)``."""
@@ -744,7 +751,7 @@ class CamMap(_Shown):
 
 
 @dataclass(frozen=True)
-class CamRun(_Shown):
+class CamRun(_MapsOfARun, _Shown):
     """What one class-activation-map run produced.
 
     Attributes
@@ -779,17 +786,6 @@ class CamRun(_Shown):
     timings: Mapping[str, float] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
     exported: tuple[Path, ...] = ()
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "maps", tuple(self.maps))
-        object.__setattr__(self, "params", _frozen_mapping(self.params))
-        object.__setattr__(self, "timings", _frozen_mapping(self.timings))
-
-    def __len__(self) -> int:
-        return len(self.maps)
-
-    def __iter__(self) -> Iterator[CamMap]:
-        return iter(self.maps)
 
     def __getitem__(self, key: tuple[str, str, int | str]) -> CamMap:
         """Return the map of ``(image_id, method, class index or name)``."""

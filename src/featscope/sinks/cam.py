@@ -16,6 +16,7 @@ import numpy as np
 
 from featscope.render.featmap import encode_picture
 from featscope.results import CamMap, CamRun, Provenance
+from featscope.sinks.featmap import write_picture_result
 from featscope.sinks.run import LocalRun
 
 __all__ = ["SCORE_COLUMNS", "record_cam_run", "write_cam_map", "write_cam_sheet"]
@@ -54,13 +55,7 @@ def write_cam_map(
 
     if not item.file:
         raise ParameterError(f"map {item.method} of {item.image_id!r} has no file stem")
-    written = [
-        run.write_bytes(f"{item.file}.{fmt}", encode_picture(item.drawn, fmt, dpi))
-        for fmt in formats
-    ]
-    written.append(run.write_array(f"{item.file}.npy", item.values))
-    run.add_result(item.file, item)
-    return written
+    return write_picture_result(run, item, formats, dpi)
 
 
 def write_cam_sheet(

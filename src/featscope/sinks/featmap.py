@@ -15,7 +15,13 @@ from featscope.render.featmap import encode_picture
 from featscope.results import FeatureMap, Provenance
 from featscope.sinks.run import LocalRun
 
-__all__ = ["SHEET_NAME", "record_featmap_run", "write_featmap_sheet", "write_feature_map"]
+__all__ = [
+    "SHEET_NAME",
+    "record_featmap_run",
+    "write_featmap_sheet",
+    "write_feature_map",
+    "write_picture_result",
+]
 
 #: File stem of the overview sheet of a feature-map run.
 SHEET_NAME = "sheet"
@@ -55,12 +61,37 @@ def write_feature_map(
 
     if not fmap.file:
         raise ParameterError(f"feature map {fmap.name!r} of {fmap.image_id!r} has no file stem")
+    return write_picture_result(run, fmap, formats, dpi)
+
+
+def write_picture_result(
+    run: LocalRun, result: Any, formats: Sequence[str], dpi: float
+) -> list[Path]:
+    """Write a drawn map (a feature map, a class activation map) under its file stem.
+
+    Parameters
+    ----------
+    run : LocalRun
+        The open run folder.
+    result : FeatureMap or CamMap
+        Read for ``file`` (the stem), ``drawn`` (the RGB picture) and ``values`` (the map).
+    formats : sequence of str
+        Picture formats (see :func:`featscope.render.featmap.encode_picture`).
+    dpi : float
+        Resolution recorded in the pictures.
+
+    Returns
+    -------
+    list of pathlib.Path
+        ``<file>.<format>`` per format, then ``<file>.npy``; the result's manifest entry is
+        recorded under ``<file>``.
+    """
     written = [
-        run.write_bytes(f"{fmap.file}.{fmt}", encode_picture(fmap.drawn, fmt, dpi))
+        run.write_bytes(f"{result.file}.{fmt}", encode_picture(result.drawn, fmt, dpi))
         for fmt in formats
     ]
-    written.append(run.write_array(f"{fmap.file}.npy", fmap.values))
-    run.add_result(fmap.file, fmap)
+    written.append(run.write_array(f"{result.file}.npy", result.values))
+    run.add_result(result.file, result)
     return written
 
 
