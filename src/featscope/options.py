@@ -468,6 +468,8 @@ copyreg.pickle(MappingProxyType, _reduce_mappingproxy)
 #: Reducers of an embedding map.
 EMBEDDING_METHODS = ("tsne", "umap", "pca")
 TSNE_INITS = ("pca", "random")
+#: ``--align``: rotation/reflection onto the previous map (orthogonal Procrustes), or none.
+ALIGN_METHODS = ("procrustes", "none")
 
 
 def _learning_rate(text: str) -> float | str:
@@ -513,10 +515,16 @@ class EmbeddingOptions:
     pca_dims: int = option(
         50, "--pca-dims", type=int, help="t-SNE: PCA first to this width (0: off)"
     )
+    align: str = option(
+        "procrustes", "--align", choices=ALIGN_METHODS,
+        help="turn each map onto the previous one (points of a run, compare runs, Monitor "
+        "epochs) so clusters stay in place; none: independent orientations",
+    )  # fmt: skip
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         _check_choice(self, "method", self.method, EMBEDDING_METHODS)
+        _check_choice(self, "align", self.align, ALIGN_METHODS)
         if self.n_components not in (2, 3) or isinstance(self.n_components, bool):
             raise ParameterError(f"`--n-components` must be 2 or 3; got {self.n_components!r}")
         if self.learning_rate != "auto" and (

@@ -32,7 +32,7 @@ def _sets(n=60, dims=(12, 5)):
 
 def test_one_map_per_set_as_embed_makes_it():
     sets = _sets()
-    maps = map_feature_sets(sets, EmbeddingOptions(method="pca"), seed=3)
+    maps = map_feature_sets(sets, EmbeddingOptions(method="pca", align="none"), seed=3)
     assert isinstance(maps, tuple)
     assert [m.point for m in maps] == ["neck", "pre_logits"]
     expected = embed(sets[1], "pca", n_components=2, random_state=3)
@@ -89,6 +89,7 @@ def test_an_unknown_method_parameter_is_named():
         ({"n_components": 4}, r"`--n-components` must be 2 or 3; got 4"),
         ({"n_components": True}, r"`--n-components` must be 2 or 3; got True"),
         ({"learning_rate": "fast"}, r"`--learning-rate` must be 'auto' or a number; got 'fast'"),
+        ({"align": "rotate"}, r"`--align` must be one of procrustes, none; got .rotate."),
     ],
 )
 def test_embedding_options_check_their_values(kwargs, match):

@@ -268,3 +268,26 @@ def test_feature_maps_on_option_groups_are_called_with_data_first(monkeypatch):
     assert points == ["0"]
     assert extraction.device == "cpu"
     assert output.work_dir is None
+
+
+def test_monitor_turns_each_epoch_map_onto_the_previous_epoch(tmp_path):
+    """--align: epoch e's map is the previous epoch's orientation; align="none" leaves it."""
+    from featscope.analysis.align import align_to, centroid_movement
+
+    maps = {}
+    for align in ("procrustes", "none"):
+        net = tiny_net()
+        opt = torch.optim.SGD(net.parameters(), lr=0.5)
+        embedding = EmbeddingOptions(method="pca", align=align)
+        with Monitor(net, output=Output(work_dir=None), embedding=embedding, **MONITOR) as monitor:
+            monitor(force=True)
+            _train_epoch(net, opt, seed=1)
+            monitor()
+        maps[align] = [step.results[0] for step in monitor.history]
+    aligned, independent = maps["procrustes"], maps["none"]
+    assert aligned[1].params["aligned_to"] == "5 (previous epoch)"
+    assert "aligned_to" not in independent[1].params
+    # same training, same map: aligned = independent turned onto the previous epoch
+    expected = align_to(independent[1], independent[0]).coords
+    assert aligned[1].coords == pytest.approx(expected, abs=1e-6)
+    assert centroid_movement(aligned[0], aligned[1]) <= centroid_movement(*independent) + 1e-9

@@ -102,9 +102,9 @@ return [r.left + r.width / 2, r.top + r.height / 2];
 
 LEGEND_ENTRY = """
 const doc = Bokeh.documents[0];
-const lg = doc.get_model_by_name('legend');
-const lv = doc.views_manager.find_one(lg);
-const r = lv.entries[arguments[0]].el.getBoundingClientRect();
+const view = doc.views_manager.find_one(doc.get_model_by_name('legend'));
+const el = (view.shadow_el || view.el).querySelectorAll('input')[arguments[0]];
+const r = el.getBoundingClientRect();
 return [r.left + r.width / 2, r.top + r.height / 2];
 """
 
@@ -124,6 +124,7 @@ for (const m of doc.all_models) {
   if (m.type === 'ColumnDataSource') { m.selected.indices = []; }
   if (m.name && m.name.startsWith('points_')) { m.visible = true; }
 }
+doc.get_model_by_name('legend').active = [0, 1, 2, 3];
 doc.get_model_by_name('search').value = '';
 """
 
@@ -233,7 +234,7 @@ def test_hover_shows_the_thumbnail_class_and_id(page):
     assert any("img/0095.png" in t for t in page.execute_script(TOOLTIP_TEXT))
 
 
-def test_clicking_a_legend_entry_hides_the_class_in_every_map(page):
+def test_unticking_a_class_in_the_legend_hides_it_in_every_map(page):
     before = [_count_colour(_frame_pixels(page, k), 1) for k in (0, 1)]
     assert min(before) > 50
     x, y = page.execute_script(LEGEND_ENTRY, 1)
@@ -300,9 +301,13 @@ def test_search_highlights_and_download_writes_the_selection(page, tmp_path):
     _click(page, x, y)
     from selenium.webdriver.common.action_chains import ActionChains
 
-    ActionChains(page).send_keys("0042").perform()  # a sample id
+    ActionChains(page).send_keys("img/0042.png").perform()  # a sample id, exactly
     assert _wait_for(lambda: page.execute_script(SELECTED, 4) == [[], [12], [], []])
-    ActionChains(page).send_keys("\b" * 4 + "THREE").perform()  # a class name, any case
+    ActionChains(page).send_keys("\b" * 12 + "0042").perform()  # part of an id: no match
+    assert _wait_for(lambda: page.execute_script(SELECTED, 4) == [[], [], [], []])
+    note = "return Bokeh.documents[0].get_model_by_name('search_note').text"
+    assert page.execute_script(note) == "no sample matches"
+    ActionChains(page).send_keys("\b" * 4 + "CLASS THREE").perform()  # a class name, any case
     assert _wait_for(lambda: page.execute_script(SELECTED, 4)[3] == list(range(N_PER_CLASS)))
 
     x, y = page.execute_script(ELEMENT_CENTER, "download", "button")

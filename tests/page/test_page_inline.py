@@ -33,7 +33,7 @@ function walk(root) {
   }
 }
 walk(document);
-return {points: names.length, labels: legend.items.map(i => i.label.value), canvases: canvases,
+return {points: names.length, labels: Array.from(legend.labels), canvases: canvases,
         pwned: window.top.__pwned || null};
 """
 
@@ -64,7 +64,7 @@ def test_the_inline_page_draws_in_its_iframe_offline(browser, tmp_path):
             time.sleep(0.1)
         assert state is not None, "bokeh did not draw the page inside the iframe"
         assert state["points"] == 2 * len(names)  # one renderer per class and map
-        assert state["labels"] == list(names)  # the hostile name is a legend label ...
+        assert state["labels"] == list(names)  # the hostile name is a class label ...
         assert state["canvases"] >= 2
         assert state["pwned"] is None  # ... and never markup
     finally:

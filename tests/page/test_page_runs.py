@@ -115,9 +115,20 @@ def test_compare_links_runs_by_sample_id(two_runs, tmp_path):
     expected_ids = a0.ids[5:]
     for r in out.results:
         assert r.ids == expected_ids
-    # run b's coordinates were re-ordered to run a's sample order
+    # run b's coordinates were re-ordered to run a's sample order, then turned onto the map
+    # before it (--align procrustes): the same map up to rotation/reflection and shift
     b_row = {sample_id: k for k, sample_id in enumerate(b0.ids)}
-    np.testing.assert_allclose(out.results[2].coords, b0.coords[[b_row[i] for i in expected_ids]])
+    b_rows = b0.coords[[b_row[i] for i in expected_ids]]
+    turned = out.results[2].coords
+    assert not np.allclose(turned, b_rows)
+    from scipy.spatial.distance import pdist
+
+    np.testing.assert_allclose(pdist(turned), pdist(b_rows), rtol=1e-9, atol=1e-9)
+    assert out.results[2].params["aligned_to"] == "stage1"
+    with pytest.warns(UserWarning, match="every run"):
+        independent = compare([run_a, run_b], output=Output(work_dir=None), align="none")
+    np.testing.assert_allclose(independent.results[2].coords, b_rows)
+    assert "aligned_to" not in independent.results[2].params
     text = out.page.read_text(encoding="utf-8")
     assert len(re.findall(WEBP, text)) == 2  # run a's two thumbnails, both in the common set
     assert text.count('"output_backend":"webgl"') == 3
@@ -188,6 +199,12 @@ def test_cli_compare(two_runs, tmp_path, capsys):
     assert page.is_file()
     assert main(["compare", str(tmp_path / "nothing"), "--out", str(page), *wd]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert main(["compare", str(run_a), str(run_b), "--align", "none", "--quiet", *wd]) == 0
+    assert "3 maps of 15 common samples" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", str(run_a), str(run_b), "--align", "sideways", *wd])
+    assert exc.value.code == 2
+    assert "--align" in capsys.readouterr().err
 
 
 @pytest.fixture(scope="module")

@@ -82,7 +82,16 @@ def test_same_seed_same_map_and_saved_features_redo_it(demo_run, tmp_path):
         extraction=QUIET,
         output=Output(work_dir=None),
     )
-    np.testing.assert_allclose(again.results[0].coords, demo_run["pre_logits"].coords)
+    # the run's pre_logits map was turned onto its neck map (--align): the same turn redoes it
+    # (features read from a file have ids of their own: the rows are the same samples)
+    from dataclasses import replace
+
+    from featscope.analysis.align import align_to
+
+    same_ids = replace(again.results[0], ids=demo_run["neck"].ids)
+    redone = align_to(same_ids, demo_run["neck"])
+    np.testing.assert_allclose(redone.coords, demo_run["pre_logits"].coords, atol=1e-6)
+    assert demo_run["pre_logits"].params["aligned_to"] == "neck"
     assert again.results[0].class_names[3] == "3"
 
 

@@ -13,12 +13,13 @@ Three layers, each built from the one below:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
 from featscope.analysis import pca, tsne_params, umap
+from featscope.analysis.align import align_maps
 from featscope.analysis.params import N_COMPONENTS, check_known, check_parameters
 from featscope.analysis.tsne import TSNE
 from featscope.errors import ParameterError
@@ -217,6 +218,7 @@ def map_feature_sets(
     *,
     seed: int = 0,
     device: str = "cpu",
+    previous: Sequence[EmbeddingResult] | None = None,
 ) -> tuple[EmbeddingResult, ...]:
     """Map every feature set with the same method and parameters, as every embedding view does.
 
@@ -232,11 +234,17 @@ def map_feature_sets(
         Where the features were extracted. A t-SNE follows them onto a CUDA device
         (featscope's torch engine); on any other device (MPS has no float64) it runs on the
         CPU. UMAP and PCA always run on the CPU.
+    previous : sequence of EmbeddingResult, optional
+        The maps of the same points made before (Monitor: the previous epoch): with
+        ``options.align="procrustes"`` each map is turned onto its earlier map instead of onto
+        the map before it in this call.
 
     Returns
     -------
     tuple of EmbeddingResult
-        One map per feature set, in order, with its metrics.
+        One map per feature set, in order, with its metrics; unless ``options.align="none"``,
+        each turned (rotation/reflection, :func:`featscope.analysis.align.align_maps`) onto the
+        map before it, so that a cluster stays where it was.
 
     Raises
     ------
@@ -258,4 +266,6 @@ def map_feature_sets(
             dict(result.metrics),
         )
         results.append(result)
-    return tuple(results)
+    if previous is not None and len(previous) != len(results):
+        previous = None  # other points than last time: chain the maps of this call instead
+    return align_maps(results, options.align, previous=previous, previous_label="previous epoch")

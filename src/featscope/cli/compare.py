@@ -6,7 +6,7 @@ import argparse
 
 from featscope.cli.common import add_points_flag, new_parser
 from featscope.cli.groups import add_group, group_from_args
-from featscope.options import Extraction, Output
+from featscope.options import EmbeddingOptions, Extraction, Output
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR", help="featscope tsne run folders")
     add_points_flag(parser, "show only these capture points of each run (default: all)")
+    add_group(parser, EmbeddingOptions, "maps", only=["align"])
     add_group(parser, Extraction, "console", only=["progress"])
     add_group(
         parser,
@@ -34,7 +35,12 @@ def run(args: argparse.Namespace) -> int:
     """Run featscope.compare with the parsed options and say where the page is."""
     from featscope.views.compare import compare
 
-    result = compare(args.runs, points=args.points, output=group_from_args(Output, args))
+    result = compare(
+        args.runs,
+        points=args.points,
+        output=group_from_args(Output, args),
+        align=group_from_args(EmbeddingOptions, args).align,
+    )
     print(
         f"{len(result.results)} maps of {len(result.results[0].ids)} common samples"
         + (f" ({result.n_dropped} not in every run left out)" if result.n_dropped else "")

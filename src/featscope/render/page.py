@@ -3,19 +3,27 @@
 The page holds everything inline: bokeh's JavaScript, the coordinates and the thumbnails (WebP
 ``data:`` URIs), so it opens from disk in any browser with no server and no network. It offers:
 
-- points coloured as in the static figures (:mod:`featscope.render.colors`), drawn with WebGL;
+- points coloured as in the static figures (:mod:`featscope.render.colors`), drawn with WebGL,
+  and a colour-by selector over the class and every entry of ``EmbeddingResult.fields``
+  (prediction, correct, confidence, cluster, metadata; categories or a continuous scale);
 - a legend whose entries hide and show a class (in every map at once);
-- hover: the sample's thumbnail (for the samples that have one), class name and id;
-- box and lasso selection, a search box (class name or id), and a button that downloads the
-  selected samples as csv;
+- hover: the sample's thumbnail (for the samples that have one), class name, id and fields;
+- box and lasso selection, exact or regex search (class, id or any field), a gallery of the
+  selected samples' images, and a button that downloads the selected samples as csv;
+- a neighbour inspector: clicking a point shows its nearest neighbours in feature space
+  (``EmbeddingResult.neighbors``, computed upstream; no inspector without them) and rings them
+  in every map;
+- class (and cluster) names at their centroids, toggled;
 - several maps side by side (capture points of one run, or several runs) sharing one selection:
   each class has one ``ColumnDataSource`` holding every map's coordinates, so selecting samples in
-  one map selects the same rows, hence the same samples, in the others;
-- each map's quality metrics and parameters in a table.
+  one map selects the same rows, hence the same samples, in the others; a 3-D map is shown as
+  three linked projections (x-y, x-z, y-z);
+- each map's quality metrics and parameters in a table, each metric explained.
 
-Every user string (class names, ids, model names, titles) reaches the page either as data that
-bokeh serialises as JSON and shows as text (tooltips, legend, titles) or through
-:func:`html.escape` (tables and headers).
+Every user string (class names, ids, field names and values, model names, titles) reaches the
+page either as data that bokeh serialises as JSON and shows as text (tooltips, legend, titles),
+through :func:`html.escape` (tables, headers, colour keys), or through the page script's ``esc``
+(inspector and gallery).
 """
 
 from __future__ import annotations
@@ -23,28 +31,33 @@ from __future__ import annotations
 import html
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from featscope.errors import OutputError, ParameterError
+from featscope.render._page_fields import PageField, class_hex, page_fields
 from featscope.render._page_js import (
     CLEAR_JS,
+    COLOR_JS,
     COUNT_JS,
     DOWNLOAD_JS,
+    LABELS_JS,
     SEARCH_JS,
+    TAP_JS,
     VISIBLE_JS,
 )
-from featscope.render.colors import class_color
 from featscope.results import EmbeddingResult
 
 __all__ = ["build_page", "method_name", "page_point_size", "page_titles", "write_page"]
 
 _METHOD_NAMES = {"tsne": "t-SNE", "umap": "UMAP", "pca": "PCA"}
 _MAPS_PER_ROW = 3
-_LEGEND_ROW_HEIGHT = 21
+_SIDEBAR_WIDTH = 340
+_GALLERY_MAX = 120
+_MORE_CLASSES = "#7f7f7f"
 _TOOLTIP_IMAGE_PX = 96
 _ALPHA, _FADED_ALPHA = 0.85, 0.08
 #: Legend entries (and renderers per map) at most; further classes share the last entry.
@@ -59,6 +72,34 @@ _METRIC_NAMES = {
     "n_samples": "samples",
     "n_classes": "classes",
 }
+#: What each metric (and the alignment parameter) means, shown beside its value.
+_METRIC_HELP = {
+    "knn_accuracy_map": "share of samples whose k nearest neighbours in the map mostly have "
+    "their class (leave-one-out vote): how well the map separates the classes",
+    "knn_accuracy_features": "the same vote among the k nearest neighbours in the features "
+    "themselves: what the layer separates, whatever the map shows",
+    "trustworthiness": "1 when every map neighbour is also a neighbour in the features, lower "
+    "when the map puts together samples the features keep apart (scikit-learn)",
+    "silhouette_map": "how far classes sit from each other in the map relative to their own "
+    "spread, -1 to 1 (higher: tighter, better separated classes)",
+    "k": "neighbours counted by the kNN accuracies and trustworthiness",
+    "knn_k": "neighbours counted by the kNN accuracies and trustworthiness",
+    "n_samples": "samples in the map",
+    "n_classes": "classes among them",
+    "accuracy": "share of samples whose predicted class (the classifier output of the same "
+    "forward pass) is their true class",
+    "n_misclassified": "samples whose predicted class is not their class",
+    "confused_pairs": "the class pairs the model mixes up most: true class, predicted class, count",
+    "n_clusters": "clusters found in the features (noise not counted)",
+    "cluster_purity": "share of samples whose cluster's most common class is their class",
+    "aligned_to": "the map this one was turned onto (rotation/reflection on the shared "
+    "samples, --align) so clusters stay in place; distances in the map are unchanged",
+}
+_QUALITY_HELP = (
+    "k-NN acc. map / features: share of samples whose k nearest neighbours in the map / in the "
+    "features mostly share their class; trust.: trustworthiness, 1 when the map invents no "
+    "neighbours (see each map's table below)."
+)
 
 # Shown at twice its stored size: a 48 px thumbnail is too small to read in a tooltip.
 _TOOLTIP = """
@@ -66,6 +107,7 @@ _TOOLTIP = """
   <img src="@thumb" alt="" style="width: {img}px; image-rendering: pixelated; display: block">
   <div><b>@class_name</b> <span style="color: #666">(class @label)</span></div>
   <div style="font-family: monospace; font-size: 11px; word-break: break-all">@id</div>
+  {fields}
 </div>
 """
 
@@ -76,8 +118,23 @@ _CSS = """
 table.fs-metrics { border-collapse: collapse; font-size: 12px; margin: 4px 16px 8px 0; }
 table.fs-metrics th, table.fs-metrics td { border-bottom: 1px solid #ddd; padding: 2px 8px;
   text-align: left; vertical-align: top; }
+table.fs-metrics td.fs-help { color: #666; max-width: 420px; }
 table.fs-metrics caption { text-align: left; font-weight: bold; padding: 2px 0; }
 .fs-tables { display: flex; flex-wrap: wrap; }
+.fs-muted { color: #666; font-size: 12px; margin: 2px 0; }
+.fs-gallery { display: flex; flex-wrap: wrap; gap: 3px; max-height: 360px; overflow-y: auto; }
+.fs-thumb { width: 48px; height: 48px; image-rendering: pixelated; border: 1px solid #ddd; }
+.fs-noimg { display: inline-block; font-size: 9px; overflow: hidden; word-break: break-all; }
+.fs-big { width: 96px; height: 96px; image-rendering: pixelated; border: 1px solid #999; }
+.fs-query { display: flex; gap: 8px; align-items: center; font-size: 12px; }
+.fs-id { font-family: monospace; font-size: 11px; word-break: break-all; }
+.fs-nb { font-size: 10px; text-align: center; width: 52px; overflow: hidden; }
+.fs-nb.fs-other .fs-thumb { border: 2px solid #d62728; }
+.fs-key { font-size: 12px; max-height: 260px; overflow-y: auto; }
+.fs-sw { display: inline-block; width: 12px; height: 12px; margin-right: 5px;
+  vertical-align: middle; }
+.fs-ramp { height: 12px; width: 100%; margin-top: 4px; }
+.fs-ramp-ends { display: flex; justify-content: space-between; }
 """
 
 
@@ -315,14 +372,14 @@ def page_titles(maps: Sequence[EmbeddingResult]) -> list[str]:
     -------
     list of str
         ``"<point> · <method>"``, prefixed by the model when the maps come from different
-        models, with ``" (first 2 of 3 components)"`` for 3-D maps (the page draws 2-D).
+        models, with ``" (3-D)"`` for 3-D maps (drawn as three linked projections).
     """
     several_models = len({_model_name(m) for m in maps}) > 1
     titles = []
     for m in maps:
         text = f"{m.point} · {method_name(m.method)}"
         if m.n_components > 2:
-            text += f" (first 2 of {m.n_components} components)"
+            text += " (3-D)"
         titles.append(f"{_model_name(m)} · {text}" if several_models else text)
     return titles
 
@@ -358,6 +415,10 @@ def _quality_line(result: EmbeddingResult) -> str:
 
 
 def _format_value(value: Any) -> str:
+    if isinstance(value, Mapping):
+        if {"true", "predicted", "count"} <= set(value):  # a confused class pair
+            return f"{value['true']} → {value['predicted']} ({value['count']})"
+        return ", ".join(f"{k}: {_format_value(v)}" for k, v in value.items())
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else "n/a"
     if isinstance(value, (list, tuple)):
@@ -365,10 +426,13 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
-def _table_html(caption: str, rows: Sequence[tuple[str, Any]]) -> str:
+def _table_html(caption: str, rows: Sequence[tuple[str, Any]], helps: Sequence[str] = ()) -> str:
+    helps = list(helps) or [""] * len(rows)
     body = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_format_value(v))}</td></tr>"
-        for k, v in rows
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_format_value(v))}</td>"
+        + (f'<td class="fs-help">{html.escape(h)}</td>' if h else "<td></td>")
+        + "</tr>"
+        for (k, v), h in zip(rows, helps, strict=True)
     )
     return f'<table class="fs-metrics"><caption>{html.escape(caption)}</caption>{body}</table>'
 
@@ -378,10 +442,10 @@ def _tables_html(maps: Sequence[EmbeddingResult], titles: Sequence[str]) -> str:
     for m, map_title in zip(maps, titles, strict=True):
         # metrics that need labels are left out of unlabelled maps, with the reason
         skipped = dict(m.metrics.get("skipped") or {})
+        keys = [k for k in sorted(m.metrics) if k != "skipped"]
         metrics = [
-            (_METRIC_NAMES.get(k, k), f"left out: {skipped[k]}" if k in skipped else v)
-            for k, v in sorted(m.metrics.items())
-            if k != "skipped"
+            (_METRIC_NAMES.get(k, k), f"left out: {skipped[k]}" if k in skipped else m.metrics[k])
+            for k in keys
         ]
         params = sorted(m.params.items())
         prov = m.provenance
@@ -393,11 +457,16 @@ def _tables_html(maps: Sequence[EmbeddingResult], titles: Sequence[str]) -> str:
             ("method", method_name(m.method)),
             ("data", prov.source or "n/a"),
         ]
-        metrics_table = _table_html(f"{map_title}: metrics", metrics) if metrics else ""
+        metrics_table = (
+            _table_html(f"{map_title}: metrics", metrics, [_METRIC_HELP.get(k, "") for k in keys])
+            if metrics
+            else ""
+        )
+        param_helps = [""] * len(about) + [_METRIC_HELP.get(k, "") for k, _ in params]
         tables.append(
             "<div>"
             + metrics_table
-            + _table_html(f"{map_title}: parameters", [*about, *params])
+            + _table_html(f"{map_title}: parameters", [*about, *params], param_helps)
             + "</div>"
         )
     return f'<div class="fs-tables">{"".join(tables)}</div>'
@@ -419,41 +488,61 @@ def _neutralise_urls(text: str) -> str:
 # --------------------------------------------------------------------------- layout
 
 
-def _hex(index: int) -> str:
-    r, g, b, _ = class_color(index)
-    return f"#{round(r * 255):02x}{round(g * 255):02x}{round(b * 255):02x}"
+def _views(
+    maps: Sequence[EmbeddingResult], titles: Sequence[str]
+) -> list[tuple[int, str, str, str]]:
+    """Return ``(map, x column, y column, title)`` per figure: 3-D maps get three projections."""
+    views = []
+    for k, (m, map_title) in enumerate(zip(maps, titles, strict=True)):
+        if m.n_components >= 3:
+            for a, b in (("x", "y"), ("x", "z"), ("y", "z")):
+                views.append((k, f"{a}{k}", f"{b}{k}", f"{map_title} · {a}–{b} view"))
+        else:
+            views.append((k, f"x{k}", f"y{k}", map_title))
+    return views
 
 
-def _class_sources(maps: Sequence[EmbeddingResult], uris: list[str] | None) -> list:
-    """Return ``[(key, legend label, ColumnDataSource)]``: one per class present.
+def _coord_columns(maps: Sequence[EmbeddingResult]) -> list[str]:
+    return [f"{axis}{k}" for k, m in enumerate(maps) for axis in "xyz"[: min(m.n_components, 3)]]
+
+
+def _groups(first: EmbeddingResult) -> list[tuple[str, str, np.ndarray]]:
+    """Return ``[(key, legend label, rows)]``: one per class present.
 
     Beyond :data:`_MAX_CLASS_ENTRIES` classes, the classes from the last entry on share one
-    source (and so one legend entry, "N more classes") with a colour per point: every renderer
-    is a bokeh model of its own, and a thousand classes times several maps would make the page
-    slow to write and to draw, with a legend nobody can read.
+    source (and so one legend entry, "N more classes"), each point still in its class colour:
+    every renderer is a bokeh model of its own, and a thousand classes times several maps would
+    make the page slow to write and to draw, with a legend nobody can read.
     """
+    labels = first.labels
+    present = np.unique(labels).tolist()
+    if not first.labelled:
+        # one group in the first class colour; its legend entry still toggles the points
+        return [("0", "samples", np.arange(len(labels)))]
+    if len(present) > _MAX_CLASS_ENTRIES:
+        kept, rest = present[: _MAX_CLASS_ENTRIES - 1], present[_MAX_CLASS_ENTRIES - 1 :]
+    else:
+        kept, rest = present, []
+    names = first.class_names
+    groups = [
+        (str(c), names[c] if 0 <= c < len(names) else str(c), np.flatnonzero(labels == c))
+        for c in kept
+    ]
+    if rest:
+        groups.append(("other", f"{len(rest)} more classes", np.flatnonzero(np.isin(labels, rest))))
+    return groups
+
+
+def _class_sources(
+    maps: Sequence[EmbeddingResult], uris: list[str] | None, columns: dict[str, Any]
+) -> list:
+    """Return ``[(key, legend label, ColumnDataSource)]``, one per legend entry."""
     from bokeh.models import ColumnDataSource
 
     first = maps[0]
-    labels = first.labels
     names = first.class_names
-    present = np.unique(labels).tolist()
-    groups: list[tuple[str, str, np.ndarray]] = []
-    if not first.labelled:
-        # one group in the first class colour; its legend entry still toggles the points
-        present, labels = [0], np.zeros_like(labels)
-    if len(present) > _MAX_CLASS_ENTRIES:
-        kept, rest = present[: _MAX_CLASS_ENTRIES - 1], present[_MAX_CLASS_ENTRIES - 1 :]
-        rest_rows = np.flatnonzero(np.isin(labels, rest))
-    else:
-        kept, rest, rest_rows = present, [], np.empty(0, dtype=np.int64)
-    for c in kept:
-        name = names[c] if 0 <= c < len(names) else str(c)
-        groups.append((str(c), name if first.labelled else "samples", np.flatnonzero(labels == c)))
-    if rest:
-        groups.append(("other", f"{len(rest)} more classes", rest_rows))
     sources = []
-    for key, label, rows in groups:
+    for key, label, rows in _groups(first):
         row_labels = first.labels[rows]  # -1 for unlabelled samples, as in the csv
         data: dict[str, Any] = {
             "row": rows.astype(np.int32),
@@ -465,17 +554,49 @@ def _class_sources(maps: Sequence[EmbeddingResult], uris: list[str] | None) -> l
             "id": [first.ids[i] for i in rows],
             "thumb": [""] * len(rows) if uris is None else [uris[i] for i in rows],
         }
-        if key == "other":
-            data["color"] = [_hex(c) for c in row_labels.tolist()]
+        for name, column in columns.items():
+            data[name] = (
+                np.asarray(column)[rows]
+                if isinstance(column, np.ndarray)
+                else [column[i] for i in rows.tolist()]
+            )
         for k, m in enumerate(maps):
             # float32 halves the file; a screen needs far less precision than that
-            data[f"x{k}"] = m.coords[rows, 0].astype(np.float32)
-            data[f"y{k}"] = m.coords[rows, 1].astype(np.float32)
+            for j, axis in enumerate("xyz"[: min(m.n_components, 3)]):
+                data[f"{axis}{k}"] = m.coords[rows, j].astype(np.float32)
+            data[f"code{k}"] = data["label_code"]
         sources.append((key, label, ColumnDataSource(data=data, name=f"class_{key}")))
     return sources
 
 
-def _figure(k: int, map_title: str, map_size: int, quality: str) -> Any:
+def _centroid_source(maps: Sequence[EmbeddingResult], groups: list, name: str) -> Any:
+    """Labels at the median of each group's points in every map (one row per group)."""
+    from bokeh.models import ColumnDataSource
+
+    data: dict[str, list[Any]] = {"text": [label for label, _ in groups]}
+    for k, m in enumerate(maps):
+        for j, axis in enumerate("xyz"[: min(m.n_components, 3)]):
+            data[f"{axis}{k}"] = [float(np.median(m.coords[rows, j])) for _, rows in groups]
+    return ColumnDataSource(data=data, name=name)
+
+
+def _neighbor_columns(maps: Sequence[EmbeddingResult]) -> dict[str, np.ndarray]:
+    """Each map's neighbour rows, flattened and padded with -1 to one width (one bokeh source)."""
+    arrays = {
+        k: np.asarray(m.neighbors, dtype=np.int32)
+        for k, m in enumerate(maps)
+        if m.neighbors is not None and np.asarray(m.neighbors).ndim == 2
+    }
+    width = max((a.shape[1] for a in arrays.values()), default=0)
+    out = {}
+    for k, a in arrays.items():
+        padded = np.full((a.shape[0], width), -1, dtype=np.int32)
+        padded[:, : a.shape[1]] = a
+        out[f"n{k}"] = padded.reshape(-1)
+    return out
+
+
+def _figure(name: str, map_title: str, map_size: int, quality: str) -> Any:
     from bokeh.models import (
         BoxSelectTool,
         HoverTool,
@@ -488,14 +609,16 @@ def _figure(k: int, map_title: str, map_size: int, quality: str) -> Any:
     )
     from bokeh.plotting import figure
 
+    k = name.removeprefix("map_")
     lasso = LassoSelectTool(name=f"lasso_{k}", continuous=False)
     box = BoxSelectTool(name=f"box_{k}")
     wheel = WheelZoomTool(name=f"zoom_{k}")
     fig = figure(
-        name=f"map_{k}",
+        name=name,
         title=map_title,
-        frame_width=map_size,
-        frame_height=map_size,
+        width=map_size,
+        height=map_size + (40 if quality else 20),
+        sizing_mode="scale_width",
         output_backend="webgl",
         tools=[lasso, box, PanTool(), wheel, ResetTool(), SaveTool()],
         active_drag=lasso,
@@ -520,6 +643,38 @@ def _figure(k: int, map_title: str, map_size: int, quality: str) -> Any:
     return fig
 
 
+def _tooltip(fields: Sequence[PageField], k: int) -> str:
+    lines = "".join(
+        f"<div><span style='color: #666'>{html.escape(f.name)}:</span> @{{{f.text_columns[k]}}}"
+        "</div>"
+        for f in fields[1:]
+        if f.text_columns[k] is not None
+    )
+    return _TOOLTIP.format(img=_TOOLTIP_IMAGE_PX, fields=lines)
+
+
+def _labels(fig: Any, source: Any, xcol: str, ycol: str, name: str, visible: bool) -> Any:
+    from bokeh.models import LabelSet
+
+    labels = LabelSet(
+        x=xcol,
+        y=ycol,
+        text="text",
+        source=source,
+        name=name,
+        visible=visible,
+        text_font_size="12px",
+        text_font_style="bold",
+        text_color="#222222",
+        text_align="center",
+        text_baseline="middle",
+        background_fill_color="white",
+        background_fill_alpha=0.7,
+    )
+    fig.add_layout(labels)
+    return labels
+
+
 def _layout(
     maps: Sequence[EmbeddingResult],
     titles: Sequence[str],
@@ -530,29 +685,63 @@ def _layout(
     map_size: int,
     point_size: float,
 ) -> Any:
-    from bokeh.core.properties import field
     from bokeh.layouts import column, row
     from bokeh.models import (
         Button,
+        CheckboxGroup,
+        ColumnDataSource,
         CustomJS,
         Div,
         InlineStyleSheet,
-        Legend,
-        LegendItem,
+        LinearColorMapper,
+        RadioButtonGroup,
+        Select,
+        Spacer,
         TextInput,
     )
+    from bokeh.transform import transform
 
-    sources = _class_sources(maps, uris)
+    first = maps[0]
+    label_codes = np.where(first.labels >= 0, first.labels, 0) if first.labelled else (
+        np.zeros(len(first.ids), dtype=np.int64)
+    )  # fmt: skip
+    fields, columns = page_fields(maps, label_codes)
+    sources = _class_sources(maps, uris, columns)
     all_sources = [src for _, _, src in sources]
-    figures = []
+    mapper = LinearColorMapper(
+        palette=list(fields[0].palette), low=-0.5, high=len(fields[0].palette) - 0.5, name="mapper"
+    )
+    css = InlineStyleSheet(css=_CSS)
+    coord_columns = _coord_columns(maps)
+
+    # highlight rings of the neighbour inspector, one source drawn in every map
+    neighbor_cols = _neighbor_columns(maps)
+    has_neighbors = bool(neighbor_cols)
+    k_max = max((len(c) // len(first.ids) for c in neighbor_cols.values()), default=0)
+    neighbor_source = ColumnDataSource(data=neighbor_cols, name="neighbors")
+    highlight = ColumnDataSource(
+        data={c: [] for c in [*coord_columns, "size", "line"]}, name="highlight"
+    )
+    class_groups = [(name, rows) for (_, name, rows) in _groups(first)] if first.labelled else []
+    if len(class_groups) and sources[-1][0] == "other":
+        class_groups = class_groups[:-1]
+    class_centroids = _centroid_source(maps, class_groups, "class_centroids")
+    show_class_labels = first.labelled and len(class_groups) <= _MAX_CLASS_ENTRIES
+
+    figures, class_label_sets, cluster_label_sets = [], [], []
     renderers: dict[str, list[Any]] = {c: [] for c, _, _ in sources}
-    for k, map_title in enumerate(titles):
-        fig = _figure(k, map_title, map_size, _quality_line(maps[k]))
+    tap_hint = (
+        '<div class="fs-muted">Click a point to see its nearest neighbours in the features.</div>'
+    )
+    inspector = Div(text=tap_hint, name="inspector", stylesheets=[css], visible=has_neighbors)
+    for v, (k, xcol, ycol, map_title) in enumerate(_views(maps, titles)):
+        fig = _figure(f"map_{v}", map_title, map_size, _quality_line(maps[k]))
+        color = transform(f"code{k}", mapper)
+        own = []
         for c, _name, src in sources:
-            color = field("color") if c == "other" else _hex(int(c))
             r = fig.scatter(
-                f"x{k}",
-                f"y{k}",
+                xcol,
+                ycol,
                 source=src,
                 size=point_size,
                 fill_color=color,
@@ -562,96 +751,260 @@ def _layout(
                 selection_fill_color=color,
                 nonselection_fill_alpha=_FADED_ALPHA,
                 nonselection_fill_color=color,
-                name=f"points_{k}_{c}",
+                name=f"points_{v}_{c}",
             )
             renderers[c].append(r)
-        hover = fig.select_one({"name": f"hover_{k}"})
-        hover.tooltips = _TOOLTIP.format(img=_TOOLTIP_IMAGE_PX)
-        hover.renderers = [r for rs in renderers.values() for r in rs[k : k + 1]]
+            own.append(r)
+        fig.scatter(
+            xcol, ycol, source=highlight, size="size", fill_color=None, line_color="line",
+            line_width=2.5, name=f"rings_{v}",
+        )  # fmt: skip
+        for tool in fig.tools:
+            if (getattr(tool, "name", None) or "").startswith(("lasso_", "box_")):
+                tool.renderers = own  # the rings are not samples: never select them
+        hover = fig.select_one({"name": f"hover_{v}"})
+        hover.tooltips = _tooltip(fields, k)
+        hover.renderers = own
+        class_label_sets.append(
+            _labels(fig, class_centroids, xcol, ycol, f"class_labels_{v}", show_class_labels)
+        )
+        if "cluster" in maps[k].fields:
+            clusters = np.asarray(maps[k].fields["cluster"])
+            groups = [
+                (f"c{c}", np.flatnonzero(clusters == c)) for c in np.unique(clusters) if c >= 0
+            ]
+            src = _centroid_source(maps, groups, f"cluster_centroids_{v}")
+            cluster_label_sets.append(_labels(fig, src, xcol, ycol, f"cluster_labels_{v}", False))
+        if f"n{k}" in neighbor_cols:
+            fig.js_on_event(
+                "tap",
+                CustomJS(
+                    args={
+                        "fig": fig, "sources": all_sources, "renderers": own, "xcol": xcol,
+                        "ycol": ycol, "k": k, "kn": [k_max] * len(maps),
+                        "neighbors": neighbor_source, "highlight": highlight,
+                        "inspector": inspector, "hint": tap_hint,
+                        "coord_columns": coord_columns, "titles": list(titles),
+                        "radius": point_size / 2 + 4, "ring": point_size + 6,
+                        "labelled": bool(first.labelled),
+                        "field_names": [f.name for f in fields[1:]],
+                        "field_columns": [
+                            [f.text_columns[m] for f in fields[1:]] for m in range(len(maps))
+                        ],
+                    },
+                    code=TAP_JS,
+                ),
+            )  # fmt: skip
         figures.append(fig)
 
-    # One legend (right of the last map of the first row); hiding a class hides it everywhere.
-    legend_fig = figures[min(len(figures), _MAPS_PER_ROW) - 1]
-    legend_k = figures.index(legend_fig)
-    items = [LegendItem(label=name, renderers=[renderers[c][legend_k]]) for c, name, _ in sources]
-    rows_fit = max(1, (map_size + 40) // _LEGEND_ROW_HEIGHT)
-    legend = Legend(
-        items=items,
-        click_policy="hide",
-        location="top_left",
-        title="classes (click to hide)",
-        label_text_font_size="11px",
-        glyph_height=14,
-        glyph_width=14,
-        spacing=1,
-        nrows=min(len(items), rows_fit),
+    # The class legend: one checkbox per class (ticked: shown in every map), each in its
+    # class colour. A plain widget rather than a bokeh Legend in a plot of its own: bokeh 3.9
+    # forgets to repaint such a legend's swatches when the page is laid out again.
+    legend_css = "".join(
+        f".bk-input-group label:nth-of-type({j + 1}) input {{ accent-color: {col}; }}"
+        f".bk-input-group label:nth-of-type({j + 1}) span::before {{ background: {col}; }}"
+        for j, col in enumerate(
+            class_hex(int(c)) if c != "other" else _MORE_CLASSES for c, _, _ in sources
+        )
+    )
+    legend_css += (
+        ".bk-input-group span::before { content: ''; display: inline-block; width: 10px;"
+        " height: 10px; border-radius: 5px; margin-right: 5px; }"
+        ".bk-input-group { font-size: 12px; max-height: 420px; overflow-y: auto; }"
+    )
+    legend = CheckboxGroup(
+        labels=[name for _, name, _ in sources],
+        active=list(range(len(sources))),
         name="legend",
+        stylesheets=[InlineStyleSheet(css=legend_css)],
+        width=_SIDEBAR_WIDTH - 20,
     )
-    legend_fig.add_layout(legend, "right")
-    for rs in renderers.values():
-        for r in rs:
-            others = [o for o in rs if o is not r]
-            if others:
-                r.js_on_change("visible", CustomJS(args={"others": others}, code=VISIBLE_JS))
-
-    # bokeh puts every widget in its own shadow DOM: page styles must be attached to each Div
-    css = InlineStyleSheet(css=_CSS)
-    header = Div(
-        text=(
-            f'<div class="fs-header"><h1>{html.escape(doc_title)}</h1>'
-            f"<p>{html.escape(subtitle)}</p><p>Drag to lasso-select (box select and pan in the "
-            "toolbar), scroll to zoom, hover for the image, click a legend entry to hide a "
-            "class. Selections are shared by all maps.</p></div>"
+    legend.js_on_change(
+        "active",
+        CustomJS(
+            args={
+                "renderers": [renderers[c] for c, _, _ in sources],
+                "centroids": class_centroids,
+                "names": [name for name, _ in class_groups],
+            },
+            code=VISIBLE_JS,
         ),
-        name="header",
-        stylesheets=[css],
     )
-    status = Div(text="no selection", name="status", styles={"padding-top": "6px"})
-    search = TextInput(
-        placeholder="class name or sample id", title="highlight", name="search", width=260
+    legend_box = column(
+        Div(text="<i>classes (untick to hide)</i>", stylesheets=[css]),
+        legend,
+        name="legend_box",
     )
-    clear = Button(label="clear selection", name="clear", width=130)
-    download = Button(label="download selected (csv)", name="download", width=200)
-    coord_columns = [f"{axis}{k}" for k in range(len(maps)) for axis in "xy"]
-    header_cols = ["id", "label", "class_name"] + [
-        f"{axis}_{_csv_safe(t)}" for t in titles for axis in "xy"
+
+    # colour-by: the field's key (classes: the legend itself)
+    keys = [
+        Div(text=f.key_html, name=f"key_{f.name}", stylesheets=[css], visible=False) for f in fields
     ]
+    color_by = Select(
+        title="colour by",
+        value="0",
+        options=[(str(j), f.name) for j, f in enumerate(fields)],
+        name="color_by",
+        width=_SIDEBAR_WIDTH - 20,
+        visible=len(fields) > 1,
+    )
+    color_by.js_on_change(
+        "value",
+        CustomJS(
+            args={
+                "sources": all_sources, "mapper": mapper, "n_maps": len(maps),
+                "palettes": [list(f.palette) for f in fields],
+                "code_columns": [list(f.code_columns) for f in fields],
+                "keys": keys,
+            },
+            code=COLOR_JS,
+        ),
+    )  # fmt: skip
+
+    # search: exact or regex, over class or id (default) or one field
+    status = Div(text="no selection", name="status", styles={"padding-top": "4px"})
+    note = Div(text="", name="search_note", render_as_text=True, styles={"color": "#555"})
+    search = TextInput(
+        placeholder="e.g. 7, cat, img/0042.png", title="search", name="search",
+        width=_SIDEBAR_WIDTH - 20,
+    )  # fmt: skip
+    mode = RadioButtonGroup(labels=["exact", "regex"], active=0, name="search_mode")
+    scope = Select(
+        title="in",
+        value="0",
+        options=[("0", "class or id"), ("1", "class"), ("2", "id")]
+        + [(str(3 + j), f.name) for j, f in enumerate(fields[1:])],
+        name="search_scope",
+        width=_SIDEBAR_WIDTH - 20,
+    )
+
+    def searcher(prop: str) -> Any:
+        return CustomJS(
+            args={
+                "sources": all_sources, "search": search, "mode": mode, "scope_select": scope,
+                "note": note, "prop": prop,
+                "field_columns": [next((c for c in f.text_columns if c), None) for f in fields[1:]],
+            },
+            code=SEARCH_JS,
+        )  # fmt: skip
+
+    search.js_on_change("value_input", searcher("value_input"))
+    search.js_on_change("value", searcher("value"))
+    mode.js_on_change("active", searcher("mode"))
+    scope.js_on_change("value", searcher("scope"))
+    clear = Button(label="clear selection", name="clear", width=130)
+    clear.js_on_event(
+        "button_click",
+        CustomJS(args={"sources": all_sources, "search": search, "note": note}, code=CLEAR_JS),
+    )
+    download = Button(label="download selected (csv)", name="download", width=180)
+    csv_titles = [
+        f"{axis}_{_csv_safe(t)}"
+        for t, m in zip(titles, maps, strict=True)
+        for axis in "xyz"[: min(m.n_components, 3)]
+    ]
+    field_heads = [f"{f.name}_{k}" if len(maps) > 1 else f.name for f in fields[1:] for k in
+                   range(len(maps))]  # fmt: skip
     download.js_on_event(
         "button_click",
         CustomJS(
             args={
                 "sources": all_sources,
-                "header": header_cols,
+                "header": ["id", "label", "class_name", *csv_titles, *field_heads],
                 "coord_columns": coord_columns,
+                "text_columns": [c for f in fields[1:] for c in f.text_columns],
                 "filename": "selected_samples.csv",
             },
             code=DOWNLOAD_JS,
         ),
     )
-    search.js_on_change("value_input", CustomJS(args={"sources": all_sources}, code=SEARCH_JS))
-    clear.js_on_event(
-        "button_click", CustomJS(args={"sources": all_sources, "search": search}, code=CLEAR_JS)
-    )
+    gallery = Div(text="", name="gallery", stylesheets=[css])
     count = CustomJS(
         args={
             "sources": all_sources,
             "renderers": [renderers[c] for c, _, _ in sources],
             "status": status,
-            "total": len(maps[0].ids),
+            "total": len(first.ids),
             "normal": _ALPHA,
             "faded": _FADED_ALPHA,
+            "gallery": gallery,
+            "gallery_max": _GALLERY_MAX,
         },
         code=COUNT_JS,
     )
     for src in all_sources:
         src.selected.js_on_change("indices", count)
-
-    controls = row(search, column(Div(text="&nbsp;"), row(clear, download, status)))
-    grid = column(
-        *[row(*figures[i : i + _MAPS_PER_ROW]) for i in range(0, len(figures), _MAPS_PER_ROW)]
+    gallery.text = (
+        '<div class="fs-muted">Select samples (lasso, box or search) to see their images '
+        "here.</div>"
     )
-    tables = Div(text=_tables_html(maps, titles), name="tables", stylesheets=[css])
-    return column(header, controls, grid, tables)
+
+    label_options = ["class names at centroids"] + (
+        ["cluster numbers at centroids"] if cluster_label_sets else []
+    )
+    toggles = CheckboxGroup(
+        labels=label_options, active=[0] if show_class_labels else [], name="label_toggles",
+        visible=first.labelled or bool(cluster_label_sets),
+    )  # fmt: skip
+    toggles.js_on_change(
+        "active",
+        CustomJS(
+            args={"class_labels": class_label_sets, "cluster_labels": cluster_label_sets},
+            code=LABELS_JS,
+        ),
+    )
+
+    header = Div(
+        text=(
+            f'<div class="fs-header"><h1>{html.escape(doc_title)}</h1>'
+            f"<p>{html.escape(subtitle)}</p><p>Drag to lasso-select (box select and pan in the "
+            "toolbar), scroll to zoom, hover for the image"
+            + (", click a point for its nearest neighbours" if has_neighbors else "")
+            + ". Selections are shared by all maps. The line under each map title: "
+            + _QUALITY_HELP
+            + "</p></div>"
+        ),
+        name="header",
+        stylesheets=[css],
+        sizing_mode="stretch_width",
+    )
+    per_row = _MAPS_PER_ROW if len(figures) >= _MAPS_PER_ROW else max(2, len(figures))
+    # the last row is filled with spacers so that every map has the same size
+    cells = figures + [
+        Spacer(width=map_size, height=map_size, sizing_mode="scale_width")
+        for _ in range(-len(figures) % per_row)
+    ]
+    grid = column(
+        *[
+            row(*cells[i : i + per_row], sizing_mode="stretch_width")
+            for i in range(0, len(cells), per_row)
+        ],
+        sizing_mode="stretch_width",
+    )
+    tables = Div(
+        text=_tables_html(maps, titles), name="tables", stylesheets=[css],
+        sizing_mode="stretch_width",
+    )  # fmt: skip
+    sidebar = column(
+        color_by,
+        *keys,
+        legend_box,
+        toggles,
+        search,
+        row(mode, clear),
+        scope,
+        note,
+        download,
+        status,
+        Div(text="<b>nearest neighbours</b>", stylesheets=[css], visible=has_neighbors),
+        inspector,
+        Div(text="<b>selection</b>", stylesheets=[css]),
+        gallery,
+        width=_SIDEBAR_WIDTH,
+        name="sidebar",
+    )
+    main = column(header, grid, tables, sizing_mode="stretch_width")
+    return row(main, sidebar, sizing_mode="stretch_width")
 
 
 def _csv_safe(text: str) -> str:

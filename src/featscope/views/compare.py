@@ -13,7 +13,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from featscope.analysis.align import common_samples
+from featscope.analysis.align import align_maps, common_samples
 from featscope.errors import ParameterError
 from featscope.options import Output
 from featscope.results import CompareRun
@@ -32,6 +32,7 @@ def compare(
     *,
     points: Sequence[str] | None = None,
     output: Output | None = None,
+    align: str = "procrustes",
 ) -> CompareRun:
     """Write one interactive page with the maps of several ``featscope tsne`` runs, linked by id.
 
@@ -45,6 +46,9 @@ def compare(
         The run folder ``compare_<timestamp>/`` under ``work_dir`` that holds ``compare.html``
         (``work_dir=None``: nothing is written and ``page`` is None), and ``export``: a copy of
         the page at a path of your choice.
+    align : {"procrustes", "none"}, default "procrustes"
+        Turn each map onto the one before it (rotation/reflection on the shared samples) so
+        that a cluster stays where it was; ``"none"`` keeps each run's own orientation.
 
     Returns
     -------
@@ -70,6 +74,7 @@ def compare(
     names, maps, thumbs = read_tsne_runs(runs, points)
     titles = map_titles(names, maps)  # by model and point, in the order given
     aligned, n_dropped = common_samples([r for _, r in maps])
+    aligned = list(align_maps(aligned, align))
     ids = aligned[0].ids
     uris = [thumbs.get(i, "") for i in ids] if thumbs else None
     text = build_page(

@@ -200,8 +200,9 @@ class Monitor:
                 self.handle, self.samples, self.points, self.extraction, seed=seed
             )
             results = map_feature_sets(
-                extracted.feature_sets, self.embedding, seed=seed, device=device
-            )
+                extracted.feature_sets, self.embedding, seed=seed, device=device,
+                previous=self.history[-1].results if self.history else None,
+            )  # fmt: skip
             featmaps = self._featmaps() if self.featmap_points else ()
         step = MonitorStep(epoch=epoch, results=results, featmaps=tuple(featmaps))
         if run is not None:
