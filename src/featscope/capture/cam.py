@@ -333,7 +333,14 @@ class CamSession:
         with forward_errors(self.handle, x), self._restored(), torch.no_grad():
             logits = self.model(x.to(device=device, dtype=dtype))
         self._num_classes = int(logits.shape[1])
-        return torch.softmax(logits.double(), dim=1)[0].cpu().numpy()
+        p = torch.softmax(logits.double(), dim=1)[0].cpu().numpy()
+        if not np.isfinite(p).all():
+            # NaN scores would be written as maps of a class "predicted" with probability nan
+            raise CaptureError(
+                f"model {self.handle.spec} gives non-finite class scores (NaN or inf); check "
+                "its weights (a checkpoint holding NaN?) and --mean/--std"
+            )
+        return p
 
     def _check_classes(self, classes: Sequence[int]) -> None:
         k = getattr(self, "_num_classes", None) or self.num_classes()

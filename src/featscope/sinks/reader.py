@@ -220,6 +220,8 @@ def load_run(path: str | os.PathLike[str], view: str | None = None) -> RunRecord
     """
     folder = Path(path)
     made_by = f"featscope {view}" if view else "a featscope view"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"'{folder}' is a file, not a run folder; pass a folder made by {made_by}")
     if not folder.is_dir():
         raise DataError(f"run folder '{folder}' does not exist; pass a folder made by {made_by}")
     raw = read_manifest(folder, made_by)

@@ -1,0 +1,63 @@
+"""Hostile inputs to the surfaces added together (cam, --color-by and metadata, load_run).
+
+Each case was found by trying the feature cold from its docs: the input, what it did before, and
+the one-line error it gives now.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from featscope.analysis.cam import resolve_targets
+from featscope.cli import main
+from featscope.errors import DataError, ParameterError
+from featscope.sinks import load_run
+
+NAMES = ["tabby, tabby cat", "espresso", "tiger cat"]
+
+
+def test_cam_topk_above_the_number_of_classes_is_refused():
+    # --topk 5000 on a 1000-class model ran 1000 sets of maps per image for minutes
+    p = np.array([0.1, 0.6, 0.3])
+    assert resolve_targets(p, NAMES, topk=3) == (1, 2, 0)
+    with pytest.raises(ParameterError, match=r"`--topk` 4 is more than the model's 3 classes"):
+        resolve_targets(p, NAMES, topk=4)
+
+
+def test_cam_nearest_names_are_quoted():
+    # an ImageNet name holds commas: unquoted, "tabby, tabby cat" read as two suggestions
+    with pytest.raises(ParameterError, match=r"nearest: 'tabby cat', 'tabby', 'tabby, tabby cat'"):
+        resolve_targets(np.array([0.1, 0.6, 0.3]), NAMES, ["tabby ca"])
+
+
+def test_cam_model_with_nan_scores_is_refused(tmp_path, capsys):
+    pytest.importorskip("pytorch_grad_cam")
+    # NaN weights used to give a finished run of maps "predicted" with probability nan
+    (tmp_path / "nets.py").write_text(
+        "import torch.nn as nn\n"
+        "def nan():\n"
+        "    m = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),\n"
+        "                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))\n"
+        "    m[4].bias.data.fill_(float('nan'))\n"
+        "    return m\n"
+    )
+    image = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (120, 30, 200)).save(image)
+    runs = tmp_path / "runs"
+    argv = ["cam", str(image), "--model", f"py:{tmp_path / 'nets.py'}:nan", "--point", "0"]
+    assert main([*argv, "--input-size", "16", "--work-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: model py:")
+    assert "gives non-finite class scores (NaN or inf); check its weights" in err
+    assert not runs.exists() or not any(runs.iterdir())
+
+
+def test_load_run_on_a_file_says_it_is_a_file(tmp_path):
+    (tmp_path / "list.csv").write_text("a.png,0\n")
+    with pytest.raises(DataError, match=r"'.*list\.csv' is a file, not a run folder; pass"):
+        load_run(tmp_path / "list.csv")
+    with pytest.raises(DataError, match=r"run folder '.*gone' does not exist"):
+        load_run(tmp_path / "gone")
