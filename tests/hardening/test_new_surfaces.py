@@ -61,3 +61,34 @@ def test_load_run_on_a_file_says_it_is_a_file(tmp_path):
         load_run(tmp_path / "list.csv")
     with pytest.raises(DataError, match=r"run folder '.*gone' does not exist"):
         load_run(tmp_path / "gone")
+
+
+def _conv_classifier(tmp_path) -> str:
+    (tmp_path / "nets.py").write_text(
+        "import torch.nn as nn\n"
+        "def full_res():\n"
+        "    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(),\n"
+        "                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 3))\n"
+    )
+    return f"py:{tmp_path / 'nets.py'}:full_res"
+
+
+@pytest.mark.parametrize("flag", [["--method", "eigencam"], ["--eigen-smooth"]])
+def test_cam_svd_at_a_full_resolution_point_is_refused(tmp_path, capsys, flag):
+    pytest.importorskip("pytorch_grad_cam")
+    # pytorch-grad-cam's full SVD at a 224x224 point asked for 18.8 GiB and the run was killed;
+    # at 160x160 it would ask 4.9 GiB: refused before it is tried
+    image = tmp_path / "a.png"
+    Image.new("RGB", (8, 8), (120, 30, 200)).save(image)
+    runs = tmp_path / "runs"
+    argv = ["cam", str(image), "--model", _conv_classifier(tmp_path), "--point", "1", *flag]
+    assert main([*argv, "--input-size", "160", "--work-dir", str(runs)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    last = err.strip().splitlines()[-1]
+    assert "at point '1' (160x160) needs a 25600x25600 matrix (4.9 GiB)" in last, err
+    assert "pick a coarser point" in last
+    assert not runs.exists() or not any(runs.iterdir())
+    # a coarse enough point runs
+    assert main([*argv, "--input-size", "16", "--work-dir", str(runs), "--metric", "none"]) == 0
+    assert len(list(runs.glob("cam_*/*.npy"))) == 1
