@@ -92,3 +92,23 @@ def test_cam_svd_at_a_full_resolution_point_is_refused(tmp_path, capsys, flag):
     # a coarse enough point runs
     assert main([*argv, "--input-size", "16", "--work-dir", str(runs), "--metric", "none"]) == 0
     assert len(list(runs.glob("cam_*/*.npy"))) == 1
+
+
+def test_cam_run_indexed_by_one_key_and_targets_none(tmp_path):
+    pytest.importorskip("pytorch_grad_cam")
+    import featscope
+    from featscope.options import Output
+
+    # run[0] raised "cannot unpack non-iterable int", run["a.png"] "too many values to unpack";
+    # CamOptions(targets=None) "'NoneType' object is not iterable"
+    model = featscope.load_model(_conv_classifier(tmp_path))
+    image = np.full((8, 8, 3), 90, np.uint8)
+    opts = featscope.CamOptions(targets=None, metric="none")
+    assert opts.targets == ()
+    prep = featscope.Preprocess(input_size=(16, 16))
+    run = featscope.cam([image], model, options=opts, preprocess=prep, output=Output(work_dir=None))
+    first = run.maps[0]
+    assert run[first.image_id, "gradcam", first.class_index] is first
+    for key in (0, "image0", ("image0", "gradcam")):
+        with pytest.raises(KeyError, match=r"indexed by \(image, method, class\)"):
+            run[key]

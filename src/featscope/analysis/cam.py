@@ -150,6 +150,7 @@ class CamOptions:
 
     def __post_init__(self) -> None:
         targets = (self.targets,) if isinstance(self.targets, (str, int)) else self.targets
+        targets = () if targets is None else targets  # None: the predicted classes, as ()
         if isinstance(self.topk, bool) or not isinstance(self.topk, (int, np.integer)):
             raise ParameterError(f"`--topk` {self.topk!r} is not an integer; pass e.g. --topk 3")
         if self.topk < 1:
