@@ -112,3 +112,22 @@ def test_cam_run_indexed_by_one_key_and_targets_none(tmp_path):
     for key in (0, "image0", ("image0", "gradcam")):
         with pytest.raises(KeyError, match=r"indexed by \(image, method, class\)"):
             run[key]
+
+
+def test_out_with_a_file_name_for_several_pictures(tmp_path, capsys):
+    from featscope.errors import OutputError
+    from featscope.sinks.export import export_files
+
+    # `featscope cam many/ --out sheet.png` made a folder named sheet.png
+    sources = []
+    for name in ("a.png", "b.png"):
+        Image.new("RGB", (2, 2)).save(tmp_path / name)
+        sources.append(tmp_path / name)
+    with pytest.raises(OutputError, match=r"'.*sheet\.png' names a file, but this run exports 2"):
+        export_files(sources, tmp_path / "sheet.png")
+    assert not (tmp_path / "sheet.png").exists()
+    # a folder name, an existing folder, and one file to a file name still work
+    assert len(export_files(sources, tmp_path / "sheet")) == 2
+    (tmp_path / "x.png").mkdir()
+    assert export_files(sources, tmp_path / "x.png")[0] == tmp_path / "x.png" / "a.png"
+    assert export_files(sources[:1], tmp_path / "one.png") == [tmp_path / "one.png"]
