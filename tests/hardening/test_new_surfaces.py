@@ -131,3 +131,15 @@ def test_out_with_a_file_name_for_several_pictures(tmp_path, capsys):
     (tmp_path / "x.png").mkdir()
     assert export_files(sources, tmp_path / "x.png")[0] == tmp_path / "x.png" / "a.png"
     assert export_files(sources[:1], tmp_path / "one.png") == [tmp_path / "one.png"]
+
+
+def test_to_dataframe_of_a_loaded_run_without_maps(tmp_path):
+    from featscope.sinks import LocalRun
+
+    # load_run(cam folder).to_dataframe() gave an empty table with the tsne columns
+    with LocalRun(tmp_path, "cam") as run:
+        run.write_array("a_gradcam_1.npy", np.zeros((2, 2), np.float32))
+    record = load_run(run.final_path)
+    for call in (record.to_dataframe, record.metrics_dataframe):
+        with pytest.raises(DataError, match=r"by featscope cam and holds no maps; .*read_csv"):
+            call()
