@@ -6,6 +6,8 @@ the one-line error it gives now.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -143,3 +145,16 @@ def test_to_dataframe_of_a_loaded_run_without_maps(tmp_path):
     for call in (record.to_dataframe, record.metrics_dataframe):
         with pytest.raises(DataError, match=r"by featscope cam and holds no maps; .*read_csv"):
             call()
+
+
+def test_work_dir_that_is_a_file(tmp_path, capsys):
+    # said "cannot write to run folder 'list.csv': File exists"
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "f.npy", rng.normal(size=(12, 4)).astype(np.float32))
+    (tmp_path / "list.csv").write_text("a.png,0\n")
+    argv = ["tsne", "--features", str(tmp_path / "f.npy"), "--method", "pca", "--no-html"]
+    assert main([*argv, "--work-dir", str(tmp_path / "list.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(r"error: .*'.*list\.csv' is a file, not a folder; choose another", err)
+    assert (tmp_path / "list.csv").read_text() == "a.png,0\n"
