@@ -505,8 +505,15 @@ class EmbeddingOptions:
         help="t-SNE: step size in scikit-learn's units, or auto",
     )  # fmt: skip
     n_iter: int = option(
-        750, "--n-iter", type=int, help="iterations, incl. 250 exaggerated (reference: 1000)"
-    )
+        750, "--n-iter", type=int,
+        help="t-SNE: iterations, incl. 250 exaggerated (reference: 1000); the convergence "
+        "stop may end earlier unless --no-early-stop",
+    )  # fmt: skip
+    early_stop: bool = option(
+        True, "--no-early-stop", action="store_false", from_arg=bool,
+        help="t-SNE: run exactly --n-iter iterations (no convergence stop, no "
+        "--n-iter-without-progress stop), as sklearn's reference schedule",
+    )  # fmt: skip
     n_iter_without_progress: int = option(
         300, "--n-iter-without-progress", type=int,
         help="t-SNE: stop after this many iterations without a lower KL divergence",
@@ -548,5 +555,7 @@ class EmbeddingOptions:
             names = ("perplexity", "early_exaggeration", "learning_rate", "n_iter")
             names += ("n_iter_without_progress", "init", "pca_dims")
             kwargs.update({name: getattr(self, name) for name in names})
+            if not self.early_stop:  # every iteration asked for runs
+                kwargs.update(kl_rtol=None, n_iter_without_progress=None)
         kwargs.update(self.params)
         return kwargs

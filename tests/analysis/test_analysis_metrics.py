@@ -126,3 +126,87 @@ def test_unlabelled_samples_skip_the_label_metrics_with_a_reason():
     assert json.loads(json.dumps(metrics)) == metrics  # JSON as it is
     # labelled data: no "skipped" entry
     assert "skipped" not in embedding_metrics(*_blobs()[:1], _blobs()[0][:, :2], _blobs()[1])
+
+
+def test_trustworthiness_and_silhouette_are_sklearns_numbers():
+    from sklearn.manifold import trustworthiness as sk_trust
+    from sklearn.metrics import silhouette_score
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(700, 12))
+    coords = X[:, :2] + rng.normal(scale=0.8, size=(700, 2))
+    y = rng.integers(0, 5, 700)
+    assert trustworthiness(X, coords, 7, max_points=None) == pytest.approx(
+        sk_trust(X, coords, n_neighbors=7), abs=1e-12
+    )
+    assert silhouette(coords, y, max_points=None) == pytest.approx(
+        silhouette_score(coords, y), abs=1e-12
+    )
+    # a class of one point scores 0 for that point, as in sklearn
+    y[0] = 9
+    assert silhouette(coords, y, max_points=None) == pytest.approx(
+        silhouette_score(coords, y), abs=1e-12
+    )
+
+
+def test_silhouette_sample_is_at_most_10000_points_and_said_in_the_metrics():
+    rng = np.random.default_rng(2)
+    X = rng.normal(size=(10_050, 3))
+    y = rng.integers(0, 3, len(X))
+    m = embedding_metrics(X, X[:, :2], y, max_trustworthiness_points=200)
+    assert m["silhouette_points"] == 10_000
+    assert m["silhouette_map"] == pytest.approx(silhouette(X[:, :2], y, max_points=10_000))
+    assert embedding_metrics(X[:50], X[:50, :2], y[:50])["silhouette_points"] == 50
+
+
+def test_knn_accuracy_reuses_a_given_neighbour_graph(monkeypatch):
+    from featscope.analysis import metrics
+
+    X, y = _blobs()
+    expected = knn_accuracy(X, y, 5)
+    graph = metrics.map_neighbors(X, 12)
+    monkeypatch.setattr(metrics, "_feature_neighbors", lambda *a: pytest.fail("searched again"))
+    assert knn_accuracy(X, y, 5, neighbors=graph) == expected
+    # a graph whose neighbours are all of another class gives accuracy 0: it is really used
+    other = np.array([np.flatnonzero(y != c)[:5] for c in y])
+    assert knn_accuracy(X, y, 5, neighbors=other) == 0.0
+    with pytest.raises(ParameterError, match=r"`neighbors` must have shape \(n_samples, >= k\)"):
+        knn_accuracy(X, y, 5, neighbors=graph[:, :3])
+
+
+def test_map_neighbors_exclude_each_point_even_among_duplicates():
+    from featscope.analysis.metrics import map_neighbors
+
+    coords = np.array([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [6.0, 6.0]])
+    nn = map_neighbors(coords, 2)
+    assert nn.shape == (5, 2)
+    assert all(i not in row for i, row in enumerate(nn))
+    assert set(nn[0]) == {1, 2}
+    assert nn[4][0] == 3  # nearest first
+
+
+def test_embed_reuses_the_tsne_graph_for_the_feature_knn(monkeypatch):
+    from featscope.analysis import embed, metrics
+    from featscope.results import FeatureSet, Provenance
+
+    X, y = _blobs()
+    expected = knn_accuracy(X, y, 10)
+    calls = []
+    real = metrics._feature_neighbors
+    monkeypatch.setattr(metrics, "_feature_neighbors", lambda *a: calls.append(a) or real(*a))
+    fs = FeatureSet(
+        features=X.astype(np.float32),
+        labels=y,
+        class_names=["a", "b"],
+        ids=[f"p:{i}" for i in range(len(y))],
+        point="x",
+        provenance=Provenance(source="test", seed=0),
+    )
+    result = embed(fs, n_iter=260, perplexity=5)
+    assert result.metrics["knn_accuracy_features"] == expected
+    assert [a[0].shape[1] for a in calls] == [2]  # only the map was searched
+    # the page's feature-space neighbours are the same graph's first 10 columns
+    from featscope.analysis.neighbors import feature_neighbors
+
+    assert result.neighbors.dtype == np.int32
+    np.testing.assert_array_equal(result.neighbors, feature_neighbors(X))

@@ -41,7 +41,9 @@ def test_one_map_per_set_as_embed_makes_it():
     assert maps[0].metrics["n_samples"] == 60
     from featscope.analysis.metrics import COUNT_METRICS as counts
 
-    assert counts == frozenset({"n_samples", "n_classes", "k", "n_misclassified", "n_clusters"})
+    assert counts == frozenset(
+        {"n_samples", "n_classes", "k", "n_misclassified", "n_clusters", "silhouette_points"}
+    )
     assert counts - {"n_misclassified"} < set(maps[0].metrics)  # no classifier: no errors
 
 

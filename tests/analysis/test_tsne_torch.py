@@ -40,8 +40,16 @@ def test_device_affinities_are_the_numpy_ones(digits, metric):
     # Jittered: the digits' integer pixels tie many distances, and the numpy and torch searches
     # may then keep different (equally near) neighbours.
     X = X[:300] + np.random.default_rng(0).normal(scale=1e-2, size=(300, 64)).astype(np.float32)
-    expected = perplexity_affinities(*exact_neighbors(X, 45, metric), 15.0).toarray()
-    P = device_affinities(X, 45, 15.0, metric, 1, "cpu")
+    distances, indices = exact_neighbors(X, 45, metric)
+    expected = perplexity_affinities(distances, indices, 15.0).toarray()
+    P, graph = device_affinities(X, 45, 15.0, metric, 1, "cpu")
+    # The graph the metrics reuse: the first 30 neighbours, nearest first, as int32 (near
+    # ties may swap two neighbours between the searches: compare their distances).
+    assert graph.dtype == np.int32
+    assert graph.shape == (300, 30)
+    Xs = X / np.linalg.norm(X, axis=1, keepdims=True) if metric == "cosine" else X
+    found = np.linalg.norm(Xs[:, None, :] - Xs[graph], axis=2)
+    np.testing.assert_allclose(found, distances[:, :30], rtol=1e-4, atol=1e-5)
     assert P.is_sparse
     assert P.dtype == torch.float64
     np.testing.assert_allclose(P.to_dense().numpy(), expected, rtol=1e-5, atol=1e-12)
@@ -263,7 +271,7 @@ def test_engine_state_stays_on_its_device_whatever_the_default(affinities):
     X = np.random.default_rng(0).normal(size=(120, 8)).astype(np.float32)
     torch.set_default_device("meta")
     try:
-        P = device_affinities(X, 20, 6.0, "euclidean", 1, "cpu")
+        P, _ = device_affinities(X, 20, 6.0, "euclidean", 1, "cpu")
         state = TorchTSNE(P, _clusters(120, 5.0), "cpu", "fft")
         state.optimize(3, 12.0, 0.5, 100.0)
         grad, kl = state.gradient(1.0)

@@ -168,3 +168,21 @@ def test_switches_do_not_print_a_default():
     assert "--quiet no progress bars, warnings only" in text
     assert "(default: True)" not in text
     assert "(default: 64)" in text
+
+
+def test_no_early_stop_flag_turns_both_stops_off():
+    from featscope.options import EmbeddingOptions
+
+    parser = argparse.ArgumentParser()
+    add_group(parser, EmbeddingOptions, "embedding")
+    options = group_from_args(
+        EmbeddingOptions, parser.parse_args(["--n-iter", "1000", "--no-early-stop"])
+    )
+    assert options == EmbeddingOptions(n_iter=1000, early_stop=False)
+    params = options.reducer_params()
+    assert (params["n_iter"], params["kl_rtol"], params["n_iter_without_progress"]) == (
+        1000,
+        None,
+        None,
+    )
+    assert group_from_args(EmbeddingOptions, parser.parse_args([])).early_stop is True

@@ -13,7 +13,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "featscope"
 # `lightning` (a module) is an entry point beside `cli`: the Lightning callback over the Monitor.
 ORDER = ["models", "data", "capture", "analysis", "render", "sinks", "views", "lightning", "cli"]
 # Modules every stage may use: they import no other featscope module than these.
-BASE = ["errors", "results", "options"]
+BASE = ["errors", "results", "options", "progress"]
 
 
 def _imports(path: Path) -> set[str]:

@@ -27,6 +27,8 @@ __all__ = [
 #: Bisection steps on the Gaussian precision; 2**-60 relative resolution is far below float32.
 _MAX_STEPS = 100
 _TOL = 1e-5
+#: Columns of the exact neighbour graph kept for the quality metrics (k = 10 by default).
+GRAPH_COLUMNS = 30
 
 
 def affinities(
@@ -39,7 +41,7 @@ def affinities(
     device: str,
     n_jobs: int,
     random_state: int | None,
-) -> Any:
+) -> tuple[Any, np.ndarray | None]:
     """Build the t-SNE's ``P`` matrix of ``X`` where the chosen engine will use it.
 
     Parameters
@@ -65,8 +67,12 @@ def affinities(
 
     Returns
     -------
-    scipy.sparse.csr_matrix or torch.Tensor of shape (n_samples, n_samples)
+    P : scipy.sparse.csr_matrix or torch.Tensor of shape (n_samples, n_samples)
         Symmetric affinities summing to 1.
+    graph : ndarray of shape (n_samples, min(k, GRAPH_COLUMNS)) or None
+        With an exact search: each point's nearest other points, nearest first (int32), the
+        neighbour graph the quality metrics reuse instead of searching again; None after an
+        approximate search.
     """
     n_samples = len(X)
     # openTSNE's own rule (3 x perplexity neighbours), kept >= 1 for tiny perplexities.
@@ -78,10 +84,11 @@ def affinities(
     if exact:
         # Much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
         distances, indices = exact_neighbors(X, k_neighbors, metric, n_jobs)
-        return perplexity_affinities(distances, indices, perplexity)
+        graph = indices[:, :GRAPH_COLUMNS].astype(np.int32)
+        return perplexity_affinities(distances, indices, perplexity), graph
     from openTSNE import affinity
 
-    return affinity.PerplexityBasedNN(
+    P = affinity.PerplexityBasedNN(
         X,
         perplexity=perplexity,
         method=neighbors,
@@ -90,6 +97,7 @@ def affinities(
         random_state=random_state,
         k_neighbors=k_neighbors,
     ).P
+    return P, None
 
 
 def conditional_probabilities(distances: Any, perplexity: float) -> Any:
@@ -246,13 +254,16 @@ def device_affinities(
 
     Returns
     -------
-    torch.Tensor
+    P : torch.Tensor
         Coalesced sparse COO tensor (float64) of ``P``, ``(n_samples, n_samples)``, summing to
         1; the same matrix as :func:`perplexity_affinities` returns.
+    graph : ndarray of shape (n_samples, min(k, GRAPH_COLUMNS))
+        Each point's nearest other points, nearest first (int32, on the CPU).
     """
     import torch
 
     distances, indices = exact_neighbors(X, k, metric, n_jobs, device, as_tensors=True)
+    graph = indices[:, :GRAPH_COLUMNS].to(device="cpu", dtype=torch.int32).numpy()
     p = conditional_probabilities(distances, perplexity)
     n = len(X)
     rows = torch.arange(n, device=p.device).repeat_interleave(indices.shape[1])
@@ -264,7 +275,7 @@ def device_affinities(
     device = values.device  # explicit: torch.set_default_device must not move it
     P = torch.sparse_coo_tensor(pairs, values, (n, n), device=device, check_invariants=False)
     P = P.coalesce()
-    return torch.sparse_coo_tensor(
+    P = torch.sparse_coo_tensor(
         P.indices(),
         P.values() / P.values().sum(),
         (n, n),
@@ -272,3 +283,4 @@ def device_affinities(
         is_coalesced=True,
         check_invariants=False,
     )
+    return P, graph

@@ -24,6 +24,7 @@ import numpy as np
 
 from featscope.analysis._cpu_load import effective_n_jobs, torch_threads
 from featscope.analysis.tsne_params import EXAGGERATION_ITER, on_cpu
+from featscope.progress import Progress
 
 __all__ = [
     "Engine",
@@ -120,8 +121,14 @@ class ProgressMonitor:
     """
 
     def __init__(
-        self, patience: int | None, offset: int, rtol: float | None = None, min_checks: int = 1
+        self,
+        patience: int | None,
+        offset: int,
+        rtol: float | None = None,
+        min_checks: int = 1,
+        progress: Progress | None = None,
     ) -> None:
+        self.progress = progress
         self.patience = patience
         self.min_checks = min_checks
         self.offset = offset
@@ -135,6 +142,9 @@ class ProgressMonitor:
     def __call__(self, iteration: int, error: float, embedding: Any) -> bool:
         self.history.append((self.offset + iteration, float(error)))
         logger.debug("t-SNE iteration %d: KL divergence %.4f", self.offset + iteration, error)
+        if self.progress is not None:
+            done = self.offset + iteration - self.progress.n
+            self.progress.update(max(0, done), note=f"KL {error:.3f}")
         previous = self.best
         if error < self.best:
             self.best, self.best_iteration = error, iteration
@@ -256,12 +266,15 @@ class Phases:
         ``(iteration, KL divergence)`` at each check of the second phase.
     stop_reason : str
         Why the second phase stopped early; "" when it ran all its iterations.
+    stop_reason_exaggeration : str
+        Why the early-exaggeration phase stopped early; "" when it ran all 250 iterations.
     """
 
     n_iter_exaggeration: int
     n_iter: int
     history: list[tuple[int, float]]
     stop_reason: str
+    stop_reason_exaggeration: str = ""
 
 
 def optimize(
@@ -310,16 +323,35 @@ def optimize(
     step, step_ee = 4.0 * learning_rate, 4.0 * learning_rate_exaggeration
     # The exaggerated phase stops once its (exaggerated) KL divergence has converged; the
     # clusters have formed by then and more exaggerated iterations only tighten them.
+    bar = Progress(n_iter, "t-SNE optimisation", "iterations")
     ee_monitor = ProgressMonitor(
-        None, offset=0, rtol=EE_RTOL if kl_rtol else None, min_checks=EE_MIN_ITER // 25
+        None,
+        offset=0,
+        rtol=EE_RTOL if kl_rtol else None,
+        min_checks=EE_MIN_ITER // 25,
+        progress=bar,
     )
-    engine.run(EXAGGERATION_ITER, exaggeration, 0.5, step_ee, ee_monitor, every=25)
-    n_ee = ee_monitor.stopped_at - 1 if ee_monitor.stopped_at is not None else EXAGGERATION_ITER
-    rtol = kl_rtol
-    if rtol:
-        rtol = rtol * min(1.0, KL_RTOL_FULL_UP_TO / n_samples)
-    monitor = ProgressMonitor(n_iter_without_progress, offset=n_ee, rtol=rtol)
-    n_normal = n_iter - EXAGGERATION_ITER
-    engine.run(n_normal, 1.0, 0.8, step, monitor, every=CHECK_EVERY)
-    n_run = n_ee + (monitor.stopped_at - 1 if monitor.stopped_at is not None else n_normal)
-    return Phases(n_ee, n_run, list(monitor.history), monitor.reason)
+    with bar:
+        engine.run(EXAGGERATION_ITER, exaggeration, 0.5, step_ee, ee_monitor, every=25)
+        stopped = ee_monitor.stopped_at
+        n_ee = stopped - 1 if stopped is not None else EXAGGERATION_ITER
+        logger.info(
+            "t-SNE early exaggeration: %d of %d iterations%s",
+            n_ee,
+            EXAGGERATION_ITER,
+            f" (stopped: {ee_monitor.reason})" if ee_monitor.reason else "",
+        )
+        rtol = kl_rtol
+        if rtol:
+            rtol = rtol * min(1.0, KL_RTOL_FULL_UP_TO / n_samples)
+        monitor = ProgressMonitor(n_iter_without_progress, offset=n_ee, rtol=rtol, progress=bar)
+        n_normal = n_iter - EXAGGERATION_ITER
+        engine.run(n_normal, 1.0, 0.8, step, monitor, every=CHECK_EVERY)
+    n_second = monitor.stopped_at - 1 if monitor.stopped_at is not None else n_normal
+    logger.info(
+        "t-SNE second phase: %d of %d iterations%s",
+        n_second,
+        n_normal,
+        f" (stopped: {monitor.reason})" if monitor.reason else "",
+    )
+    return Phases(n_ee, n_ee + n_second, list(monitor.history), monitor.reason, ee_monitor.reason)

@@ -20,6 +20,7 @@ import numpy as np
 
 from featscope.analysis import pca, tsne_params, umap
 from featscope.analysis.align import align_maps
+from featscope.analysis.neighbors import N_NEIGHBORS
 from featscope.analysis.params import N_COMPONENTS, check_known, check_parameters
 from featscope.analysis.tsne import TSNE
 from featscope.errors import ParameterError
@@ -80,6 +81,18 @@ def reduce(
     MissingExtraError
         ``method="umap"`` without umap-learn installed.
     """
+    coords, used, _ = _reduce(X, method, n_components, random_state, params)
+    return coords, used
+
+
+def _reduce(
+    X: Any, method: str, n_components: int, random_state: int | None, params: dict[str, Any]
+) -> tuple[np.ndarray, dict[str, Any], np.ndarray | None]:
+    """:func:`reduce`, plus the t-SNE's exact neighbour graph of ``X`` as given (or None).
+
+    The graph is handed on only when the t-SNE searched ``X`` itself (Euclidean, no PCA
+    first): then it is exactly what the feature k-NN accuracy would search for again.
+    """
     if method not in METHODS:
         raise ParameterError(
             f"unknown embedding method {method!r}; choose one of: {', '.join(METHODS)}"
@@ -89,11 +102,12 @@ def reduce(
     check_known(method, params, [p.name for p in table if p.name not in _OWN])
     if method == "tsne":
         tsne = TSNE(n_components=n_components, random_state=random_state, **params).fit(X)
-        return tsne.embedding_, dict(tsne.params_)
+        same_space = tsne.params_["pca_dims"] is None and tsne.params_["metric"] == "euclidean"
+        return tsne.embedding_, dict(tsne.params_), tsne.neighbors_ if same_space else None
     used = {**{p.name: p.default for p in table}, **params}
     if method == "umap":
-        return umap.umap_map(X, n_components, random_state, used)
-    return pca.pca_map(X, n_components, random_state, used)
+        return (*umap.umap_map(X, n_components, random_state, used), None)
+    return (*pca.pca_map(X, n_components, random_state, used), None)
 
 
 def embed(
@@ -144,11 +158,24 @@ def embed(
             "use reduce() for plain arrays"
         )
     seed = features.provenance.seed if random_state is None else random_state
-    coords, used = reduce(
-        features.features, method, n_components=n_components, random_state=seed, **params
+    coords, used, graph = _reduce(features.features, method, n_components, seed, params)
+    n = len(coords)
+    # The t-SNE's exact neighbour graph of these very features (Euclidean, no PCA first) is
+    # what the page's neighbours and the feature k-NN accuracy would search for again.
+    wanted = min(max(k, N_NEIGHBORS), n - 1)
+    usable = graph is not None and graph.shape[1] >= wanted
+    fields, neighbors, more = sample_fields(
+        features, random_state=seed, neighbors=graph if usable else None
     )
-    metrics = embedding_metrics(features.features, coords, features.labels, k=k, random_state=seed)
-    fields, neighbors, more = sample_fields(features, random_state=seed)
+    feature_graph = graph if usable else neighbors
+    metrics = embedding_metrics(
+        features.features,
+        coords,
+        features.labels,
+        k=k,
+        random_state=seed,
+        feature_neighbors=feature_graph if feature_graph.shape[1] >= min(k, n - 1) else None,
+    )
     skipped = {**metrics.get("skipped", {}), **more.pop("skipped", {})}
     metrics.update(more, **({"skipped": skipped} if skipped else {}))
     return EmbeddingResult(
@@ -168,7 +195,7 @@ def embed(
 
 
 def sample_fields(
-    features: FeatureSet, *, random_state: int | None = 0
+    features: FeatureSet, *, random_state: int | None = 0, neighbors: np.ndarray | None = None
 ) -> tuple[dict[str, np.ndarray], np.ndarray, dict[str, Any]]:
     """Per-sample columns of a map beyond its coordinates, and the metrics they give.
 
@@ -178,6 +205,10 @@ def sample_fields(
         Features with labels, metadata ``fields`` and, for a classifier, ``logits``.
     random_state : int or None, default 0
         Seed of the clustering.
+    neighbors : numpy.ndarray, optional
+        Each sample's exact nearest other samples in ``features.features`` (Euclidean),
+        nearest first, at least :data:`~featscope.analysis.neighbors.N_NEIGHBORS` columns
+        (fewer for tiny sets): the t-SNE's own graph, used instead of a second search.
 
     Returns
     -------
@@ -209,7 +240,11 @@ def sample_fields(
     fields["cluster"] = clusters
     metrics["n_clusters"] = len(np.unique(clusters[clusters >= 0]))
     metrics["cluster_purity"] = cluster_purity(clusters, labels)
-    return fields, feature_neighbors(features.features), metrics
+    if neighbors is None:
+        neighbors = feature_neighbors(features.features)
+    else:
+        neighbors = np.ascontiguousarray(neighbors[:, :N_NEIGHBORS], dtype=np.int32)
+    return fields, neighbors, metrics
 
 
 def map_feature_sets(

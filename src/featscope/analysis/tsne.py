@@ -152,6 +152,11 @@ class TSNE:
         Learning rate of the early-exaggeration phase (scikit-learn units).
     perplexity_ : float
         Perplexity used, after lowering it for small data sets.
+    neighbors_ : ndarray of shape (n_samples, min(3 * perplexity, 30)) or None
+        With an exact neighbour search: each sample's nearest other samples (int32 row
+        indices, nearest first) in the space the t-SNE searched (the PCA-reduced features when
+        ``params_["pca_dims"]`` is set, else the features as given, with ``metric``). The
+        quality metrics reuse it instead of searching again. None after an approximate search.
     params_ : dict
         Every effective parameter ("auto" values resolved), JSON-ready.
 
@@ -305,7 +310,7 @@ class TSNE:
             X = reduce_dims(X, pca_dims, self.random_state)
             logger.info("PCA %d -> %d dimensions before t-SNE", n_features, pca_dims)
 
-        P = affinities(
+        P, self.neighbors_ = affinities(
             X,
             resolved["perplexity"],
             metric=self.metric,
@@ -328,13 +333,16 @@ class TSNE:
         del P  # the engine holds its own copy (on the device); free ~1 GB per million points
         exaggeration = float(self.early_exaggeration)
         logger.info(
-            "t-SNE: %d points on %s (%s, %s gradient), early exaggeration %g for %d iterations",
+            "t-SNE: %d points on %s (%s, %s gradient), up to %d iterations (%d with early "
+            "exaggeration %g)%s",
             n_samples,
             device,
             backend,
             method,
-            exaggeration,
+            self.n_iter,
             EXAGGERATION_ITER,
+            exaggeration,
+            "" if self.kl_rtol else ", convergence stop off",
         )
         phases = optimize(
             engine,
@@ -354,8 +362,6 @@ class TSNE:
         self.learning_rate_exaggeration_ = resolved["learning_rate_exaggeration"]
         self.perplexity_ = resolved["perplexity"]
         self.kl_divergence_history_ = phases.history
-        if phases.stop_reason:
-            logger.info("t-SNE stopped after %d iterations: %s", self.n_iter_, phases.stop_reason)
         self.params_ = {
             "n_components": int(self.n_components),
             "perplexity": self.perplexity_,
@@ -368,6 +374,9 @@ class TSNE:
             "kl_rtol": self.kl_rtol,
             "n_iter_run": int(self.n_iter_),
             "n_iter_exaggeration_run": int(phases.n_iter_exaggeration),
+            "n_iter_second_phase_run": int(phases.n_iter - phases.n_iter_exaggeration),
+            "stop_reason_exaggeration": phases.stop_reason_exaggeration,
+            "stop_reason": phases.stop_reason,
             "init": self.init if isinstance(self.init, str) else "array",
             "pca_dims": pca_dims,
             "metric": self.metric,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sys
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -321,11 +320,10 @@ def _pool_batch(
 
 
 def _progress(total: int, enabled: bool) -> Any:
-    from tqdm.auto import tqdm
+    from featscope.progress import Progress
 
-    # a bar on a terminal only: in logs and CI it would be a wall of carriage returns
-    disable = not enabled or not sys.stderr.isatty()
-    return tqdm(total=total, unit="img", desc="extracting features", disable=disable, leave=False)
+    # a bar on a terminal or in a notebook; in logs and CI a plain line about every 10 s
+    return Progress(total, "extracting features", "img", enabled=enabled)
 
 
 def extract_features(
@@ -363,7 +361,8 @@ def extract_features(
         DataLoader worker processes; ``None`` picks 0 for small sets (< 256 images) or small
         machines (< 3 cores), else ``min(4, cores - 1)``.
     progress : bool, default True
-        Show a progress bar (only when stderr is a terminal).
+        Show progress: a bar on a terminal or in a notebook, a log line about every 10 s
+        otherwise (:class:`featscope.progress.Progress`).
     skip_bad_images : bool, default False
         Record unreadable images in ``skipped`` and go on, instead of failing.
     channels_last : bool or None, default None

@@ -103,16 +103,21 @@ def masked_batches(
     DataError
         When an image cannot be read (without ``skipped``), or none of them can.
     """
+    from featscope.progress import Progress
+
     kept = 0
-    for start in range(0, len(items), batch_size):
-        read: list[tuple[int, Any, Any]] = []
-        for position in range(start, min(start + batch_size, len(items))):
-            picture = _read(model, items[position], skipped)
-            if picture is not None:
-                read.append((position, items[position], picture))
-        if read:
-            kept += len(read)
-            yield _predict(model, read, mask_ratio, mask_patch_size // model.patch_size, seed)
+    with Progress(len(items), "reconstructions", "img") as bar:
+        for start in range(0, len(items), batch_size):
+            read: list[tuple[int, Any, Any]] = []
+            stop = min(start + batch_size, len(items))
+            for position in range(start, stop):
+                picture = _read(model, items[position], skipped)
+                if picture is not None:
+                    read.append((position, items[position], picture))
+            if read:
+                kept += len(read)
+                yield _predict(model, read, mask_ratio, mask_patch_size // model.patch_size, seed)
+            bar.update(stop - start)
     if not kept:
         raise DataError(
             f"none of the {len(items)} image(s) could be read (all skipped); pass readable "

@@ -104,6 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     package_logger = logging.getLogger("featscope")
     logger_state = (package_logger.handlers[:], package_logger.level, package_logger.propagate)
+    from featscope.progress import set_enabled
+
+    progress_state = set_enabled(True)
     try:
         with _signals_interrupt():
             module = importlib.import_module(COMMANDS[command][0])
@@ -112,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = _parse(parser, rest)
             quiet = getattr(args, "quiet", False) or not getattr(args, "progress", True)
             _setup_logging(quiet=quiet)
+            set_enabled(not quiet)  # --quiet: no bars, no progress lines, for every stage
             from featscope.models.checkpoint import trusted_checkpoints
 
             with trusted_checkpoints(bool(getattr(args, "trust_checkpoint", False))):
@@ -131,6 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         # main() may run inside a larger program (or a test suite): leave logging as it was
         warnings.showwarning = show_warning
+        set_enabled(progress_state)
         handlers, level, propagate = logger_state
         package_logger.handlers[:] = handlers
         package_logger.setLevel(level)

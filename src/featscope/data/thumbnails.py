@@ -218,9 +218,13 @@ def make_thumbnails(
         raise ParameterError(
             f"thumbnail index {bad} is out of range for {count} samples; pass indices 0-{count - 1}"
         )
+    from featscope.progress import Progress
+
     out = np.empty((len(positions), size, size, 3), dtype=np.uint8)
-    for row, i in enumerate(positions):
-        out[row] = _square(load(int(i)), int(size), fit, tuple(background))
+    with Progress(len(positions), "thumbnails", "img") as bar:
+        for row, i in enumerate(positions):
+            out[row] = _square(load(int(i)), int(size), fit, tuple(background))
+            bar.update()
     return out
 
 
