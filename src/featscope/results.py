@@ -789,6 +789,11 @@ class CamRun(_MapsOfARun, _Shown):
 
     def __getitem__(self, key: tuple[str, str, int | str]) -> CamMap:
         """Return the map of ``(image_id, method, class index or name)``."""
+        if not isinstance(key, tuple) or len(key) != 3:
+            raise KeyError(
+                f"a CamRun is indexed by (image, method, class), e.g. "
+                f"run['a.jpg', 'gradcam', 'tabby']; got {key!r} (all maps: run.maps)"
+            )
         image_id, method, cls = key
         for item in self.maps:
             if (item.image_id, item.method) == (image_id, method) and cls in (

@@ -172,7 +172,7 @@ def test_targets_by_index_name_synonym_and_topk():
     names = ["tabby, tabby cat", "espresso", "tiger cat"]
     assert resolve_targets(p, names, topk=2) == (1, 2)
     assert resolve_targets(p, names, ["Tabby Cat", "2", 0]) == (0, 2)
-    with pytest.raises(ParameterError, match=r"'espreso' is no class.*nearest: espresso"):
+    with pytest.raises(ParameterError, match=r"'espreso' is no class.*nearest: 'espresso'"):
         resolve_targets(p, names, ["espreso"])
     with pytest.raises(ParameterError, match=r"3 is outside the model's 3 classes"):
         resolve_targets(p, names, ["3"])
@@ -375,7 +375,7 @@ def test_bad_inputs_one_line_exit_2(tmp_path, capsys):
     base = ["cam", str(image), "--input-size", "32", "--work-dir", str(tmp_path / "runs")]
     spec = f"py:{tmp_path / 'nets.py'}"
     cases = [
-        (["--model", f"{spec}:region", "--target-category", "bleu"], r"'bleu'.*nearest: blue"),
+        (["--model", f"{spec}:region", "--target-category", "bleu"], r"'bleu'.*nearest: 'blue'"),
         (
             ["--model", f"{spec}:region", "--target-layers", "head.2"],
             r"'head.2' gives NC .*features.2",

@@ -161,8 +161,18 @@ def test_field_longer_than_the_csv_limit(root):
 
 def test_unclosed_quote_does_not_swallow_the_next_lines(root):
     # csv would read the rest of the file into one quoted field; each line stands alone
-    with pytest.raises(DataError, match=r"line 1 of file list .* has 1 column\(s\)"):
+    with pytest.raises(DataError, match=r"line 1 of file list .* opens a quoted value that does"):
         file_list(_list(root, '"a.png,0\nb.png,1\n'))
+
+
+def test_quoted_line_break_in_a_metadata_value(root):
+    # a spreadsheet's multi-line cell: named as such, not as "labels mix indices and names"
+    text = 'path,label,note\na.png,0,"two\nlines, here",\nb.png,1,plain\n'
+    with pytest.raises(DataError, match=r"line 2 of .* opens a quoted value .*line break"):
+        file_list(_list(root, text))
+    # quotes that close on their line stay fine, commas and quotes inside included
+    ok = file_list(_list(root, 'path,label,note\na.png,0,"a, ""b"""\nb.png,1,x\n'))
+    assert list(ok.metadata["note"]) == ['a, "b"', "x"]
 
 
 def test_list_that_is_a_folder_or_missing(root):

@@ -134,7 +134,7 @@ def test_work_dir_under_a_file_is_output_error(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(
         OutputError,
-        match=r"cannot write to run folder '.*file/runs': Not a directory; choose another",
+        match=r"cannot write to run folder '.*file/runs': '.*file' is a file, not a folder; choose",
     ):
         LocalRun(blocker / "runs", "tsne").open()
 

@@ -150,6 +150,7 @@ class CamOptions:
 
     def __post_init__(self) -> None:
         targets = (self.targets,) if isinstance(self.targets, (str, int)) else self.targets
+        targets = () if targets is None else targets  # None: the predicted classes, as ()
         if isinstance(self.topk, bool) or not isinstance(self.topk, (int, np.integer)):
             raise ParameterError(f"`--topk` {self.topk!r} is not an integer; pass e.g. --topk 3")
         if self.topk < 1:
@@ -202,7 +203,8 @@ def _by_name(target: str, names: Sequence[str]) -> int:
     if key in synonyms:
         return synonyms[key]
     near = difflib.get_close_matches(key, list(synonyms), n=5, cutoff=0.5)
-    hint = f"nearest: {', '.join(near)}" if near else "pass a class index instead"
+    # quoted: a full ImageNet name ("tabby, tabby cat") holds commas itself
+    hint = f"nearest: {', '.join(map(repr, near))}" if near else "pass a class index instead"
     raise ParameterError(f"`--target` {target!r} is no class of this model; {hint}")
 
 
@@ -240,8 +242,13 @@ def resolve_targets(
     p = np.asarray(probabilities, dtype=np.float64).reshape(-1)
     k = p.shape[0]
     if not targets:
+        if topk > k:
+            # each class is a full set of maps: 5000 on a 1000-class model is a typo, not "all"
+            raise ParameterError(
+                f"`--topk` {topk} is more than the model's {k} classes; pass at most {k}"
+            )
         order = np.argsort(-p, kind="stable")
-        return tuple(int(i) for i in order[: min(int(topk), k)])
+        return tuple(int(i) for i in order[: int(topk)])
     found = []
     for target in targets:
         text = str(target).strip()

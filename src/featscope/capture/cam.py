@@ -61,6 +61,11 @@ CAM_CLASSES = {
 }
 #: Percentiles of the ROAD metric (the library's default is every 10 %; four keep it fast).
 ROAD_PERCENTILES = (20, 40, 60, 80)
+# pytorch-grad-cam's get_2d_projection (EigenCAM, EigenGradCAM, any method with eigen_smooth)
+# takes a full SVD of the (h*w, C) activations: U alone is (h*w)^2 float64, 18.8 GiB at a
+# 224x224 point. Past this the process is killed for memory, so the point is refused first.
+SVD_BYTES_LIMIT = 2 * 1024**3
+_SVD_METHODS = ("eigencam", "eigengradcam")
 # points listed in the error for a point without spatial layout
 _LISTED = 10
 #: The norm before a transformer block's attention, by family (timm, Hugging Face, MMPretrain,
@@ -333,7 +338,14 @@ class CamSession:
         with forward_errors(self.handle, x), self._restored(), torch.no_grad():
             logits = self.model(x.to(device=device, dtype=dtype))
         self._num_classes = int(logits.shape[1])
-        return torch.softmax(logits.double(), dim=1)[0].cpu().numpy()
+        p = torch.softmax(logits.double(), dim=1)[0].cpu().numpy()
+        if not np.isfinite(p).all():
+            # NaN scores would be written as maps of a class "predicted" with probability nan
+            raise CaptureError(
+                f"model {self.handle.spec} gives non-finite class scores (NaN or inf); check "
+                "its weights (a checkpoint holding NaN?) and --mean/--std"
+            )
+        return p
 
     def _check_classes(self, classes: Sequence[int]) -> None:
         k = getattr(self, "_num_classes", None) or self.num_classes()
@@ -387,6 +399,7 @@ class CamSession:
             float32 ``(len(classes), H, W)`` in [0, 1], at the input's size.
         """
         self._check_classes(classes)
+        self._check_svd_size(method, eigen_smooth)
         targets_mod = self.gradcam.utils.model_targets
         device, dtype = device_and_dtype(self.handle.module)
         x = x.to(device=device, dtype=dtype)
@@ -402,6 +415,21 @@ class CamSession:
                 # not `with cam:`: its __exit__ prints and swallows IndexError
                 cam.activations_and_grads.release()
         return np.nan_to_num(np.stack(out), nan=0.0)
+
+    def _check_svd_size(self, method: str, eigen_smooth: bool) -> None:
+        """Refuse an SVD method at a point so fine that the library's full SVD cannot fit."""
+        grid = self.layer.info.grid  # at the model's input size, the size every image gets
+        if not (method in _SVD_METHODS or eigen_smooth) or grid is None:
+            return
+        cells = grid[0] * grid[1]
+        need = cells**2 * 8
+        if need > SVD_BYTES_LIMIT:
+            what = f"`--method` {method}" if method in _SVD_METHODS else "--eigen-smooth"
+            raise ParameterError(
+                f"{what} at point '{self.layer.name}' ({grid[0]}x{grid[1]}) needs a "
+                f"{cells}x{cells} matrix ({need / 1024**3:.1f} GiB) in pytorch-grad-cam's SVD; "
+                "pick a coarser point (--point, e.g. a later stage) or another method"
+            )
 
     def faithfulness(
         self, x: torch.Tensor, cams: np.ndarray, classes: Sequence[int], metric: str, seed: int = 0

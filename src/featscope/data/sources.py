@@ -362,14 +362,23 @@ def _csv_rows(
     """Split ``(line number, text)`` lines into cells, one csv row per line."""
     rows = []
     for n, line in lines:
-        # one reader per line: an unclosed quote must not swallow the following lines
+        # one reader per line: an unclosed quote must not swallow the following lines. The
+        # reader gets one empty line more; it reads it only when a quoted value is still open
+        # (a value with a line break, which a line-per-row list cannot hold).
+        reader = csv.reader([line, ""], delimiter=delimiter)
         try:
-            cells = next(csv.reader([line], delimiter=delimiter), [])
+            cells = next(reader, [])
         except csv.Error as exc:  # e.g. a field longer than csv's limit (128 KiB)
             raise DataError(
                 f"line {n} of {where} cannot be read as {delimiter!r}-separated values ({exc}); "
                 "fix or remove the line"
             ) from exc
+        if reader.line_num > 1:
+            raise DataError(
+                f"line {n} of {where} opens a quoted value that does not close on that line (a "
+                "line break inside a value?); put each row on one line: replace line breaks in "
+                "values, close the quote"
+            )
         rows.append((n, cells))
     return rows
 

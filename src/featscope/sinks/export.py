@@ -19,6 +19,28 @@ from featscope.errors import OutputError
 
 __all__ = ["export_files", "export_from_run", "finished_paths"]
 
+# names that read as one file; a new folder of several copies is not given one of these
+_FILE_SUFFIXES = frozenset(
+    [
+        ".png",
+        ".jpg",
+        ".jpeg",
+        ".pdf",
+        ".svg",
+        ".gif",
+        ".webp",
+        ".tif",
+        ".tiff",
+        ".html",
+        ".csv",
+        ".tsv",
+        ".json",
+        ".npy",
+        ".npz",
+        ".txt",
+    ]
+)
+
 
 def finished_paths(run: Any, files: Sequence[str | os.PathLike[str]]) -> list[Path]:
     """Return where files written into an open run lie once the run is finished.
@@ -113,6 +135,13 @@ def export_files(
             )
         destinations = [target]
     else:
+        if not target.exists() and target.suffix.lower() in _FILE_SUFFIXES:
+            # "--out sheet.png" on a run of many pictures made a folder named sheet.png
+            raise OutputError(
+                f"`--out` {str(target)!r} names a file, but this run exports {len(sources)} "
+                f"files; pass a folder (e.g. {str(target.with_suffix(''))!r}); the run folder "
+                "itself is complete"
+            )
         if target.exists() and not target.is_dir():
             raise OutputError(
                 f"`--out` {str(target)!r} is a file, but this run exports {len(sources)} files; "

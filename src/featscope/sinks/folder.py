@@ -70,6 +70,13 @@ def os_error_in(exc: BaseException) -> OSError | None:
 
 def folder_error(folder: Path, exc: OSError) -> OutputError:
     """Return the error for a run folder (or work dir) that cannot be created or renamed."""
+    # "File exists" alone does not say that the --work-dir itself (or a parent) is a file
+    blocker = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+    if blocker is not None:
+        return OutputError(
+            f"cannot write to run folder '{folder}': '{blocker}' is a file, not a folder; "
+            "choose another --work-dir"
+        )
     return OutputError(
         f"cannot write to run folder '{folder}': {exc.strerror or exc}; choose another --work-dir"
     )

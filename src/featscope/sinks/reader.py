@@ -169,15 +169,24 @@ class RunRecord:
 
     def to_dataframe(self) -> Any:
         """Return every map's rows as one table, the result key in column ``point``."""
-        from featscope.results import TsneRun
-
-        return TsneRun(tuple(self.embeddings.values()), (), self.path).to_dataframe()
+        return self._maps_run("to_dataframe()").to_dataframe()
 
     def metrics_dataframe(self) -> Any:
         """Return one row of quality metrics per map."""
-        from featscope.results import TsneRun
+        return self._maps_run("metrics_dataframe()").metrics_dataframe()
 
-        return TsneRun(tuple(self.embeddings.values()), (), self.path).metrics_dataframe()
+    def _maps_run(self, what: str) -> Any:
+        from featscope.results import TsneRun
+        from featscope.sinks.loaded import AS_RUN_VIEWS
+
+        if not self.embeddings and self.view not in AS_RUN_VIEWS:
+            # a cam or recon folder has no maps: an empty table would pass for "no rows"
+            raise DataError(
+                f"run '{self.path}' was written by featscope {self.view} and holds no maps; "
+                f"{what} reads {', '.join(AS_RUN_VIEWS)} runs: read its files with "
+                "record.read_csv / read_json / read_array"
+            )
+        return TsneRun(tuple(self.embeddings.values()), (), self.path)
 
     def __repr__(self) -> str:
         from featscope.sinks.loaded import record_repr
@@ -220,6 +229,8 @@ def load_run(path: str | os.PathLike[str], view: str | None = None) -> RunRecord
     """
     folder = Path(path)
     made_by = f"featscope {view}" if view else "a featscope view"
+    if folder.exists() and not folder.is_dir():
+        raise DataError(f"'{folder}' is a file, not a run folder; pass a folder made by {made_by}")
     if not folder.is_dir():
         raise DataError(f"run folder '{folder}' does not exist; pass a folder made by {made_by}")
     raw = read_manifest(folder, made_by)
