@@ -22,8 +22,8 @@ def test_npy_without_labels(tmp_path, feats, caplog):
     assert isinstance(result, FeatureSet)
     assert result.features.dtype == np.float32
     np.testing.assert_array_equal(result.features, feats)
-    np.testing.assert_array_equal(result.labels, [0, 0, 0, 0])
-    assert result.class_names == ("all",)
+    np.testing.assert_array_equal(result.labels, [-1, -1, -1, -1])  # unlabelled
+    assert result.class_names == ()
     assert result.ids == ("feats:0", "feats:1", "feats:2", "feats:3")
     assert result.point == "feats"
     assert result.pooling == "none"
@@ -213,4 +213,4 @@ def test_class_names_without_labels_warns(tmp_path, feats):
     np.save(tmp_path / "f.npy", feats)
     with pytest.warns(UserWarning, match="class names were given .* but no labels"):
         result = load_features(tmp_path / "f.npy", class_names=["a", "b"])
-    assert result.class_names == ("all",)
+    assert result.class_names == ()

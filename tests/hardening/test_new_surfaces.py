@@ -12,9 +12,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import featscope
 from featscope.analysis.cam import resolve_targets
 from featscope.cli import main
 from featscope.errors import DataError, ParameterError
+from featscope.options import Output
 from featscope.sinks import load_run
 
 NAMES = ["tabby, tabby cat", "espresso", "tiger cat"]
@@ -158,3 +160,19 @@ def test_work_dir_that_is_a_file(tmp_path, capsys):
     assert "Traceback" not in err
     assert re.search(r"error: .*'.*list\.csv' is a file, not a folder; choose another", err)
     assert (tmp_path / "list.csv").read_text() == "a.png,0\n"
+
+
+def test_unlabelled_saved_features_report_no_label_metrics(tmp_path):
+    """Saved features without labels are unlabelled data: no perfect one-class accuracy."""
+    features = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)
+    np.save(tmp_path / "f.npy", features)
+    run = featscope.tsne(
+        features=tmp_path / "f.npy",
+        embedding=featscope.EmbeddingOptions(method="pca"),
+        output=Output(work_dir=None),
+    )
+    metrics = run.results[0].metrics
+    assert metrics["knn_accuracy_map"] is None
+    assert metrics["cluster_purity"] is None
+    assert metrics["skipped"]["knn_accuracy_features"] == "the samples have no labels"
+    assert set(run.results[0].labels.tolist()) == {-1}

@@ -63,7 +63,9 @@ def load_features(
         One label per feature row: a ``.npy`` file, a ``.txt`` file (one integer or class name
         per line), a ``.csv`` file (a single column, or a column named ``label``), or an array /
         sequence. Labels are class indices or class names. Overrides the ``labels`` of a
-        ``.npz``. Without labels anywhere, every row gets label 0 and class names ``("all",)``.
+        ``.npz``. Without labels anywhere the features are unlabelled: every row gets label -1
+        and there are no class names (metrics that need labels are left out, maps are coloured
+        by cluster), as for unlabelled images.
     class_names : str, os.PathLike or sequence of str, optional
         Class names, index = label, or a text file with one per line. Name labels become the
         positions of their names here (by default: the sorted distinct names). Overrides the
@@ -122,12 +124,12 @@ def load_features(
     if label_values is None:
         if names is not None:
             warnings.warn(
-                f"class names were given for '{path}' but no labels; every row gets class 'all'",
+                f"class names were given for '{path}' but no labels; the rows stay unlabelled",
                 UserWarning,
                 stacklevel=2,
             )
-        logger.info("%s has no labels: every row gets label 0, class 'all'", path)
-        label_array, names = np.zeros(n, dtype=np.int64), ("all",)
+        logger.info("%s has no labels: the %d rows are unlabelled", path, n)
+        label_array, names = np.full(n, -1, dtype=np.int64), ()
     else:
         label_array, names = _to_indices(label_values, n, names, where, path)
 
