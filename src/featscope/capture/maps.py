@@ -96,7 +96,7 @@ def model_input(
     from featscope.models.preprocessing import crop_box  # imports PIL: only when used
 
     if prepared is not None:
-        x = torch.as_tensor(np.asarray(prepared, dtype=np.float32))
+        x = torch.as_tensor(prepared)  # its dtype and device follow the model's below
         if x.ndim != 3:
             raise CaptureError(
                 f"a prepared input must be (channels, height, width); got shape "

@@ -155,6 +155,10 @@ class PhotoItem:
     load: Callable[[], Any]
     prepared: Callable[[], Any] | None = None
 
+    def model_input(self) -> Any:
+        """Return the model input of a prepared sample, as given; ``None`` for a photo."""
+        return None if self.prepared is None else self.prepared()
+
 
 def safe_name(text: str) -> str:
     """Return ``text`` usable in a file name (module paths keep their dots), never hidden.

@@ -108,7 +108,7 @@ def cam(
     with open_run(output, "cam") as run:
         reading = read_photos(photos, skip_bad_images=extraction.skip_bad_images, skipped=skipped)
         for photo, image in reading:
-            given = photo.prepared() if photo.prepared is not None else None
+            given = photo.model_input()
             x, region = model_input(handle, image, given)  # a prepared sample is used as given
             with clock("cam"):
                 found = explain_image(session, x, opts, names, origin.seed)

@@ -202,7 +202,7 @@ def _run(
     with open_run(output, view) as run:
         reading = read_photos(photos, skip_bad_images=extraction.skip_bad_images, skipped=skipped)
         for photo, image in reading:
-            given = photo.prepared() if photo.prepared is not None else None
+            given = photo.model_input()
             with clock("forward"):
                 found = [
                     capture_maps(h, image, p, image_id=photo.id, provenance=o, prepared=given)
