@@ -214,10 +214,15 @@ def mmpretrain_preprocessing(config: Any, model: Any = None) -> Preprocessing:
     return with_model_channels(preprocess, model) if model is not None else preprocess
 
 
+def _data_preprocessor(config: Any) -> Any:
+    """Return the model's ``data_preprocessor`` (else the config's top-level one), or None."""
+    model_cfg = _get(config, "model") or {}
+    return _get(model_cfg, "data_preprocessor") or _get(config, "data_preprocessor")
+
+
 def _normalisation(config: Any) -> tuple[tuple[float, ...], tuple[float, ...], str]:
     """Mean, std (0-1 scale) and their origin, from the config's data preprocessor."""
-    model_cfg = _get(config, "model") or {}
-    preprocessor = _get(model_cfg, "data_preprocessor") or _get(config, "data_preprocessor")
+    preprocessor = _data_preprocessor(config)
     if preprocessor is None:
         logger.info("mmpretrain config has no data_preprocessor; using ImageNet mean/std")
         return IMAGENET_MEAN, IMAGENET_STD, ASSUMED
@@ -239,8 +244,7 @@ def _channel_order(config: Any) -> tuple[str, str]:
     RGB only with ``to_rgb=True`` (mmengine's name: ``bgr_to_rgb``). The CIFAR and MNIST
     datasets hold RGB arrays, which no file read reorders.
     """
-    model_cfg = _get(config, "model") or {}
-    preprocessor = _get(model_cfg, "data_preprocessor") or _get(config, "data_preprocessor")
+    preprocessor = _data_preprocessor(config)
     to_rgb = _get(preprocessor, "to_rgb")
     if to_rgb is None:
         to_rgb = _get(preprocessor, "bgr_to_rgb")
