@@ -291,3 +291,24 @@ def test_a_list_of_two_items_is_not_an_images_labels_pair():
     samples = load_samples([(image, 0), (image, 1)])
     np.testing.assert_array_equal(samples.labels, [0, 1])
     assert samples.source == "list of 2 images"
+
+
+def test_labels_and_metadata_of_dict_items_come_from_one_read_of_each_item():
+    class Counted(Dataset):
+        def __init__(self) -> None:
+            self.reads = 0
+
+        def __len__(self) -> int:
+            return 5
+
+        def __getitem__(self, i):
+            self.reads += 1
+            image = np.full((8, 8, 3), i * 40, dtype=np.uint8)
+            return {"image": image, "label": i % 2, "site": f"s{i}", "score": i / 10}
+
+    dataset = Counted()
+    samples = torch_dataset(dataset)
+    assert dataset.reads == 5  # not once for the labels and again for the fields
+    np.testing.assert_array_equal(samples.labels, [0, 1, 0, 1, 0])
+    assert list(samples.metadata["site"]) == ["s0", "s1", "s2", "s3", "s4"]
+    np.testing.assert_allclose(samples.metadata["score"], [0.0, 0.1, 0.2, 0.3, 0.4])

@@ -221,12 +221,14 @@ def torch_dataset(
         to_image(image, f"item 0 of {name}")  # fail now, naming the item, not in the model loop
     names = tuple(class_names) if class_names is not None else source_class_names(dataset)
     labels = _attribute_labels(dataset, n)
-    if labels is None and label_part is not None:
-        labels = _item_labels(dataset, n, first, label_part, name)
+    read_labels = labels is None and label_part is not None and _has_label(first, label_part, name)
+    keys = _metadata_keys(first, (image_part, label_part))
+    item_labels, metadata = _read_items(
+        dataset, n, first, name, label_part if read_labels else None, keys
+    )
     if labels is None:
-        labels = np.full(n, None, dtype=object)
+        labels = item_labels if item_labels is not None else np.full(n, None, dtype=object)
     labels, names = labels_from_values(labels, name, names)
-    metadata = _item_metadata(dataset, n, first, (image_part, label_part), name)
     logger.info(
         "%s: %d items, %s, %s",
         name,
@@ -258,30 +260,6 @@ def _scalar(value: Any) -> Any:
 _NOT_SCALAR = object()
 
 
-def _item_metadata(
-    dataset: Any, n: int, first: Any, used: tuple[Any, Any], name: str
-) -> dict[str, np.ndarray]:
-    """Return the other scalar fields of dict items (``{"image", "label", "site": ...}``).
-
-    Reads every item once when item 0 has such fields (a Dataset cannot be asked for one field
-    alone); fields that are not scalars in item 0 (masks, boxes) are left out.
-    """
-    if not isinstance(first, Mapping):
-        return {}
-    keys = [k for k in first if k not in used and _scalar(first[k]) is not _NOT_SCALAR]
-    if not keys:
-        return {}
-    if n > 1:
-        logger.info("%s: reading its %d items for the fields %s", name, n, keys)
-    columns: dict[Any, list[Any]] = {k: [] for k in keys}
-    for i in range(n):
-        item = first if i == 0 else _read(dataset, i, name)
-        for k in keys:
-            value = _scalar(item.get(k)) if isinstance(item, Mapping) else None
-            columns[k].append(None if value is _NOT_SCALAR else value)
-    return metadata_columns({str(k): v for k, v in columns.items()}, n)
-
-
 def _describe_source(dataset: Any, name: str, n: int) -> str:
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(dataset, torch.utils.data.Dataset):
@@ -289,8 +267,8 @@ def _describe_source(dataset: Any, name: str, n: int) -> str:
     return f"{name} of {n} images"
 
 
-def _item_labels(dataset: Any, n: int, first: Any, part: int | str, name: str) -> np.ndarray | None:
-    """Read the label of every item; None when item 0's "label" is not one (a mask, boxes)."""
+def _has_label(first: Any, part: int | str, name: str) -> bool:
+    """Whether item 0's label part is a label; warn (data used unlabelled) when it is not."""
     try:
         label_value(first[part])
     except NotALabel as exc:
@@ -300,20 +278,58 @@ def _item_labels(dataset: Any, n: int, first: Any, part: int | str, name: str) -
             UserWarning,
             stacklevel=3,
         )
-        return None
-    if n > 1:
+        return False
+    return True
+
+
+def _metadata_keys(first: Any, used: tuple[Any, Any]) -> list[Any]:
+    """Return the other scalar fields of dict items (``{"image", "label", "site": ...}``).
+
+    Fields that are not scalars in item 0 (masks, boxes) are left out.
+    """
+    if not isinstance(first, Mapping):
+        return []
+    return [k for k in first if k not in used and _scalar(first[k]) is not _NOT_SCALAR]
+
+
+def _read_items(
+    dataset: Any, n: int, first: Any, name: str, label_part: int | str | None, keys: list[Any]
+) -> tuple[np.ndarray | None, dict[str, np.ndarray]]:
+    """Read every item once for its label (at ``label_part``) and its metadata ``keys``.
+
+    A Dataset cannot be asked for one field alone, and each read may decode an image: the
+    labels and the metadata come from the same pass. Nothing is read when neither is asked.
+
+    Returns
+    -------
+    labels : numpy.ndarray of object or None
+        One label value per item; ``None`` when ``label_part`` is ``None``.
+    metadata : dict of str to numpy.ndarray
+        One column per key (see :func:`~featscope.data.samples.metadata_columns`).
+    """
+    if label_part is None and not keys:
+        return None, {}
+    if n > 1 and label_part is not None:
         logger.info("%s has no targets attribute: reading its %d items for their labels", name, n)
-    values = []
+    if n > 1 and keys:
+        logger.info("%s: reading its %d items for the fields %s", name, n, keys)
+    labels: list[Any] = []
+    columns: dict[Any, list[Any]] = {k: [] for k in keys}
     for i in range(n):
         item = first if i == 0 else _read(dataset, i, name)
-        try:
-            values.append(label_value(item[part]))
-        except (NotALabel, IndexError, KeyError, TypeError) as exc:
-            raise DataError(
-                f"item {i} of {name} has no class label at {part!r} ({exc}); give every item "
-                "an integer or str label"
-            ) from None
-    return np.asarray(values, dtype=object)
+        if label_part is not None:
+            try:
+                labels.append(label_value(item[label_part]))
+            except (NotALabel, IndexError, KeyError, TypeError) as exc:
+                raise DataError(
+                    f"item {i} of {name} has no class label at {label_part!r} ({exc}); give "
+                    "every item an integer or str label"
+                ) from None
+        for k in keys:
+            value = _scalar(item.get(k)) if isinstance(item, Mapping) else None
+            columns[k].append(None if value is _NOT_SCALAR else value)
+    metadata = metadata_columns({str(k): v for k, v in columns.items()}, n) if keys else {}
+    return (np.asarray(labels, dtype=object) if label_part is not None else None), metadata
 
 
 def image_arrays(
