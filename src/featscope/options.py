@@ -328,9 +328,15 @@ class Extraction:
     device: str = option("cpu", "--device", help="cpu, cuda, cuda:N or mps")
     amp: str = option(
         "auto", "--amp", choices=AMP_MODES,
-        help="mixed precision of the forward pass (auto: bf16 on CUDA, float32 elsewhere)",
+        help="precision of the forward pass (auto: bf16 on CUDA; on a CPU with native bf16, bf16 "
+        "when a check on the first images shows that it keeps the features; float32 elsewhere)",
     )  # fmt: skip
     batch_size: int = option(64, "--batch-size", type=int, help="images per forward pass")
+    fold_bn: bool = option(
+        True, "--no-fold-bn", action="store_false", from_arg=bool,
+        help="run the model as it is, without folding each BatchNorm into the convolution "
+        "before it (folding gives the same features to float32 rounding, faster)",
+    )  # fmt: skip
     num_workers: int | None = option(
         None, "--num-workers", type=int, help="DataLoader workers (default: from data and cores)"
     )

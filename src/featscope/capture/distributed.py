@@ -199,6 +199,10 @@ def extract_features_distributed(
     shard_dir = None if cache_dir is None else Path(cache_dir) / f"rank{rank}-of-{world}"
     out: ExtractionResult | None = None
     error: tuple[str, str] | None = None
+    if kwargs.get("amp") == "auto" and torch.device(kwargs.get("device", "cpu")).type == "cpu":
+        # on a CPU "auto" checks bfloat16 on the first images, and each rank sees other first
+        # images: the ranks could decide differently, so a distributed CPU run stays float32
+        kwargs = {**kwargs, "amp": "off"}
     try:
         if len(shard):
             out = extract_features(

@@ -10,6 +10,7 @@ features.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import warnings
@@ -164,9 +165,9 @@ def _default_num_workers(n_samples: int) -> int:
 def _amp_dtype(amp: bool | str | None, device: torch.device) -> torch.dtype | None:
     """Return the autocast dtype of ``amp`` on ``device`` (None: float32 throughout).
 
-    "auto" is half precision on CUDA only: there it roughly doubles the throughput of
-    convolutional and transformer models, while on a CPU bfloat16 is often slower than
-    float32 and only worth asking for explicitly.
+    "auto" is half precision on CUDA, where it roughly doubles the throughput of convolutional
+    and transformer models; on a CPU it is decided per model by :func:`_auto_cpu_dtype` (None
+    here).
     """
     if amp is False or amp is None or amp == "off":
         return None
@@ -195,6 +196,54 @@ def _amp_dtype(amp: bool | str | None, device: torch.device) -> torch.dtype | No
         )
         return None
     return choices[amp]
+
+
+def _fold(handle: ModelHandle, tap: Any, probe: Any) -> tuple[ModelHandle, Any]:
+    """Return the handle and capture to extract with: a folded copy of the model when safe."""
+    from featscope.capture.fold import folded_handle
+
+    folded_model, folded = folded_handle(handle, tap.points, probe)
+    if not folded:
+        return handle, tap
+    logger.info(
+        "folded %d BatchNorm layers into the convolutions before them (the same features to "
+        "float32 rounding; --no-fold-bn runs the model as it is)",
+        len(folded),
+    )
+    return folded_model, capture(folded_model, tap.points)
+
+
+def _first_images(dataset: _SampleDataset) -> torch.Tensor | None:
+    """Return the first readable images of the samples as one batch (None if none)."""
+    from featscope.capture.precision import CHECK_IMAGES
+
+    _, images, _ = _collate([dataset[i] for i in range(min(CHECK_IMAGES, len(dataset)))])
+    return images if images is not None and images.ndim == 4 else None
+
+
+def _auto_cpu_dtype(
+    handle: ModelHandle,
+    tap: Any,
+    images: torch.Tensor | None,
+    dev: torch.device,
+    channels_last: bool,
+    memory_format: torch.memory_format,
+) -> torch.dtype | None:
+    """``amp="auto"`` on a CPU: bfloat16 where it is native and keeps these features, else None."""
+    from featscope.capture.precision import check_bf16, native_cpu_bf16
+
+    if images is None or not native_cpu_bf16():
+        return None
+    x = images.to(dev).contiguous(memory_format=memory_format)
+
+    def run(batch: torch.Tensor) -> dict[str, torch.Tensor]:
+        pooled = _pool_batch(tap.run(batch), len(batch), handle.num_prefix_tokens)
+        return {name: vectors for name, (vectors, _rule) in pooled.items()}
+
+    with _placed(handle.module, dev, channels_last), tap:
+        check = check_bf16(run, x)
+    logger.info("%s", check.describe())
+    return check.dtype
 
 
 def _model_state(module: Any) -> tuple[torch.device | None, torch.dtype | None]:
@@ -338,6 +387,7 @@ def extract_features(
     skip_bad_images: bool = False,
     channels_last: bool | None = None,
     amp: bool | str = False,
+    fold_batchnorm: bool = True,
     cache_dir: str | os.PathLike[str] | None = None,
     resume: bool = False,
     _fingerprint_extra: Mapping[str, Any] | None = None,
@@ -371,9 +421,17 @@ def extract_features(
         for 1,000 images, benchmarks/tsne_job.py).
     amp : {"auto", "off", "bf16", "fp16"} or bool, default False
         Autocast the forward pass to half precision. "auto" (and ``True``) picks bfloat16 on
-        CUDA where supported, float16 otherwise, and float32 elsewhere; "bf16" / "fp16" apply
+        CUDA where supported, float16 otherwise; on a CPU with native bfloat16, "auto" runs the
+        first images both ways and keeps bfloat16 only when the features agree
+        (:mod:`featscope.capture.precision`), else float32; "bf16" / "fp16" apply
         on CUDA and the CPU (torch's CPU autocast), with a warning and float32 on other
         devices. Features are pooled and returned in float32.
+    fold_batchnorm : bool, default True
+        Run a copy of the model in which every BatchNorm that directly follows a convolution is
+        folded into it (:mod:`featscope.capture.fold`), unless one of the pair is a capture
+        point; the copy is checked against the model first. The features are the same to
+        float32 rounding; ResNet-18 on a CPU runs about 1.15x faster. False runs the model as
+        it is.
     cache_dir : path or None, default None
         Write the features batch by batch into memory-mapped ``.npy`` files in this folder
         (:class:`featscope.capture.store.FeatureStore`) instead of RAM: memory stays at about
@@ -433,11 +491,17 @@ def extract_features(
             "(cache_dir=DIR) together with --resume"
         )
     workers = _default_num_workers(len(samples)) if num_workers is None else num_workers
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    input_dtype = _floating_dtype(module)
+    auto_cpu = amp == "auto" and dev.type == "cpu" and input_dtype == torch.float32
     if cache_dir is None:
         sink: Any = _Accumulator(len(samples))
     else:
+        from featscope.capture.precision import native_cpu_bf16
         from featscope.capture.store import FeatureStore, fingerprint
 
+        # options, not the checks' outcomes: a finished store is reused without running the
+        # model, and the checks decide the same way again on the same model, data and CPU
         stamp = fingerprint(
             handle,
             [p.name for p in tap.points],
@@ -445,11 +509,12 @@ def extract_features(
             source=samples.source,
             batch_size=batch_size,
             skip_bad_images=bool(skip_bad_images),
-            amp=str(autocast_dtype),
+            amp=f"auto (native bf16: {native_cpu_bf16()})" if auto_cpu else str(autocast_dtype),
             channels_last=bool(channels_last),
             device_type=dev.type,
             # recorded only when set, so that stores made before it existed still resume
             **({"prepared": True} if samples.prepared else {}),
+            **({"fold_batchnorm": True} if fold_batchnorm else {}),
             **dict(_fingerprint_extra or {}),
         )
         sink = FeatureStore(cache_dir, stamp, batch_size, resume=resume)
@@ -463,6 +528,16 @@ def extract_features(
             )
     start = sink.samples_done
     dataset: Any = _SampleDataset(samples, handle.preprocess)
+    if start < len(samples):
+        # a few real images, read once, check the folded copy and bfloat16 against the model
+        probe = functools.cache(lambda: _first_images(dataset))
+        if fold_batchnorm:
+            handle, tap = _fold(handle, tap, probe)
+            module = handle.module
+        if auto_cpu:
+            autocast_dtype = _auto_cpu_dtype(
+                handle, tap, probe(), dev, channels_last, memory_format
+            )
     if start:
         # the same batches as an uninterrupted run: `start` is a whole number of batches
         dataset = torch.utils.data.Subset(dataset, range(start, len(samples)))
@@ -486,8 +561,6 @@ def extract_features(
         channels_last,
         autocast_dtype,
     )
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
-    input_dtype = _floating_dtype(module)
     bar = _progress(len(samples), progress)
     bar.update(start)
     try:

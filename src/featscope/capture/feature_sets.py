@@ -120,6 +120,7 @@ def extract_feature_sets(
         "cache_dir": extraction.cache_dir,
         "resume": extraction.resume,
         "amp": extraction.amp,
+        "fold_batchnorm": extraction.fold_bn,
     }
     if world > 1:
         from featscope.capture.distributed import (

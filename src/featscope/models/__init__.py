@@ -17,13 +17,14 @@ the adapter that needs them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import numbers
 import os
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -136,7 +137,8 @@ def load_model(
             "leave pretrained off (or pass a checkpoint)"
         )
 
-    handle, built_here = _build(model, spec, pretrained=pretrained, in_chans=chans)
+    with _seeded_init(spec is not None and not pretrained):
+        handle, built_here = _build(model, spec, pretrained=pretrained, in_chans=chans)
     weights = _weights(handle, spec, pretrained=pretrained)
     if checkpoint is not None:
         report = load_checkpoint(handle.module, checkpoint, strict=strict)
@@ -186,6 +188,23 @@ def describe_preprocessing(handle: ModelHandle) -> dict[str, Any]:
         origin of each.
     """
     return as_preprocessing(handle.preprocess).describe()
+
+
+@contextlib.contextmanager
+def _seeded_init(seeded: bool) -> Iterator[None]:
+    """Build a model by name from seed 0, leaving the caller's random state as it was.
+
+    A model built without weights is otherwise a different random network in every process, so
+    the same command on the same data would give different features, maps and metrics.
+    """
+    if not seeded:
+        yield
+        return
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        yield
 
 
 def _build(
