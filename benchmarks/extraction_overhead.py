@@ -11,12 +11,13 @@ seed 0, in one process and interleaved:
 * ``featscope``: :func:`featscope.capture.extract_features` on the image folder (reading,
   decoding, preprocessing, hooks, pooling, the features written to one array).
 
-Each is run for float32 and for bfloat16 autocast (``--amp off`` and ``--amp bf16``), batch 64
-(featscope's default), and reported as images per second and the ratio featscope / bare.
+Each is run for float32 and for bfloat16 autocast (``--amp off`` and ``--amp bf16``) at
+featscope's default batch size (8 at 224 px on a CPU), and reported as images per second and
+the ratio featscope / bare.
 
 Usage::
 
-    python benchmarks/extraction_overhead.py [--repeats 3] [--batch-size 64]
+    python benchmarks/extraction_overhead.py [--repeats 3] [--batch-size N]
 """
 
 from __future__ import annotations
@@ -41,13 +42,13 @@ HERE = Path(__file__).resolve().parent
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: featscope's")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "extraction_overhead.json")
     args = parser.parse_args(argv)
 
     from featscope import load_model
     from featscope.capture import extract_features
-    from featscope.capture.extract import _fold
+    from featscope.capture.extract import _fold, default_batch_size
     from featscope.capture.hooks import capture
     from featscope.data import image_folder
 
@@ -56,12 +57,11 @@ def main(argv: list[str] | None = None) -> None:
         samples = image_folder(digits_folder(root / "digits"))
         handle = load_model("tv:resnet18", input_size=224)
         points = ["backbone"]
+        batch_size = args.batch_size or default_batch_size(handle, "cpu")
         images = [handle.preprocess(samples.load(i).convert("RGB")) for i in range(len(samples))]
         batches = [
-            torch.stack(images[i : i + args.batch_size]).contiguous(
-                memory_format=torch.channels_last
-            )
-            for i in range(0, len(images), args.batch_size)
+            torch.stack(images[i : i + batch_size]).contiguous(memory_format=torch.channels_last)
+            for i in range(0, len(images), batch_size)
         ]
         # the model featscope runs: its folded copy, channels-last
         model, _ = _fold(handle, capture(handle, points), lambda: batches[0][:8])
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         def featscope(amp: str) -> float:
             start = time.perf_counter()
             extract_features(
-                handle, samples, points, amp=amp, batch_size=args.batch_size, progress=False
+                handle, samples, points, amp=amp, batch_size=batch_size, progress=False
             )
             return time.perf_counter() - start
 
@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         shutil.rmtree(root, ignore_errors=True)
     n = len(samples)
     medians = {m: statistics.median(t) for m, t in times.items()}
-    print(f"\n{n} images, batch {args.batch_size}, load {os.getloadavg()[0]:.1f}")
+    print(f"\n{n} images, batch {batch_size}, load {os.getloadavg()[0]:.1f}")
     print("| precision | bare (img/s) | featscope (img/s) | featscope / bare |")
     print("|---|---:|---:|---:|")
     for amp in ("off", "bf16"):

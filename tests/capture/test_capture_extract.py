@@ -193,3 +193,32 @@ def test_cuda_extraction_matches_cpu_and_returns_the_model(net, amp):
     tol = 5e-2 if amp else 1e-4
     for name in cpu.features:
         np.testing.assert_allclose(gpu.features[name], cpu.features[name], atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize(
+    ("size", "device", "expected"),
+    [
+        ((224, 224), "cpu", 8),
+        ((32, 32), "cpu", 64),
+        ((96, 96), "cpu", 32),
+        ((224, 224), "cuda", 64),
+    ],
+)
+def test_default_batch_size_keeps_cpu_batches_small_for_large_inputs(size, device, expected):
+    import dataclasses
+
+    from featscope.capture.extract import default_batch_size
+    from featscope.models.handle import Preprocessing
+
+    handle = dataclasses.replace(make_handle(), preprocess=Preprocessing(input_size=size))
+    assert default_batch_size(handle, device) == expected
+    # a hand-written preprocessing callable says nothing of its size
+    plain = dataclasses.replace(make_handle(), preprocess=lambda image: image)
+    assert default_batch_size(plain, "cpu") == 64
+
+
+def test_default_batch_size_gives_the_features_of_any_batch_size(net):
+    np.testing.assert_allclose(
+        run(net, n=10).features["backbone"], run(net, n=10, batch_size=3).features["backbone"],
+        rtol=1e-5, atol=1e-6,
+    )  # fmt: skip

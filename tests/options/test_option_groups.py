@@ -163,11 +163,14 @@ def test_a_single_number_is_a_size_and_export_needs_a_run_folder(tmp_path):
 
 def test_switches_do_not_print_a_default():
     parser = new_parser("demo", "test")
-    add_group(parser, Extraction, "extraction", only=["progress", "batch_size"])
+    add_group(parser, Extraction, "extraction", only=["progress", "batch_size", "device"])
     text = " ".join(parser.format_help().split())
     assert "--quiet no progress bars, warnings only" in text
     assert "(default: True)" not in text
-    assert "(default: 64)" in text
+    assert "(default: cpu)" in text
+    # a help that states its default gets none appended
+    assert "(default: 64, and on a CPU fewer for large inputs: 8 at 224 px" in text
+    assert "(default: None)" not in text
 
 
 def test_no_early_stop_flag_turns_both_stops_off():

@@ -101,7 +101,7 @@ def extract_feature_sets(
         images), and :class:`~featscope.errors.DataError` when no sample could be read.
     """
     from featscope.capture.distributed import distributed_world
-    from featscope.capture.extract import extract_features
+    from featscope.capture.extract import default_batch_size, extract_features
 
     extraction = Extraction() if extraction is None else extraction
     requested = _as_points(handle, points)
@@ -113,7 +113,8 @@ def extract_feature_sets(
     points = requested
     rank, world = distributed_world() if distributed else (0, 1)
     options = {
-        "batch_size": extraction.batch_size,
+        # resolved here: a distributed run shards the samples by whole batches
+        "batch_size": extraction.batch_size or default_batch_size(handle, extraction.device),
         "num_workers": extraction.num_workers,
         "progress": extraction.progress and rank == 0,
         "skip_bad_images": extraction.skip_bad_images,

@@ -46,7 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--checkpoint", help="state dict to load (read with weights_only=True)")
     add_group(parser, Preprocess, "model input", only=["input_size"], helps=_HELP)
     extraction = ["device", "batch_size", "skip_bad_images", "progress"]
-    add_group(parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8})
+    add_group(
+        parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8},
+        helps={"batch_size": "images per forward pass"},
+    )  # fmt: skip
     add_group(parser, ReconOptions, "masking")
     add_group(parser, Figures, "figures", only=["formats", "dpi", "show"])
     add_group(parser, Output, "output", aliases={"export": ["--out-file"]}, helps=_HELP)

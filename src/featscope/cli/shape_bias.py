@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         only=("device", "batch_size", "num_workers", "amp", "skip_bad_images", "progress"),
         # skip_bad_images None: `plot` can tell it was given
         defaults={"batch_size": 32, "amp": "off", "skip_bad_images": None},
+        helps={"batch_size": "images per forward pass"},
     )
     plot = parser.add_argument_group("plot (featscope shape-bias plot ...)")
     plot.add_argument("--csv-dir", nargs="+", help="folder(s) of decision csvs")

@@ -120,7 +120,7 @@ def reconstruct(
                 mask_ratio=params["mask_ratio"],
                 mask_patch_size=params["mask_patch_size"],
                 seed=options.seed,
-                batch_size=extraction.batch_size,
+                batch_size=extraction.batch_size or 8,
                 skipped=skipped,
             )
             images = [image for batch in batches for image in reconstruct_batch(batch, params)]
