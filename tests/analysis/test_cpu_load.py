@@ -11,6 +11,11 @@ import pytest
 from featscope.analysis import _cpu_load
 
 
+@pytest.fixture(autouse=True)
+def _fresh_measurement(monkeypatch):
+    monkeypatch.setattr(_cpu_load, "_last", None)
+
+
 def _scripted(monkeypatch, snapshots):
     it = iter(snapshots)
     monkeypatch.setattr(_cpu_load, "_snapshot", lambda: next(it))
@@ -21,6 +26,17 @@ def test_own_cpu_time_is_not_counted(monkeypatch):
     # 40 ticks over 4 cores: 30 busy, 20 of them this process's -> 10 / 40 of 4 cores = 1 core
     _scripted(monkeypatch, [(100, 1000, 50), (130, 1040, 70)])
     assert _cpu_load.busy_cores_elsewhere(4, window=0) == pytest.approx(1.0)
+
+
+def test_a_recent_measurement_is_reused_and_an_old_one_is_not(monkeypatch):
+    clock = iter([100.0, 100.5, 103.0, 103.0])
+    monkeypatch.setattr(_cpu_load.time, "monotonic", lambda: next(clock))
+    _scripted(monkeypatch, [(100, 1000, 50), (130, 1040, 70), (130, 1040, 70), (170, 1080, 70)])
+    assert _cpu_load.busy_cores_elsewhere(4, window=0) == pytest.approx(1.0)
+    # 0.5 s later: the same value, no new snapshots
+    assert _cpu_load.busy_cores_elsewhere(4, window=0) == pytest.approx(1.0)
+    # 3 s later: measured again (40 of 40 ticks busy, none of them this process's)
+    assert _cpu_load.busy_cores_elsewhere(4, window=0) == pytest.approx(4.0)
 
 
 def test_result_is_clipped_to_the_cores(monkeypatch):

@@ -22,6 +22,11 @@ from collections.abc import Iterator
 #: Sampling window. The kernel counts CPU time in ticks (usually 1/100 s per core), so 0.1 s
 #: on 2 cores is 20 ticks: a resolution of a tenth of a core.
 WINDOW_S = 0.1
+#: A measurement younger than this is reused: the stages of one map (t-SNE, clusters,
+#: neighbours) ask within a second of each other, and each sample costs a WINDOW_S sleep.
+REUSE_S = 2.0
+
+_last: tuple[float, int, float] | None = None  # (monotonic time, n_cores, busy cores)
 
 
 def _snapshot() -> tuple[int, int, int]:
@@ -48,9 +53,13 @@ def busy_cores_elsewhere(n_cores: int, window: float = WINDOW_S) -> float:
     Returns
     -------
     float
-        Busy cores, ``0 <= value <= n_cores``. Where ``/proc`` is not available (not Linux),
-        the 1-minute load average (which includes this process), or 0 without one.
+        Busy cores, ``0 <= value <= n_cores``; the same value again within :data:`REUSE_S`.
+        Where ``/proc`` is not available (not Linux), the 1-minute load average (which
+        includes this process), or 0 without one.
     """
+    global _last
+    if _last is not None and _last[1] == n_cores and time.monotonic() - _last[0] < REUSE_S:
+        return _last[2]
     try:
         busy0, total0, own0 = _snapshot()
         time.sleep(window)
@@ -65,7 +74,9 @@ def busy_cores_elsewhere(n_cores: int, window: float = WINDOW_S) -> float:
     others = max(0, (busy1 - busy0) - (own1 - own0))
     # /proc/stat sums every core of the machine; this process may be pinned to fewer.
     machine_cores = os.cpu_count() or n_cores
-    return min(float(n_cores), others / ticks * machine_cores)
+    busy = min(float(n_cores), others / ticks * machine_cores)
+    _last = (time.monotonic(), n_cores, busy)
+    return busy
 
 
 def effective_n_jobs(n_jobs: int, load_aware: bool = True) -> int:
