@@ -154,3 +154,19 @@ def test_a_copy_that_disagrees_with_the_model_is_not_used(monkeypatch, caplog):
     assert same is handle
     assert names == ()
     assert "checked and not used" in caplog.text
+
+
+def test_the_settings_say_how_the_model_ran():
+    common = {"progress": False, "num_workers": 0}
+    folded = extract_features(make_handle(_net()), make_samples(6), ["backbone"], **common)
+    assert folded.settings == {
+        "device": "cpu",
+        "batch_size": 64,
+        "precision": "float32",
+        "channels_last": True,
+        "folded_batchnorms": 1,
+    }
+    plain = extract_features(
+        make_handle(_net()), make_samples(6), ["backbone"], fold_batchnorm=False, **common
+    )
+    assert plain.settings["folded_batchnorms"] == 0

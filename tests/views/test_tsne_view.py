@@ -62,6 +62,11 @@ def test_run_folder_holds_data_figures_and_manifest_last(demo_run):
     listed = {f["path"] for f in manifest["files"]}
     assert "feat_backbone.1.npy" in listed
     assert "manifest.json" not in listed
+    # how the model ran, as decided (the test suite pins amp "auto" to float32 on the CPU)
+    ran = manifest["metadata"]["extraction"]
+    assert ran["precision"] == "float32"
+    assert ran["device"] == "cpu"
+    assert ran["batch_size"] == 64  # 28 px digits: the CPU default keeps 64
     features = np.load(run_dir / "feat_neck.npy")
     assert features.shape == (1000, 128)
     assert features.dtype == np.float32

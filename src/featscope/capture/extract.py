@@ -58,12 +58,17 @@ class ExtractionResult:
     skipped : tuple of (str, str)
         ``(sample id, reason)`` of every image that could not be read (only with
         ``skip_bad_images=True``).
+    settings : dict
+        How the model ran, as decided for this extraction: ``device``, ``batch_size``,
+        ``precision`` (``"float32"``, ``"bfloat16"``, ``"float16"``), ``channels_last`` and
+        ``folded_batchnorms`` (how many were folded). Empty for a finished store reused as it is.
     """
 
     features: dict[str, np.ndarray]
     pooling: dict[str, str]
     kept: np.ndarray
     skipped: tuple[tuple[str, str], ...] = field(default=())
+    settings: dict[str, Any] = field(default_factory=dict)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -230,26 +235,29 @@ def default_batch_size(handle: ModelHandle, device: str | torch.device) -> int:
     return min(64, 1 << (fits.bit_length() - 1))
 
 
-def _fold(handle: ModelHandle, tap: Any, probe: Any) -> tuple[ModelHandle, Any]:
-    """Return the handle and capture to extract with: a folded copy of the model when safe."""
+def _fold(handle: ModelHandle, tap: Any, probe: Any) -> tuple[ModelHandle, Any, int]:
+    """Return the handle and capture to extract with (a folded copy of the model when safe)."""
     from featscope.capture.fold import folded_handle
 
     folded_model, folded = folded_handle(handle, tap.points, probe)
     if not folded:
-        return handle, tap
+        return handle, tap, 0
     logger.info(
         "folded %d BatchNorm layers into the convolutions before them (the same features to "
         "float32 rounding; --no-fold-bn runs the model as it is)",
         len(folded),
     )
-    return folded_model, capture(folded_model, tap.points)
+    return folded_model, capture(folded_model, tap.points), len(folded)
 
 
 def _first_images(dataset: _SampleDataset) -> torch.Tensor | None:
     """Return the first readable images of the samples as one batch (None if none)."""
     from featscope.capture.precision import CHECK_IMAGES
 
-    _, images, _ = _collate([dataset[i] for i in range(min(CHECK_IMAGES, len(dataset)))])
+    try:
+        _, images, _ = _collate([dataset[i] for i in range(min(CHECK_IMAGES, len(dataset)))])
+    except RuntimeError:  # prepared tensors of different sizes do not stack: nothing to check
+        return None
     return images if images is not None and images.ndim == 4 else None
 
 
@@ -563,16 +571,25 @@ def extract_features(
             )
     start = sink.samples_done
     dataset: Any = _SampleDataset(samples, handle.preprocess)
+    settings: dict[str, Any] = {}
     if start < len(samples):
         # a few real images, read once, check the folded copy and bfloat16 against the model
         probe = functools.cache(lambda: _first_images(dataset))
+        n_folded = 0
         if fold_batchnorm:
-            handle, tap = _fold(handle, tap, probe)
+            handle, tap, n_folded = _fold(handle, tap, probe)
             module = handle.module
         if auto_cpu:
             autocast_dtype = _auto_cpu_dtype(
                 handle, tap, probe(), dev, channels_last, memory_format
             )
+        settings = {
+            "device": str(dev),
+            "batch_size": batch_size,
+            "precision": str(autocast_dtype or input_dtype).removeprefix("torch."),
+            "channels_last": bool(channels_last),
+            "folded_batchnorms": n_folded,
+        }
     if start:
         # the same batches as an uninterrupted run: `start` is a whole number of batches
         dataset = torch.utils.data.Subset(dataset, range(start, len(samples)))
@@ -650,4 +667,5 @@ def extract_features(
         pooling=pooling,
         kept=kept,
         skipped=tuple(skipped),
+        settings=settings,
     )

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -52,12 +53,15 @@ class FeatureExtraction:
         ``(sample id, reason)`` of the images skipped with ``skip_bad_images``.
     duplicates : Mapping of str to tuple of str
         For each point kept, the requested names that gave the same features (mapped once).
+    settings : Mapping of str to Any
+        How the model ran (:attr:`featscope.capture.ExtractionResult.settings`).
     """
 
     feature_sets: tuple[FeatureSet, ...]
     samples: ImageSamples
     skipped: tuple[tuple[str, str], ...] = ()
     duplicates: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    settings: Mapping[str, Any] = field(default_factory=dict)
 
 
 def extract_feature_sets(
@@ -157,7 +161,9 @@ def extract_feature_sets(
     sets = tuple(out.feature_sets(samples, provenance, logits=logits, aliases=duplicates))
     if not sets or len(out.kept) == 0:
         raise DataError(f"no sample of {samples.source!r} could be read; nothing to map")
-    return FeatureExtraction(sets, samples.subset(out.kept), tuple(out.skipped), duplicates)
+    return FeatureExtraction(
+        sets, samples.subset(out.kept), tuple(out.skipped), duplicates, dict(out.settings)
+    )
 
 
 def _as_points(handle: ModelHandle, points: str | Iterable[str | CapturePoint]) -> list:

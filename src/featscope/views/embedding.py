@@ -186,6 +186,8 @@ def tsne(
                 return TsneRun(results=(), features=(), run_dir=None, timings=timings)
             feature_sets, samples = extracted.feature_sets, extracted.samples
             skipped = extracted.skipped
+            if run is not None and extracted.settings:
+                run.add_metadata("extraction", dict(extracted.settings))
         with clock("reduce"):
             results = map_feature_sets(
                 feature_sets, embedding, seed=selection.seed, device=extraction.device
