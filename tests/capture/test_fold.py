@@ -170,3 +170,64 @@ def test_the_settings_say_how_the_model_ran():
         make_handle(_net()), make_samples(6), ["backbone"], fold_batchnorm=False, **common
     )
     assert plain.settings["folded_batchnorms"] == 0
+
+
+def test_a_captured_container_ending_with_the_conv_keeps_its_pair_only():
+    torch.manual_seed(2)
+    net = nn.Sequential(
+        nn.Sequential(nn.Conv2d(3, 4, 3)),  # "0": its output is the conv's
+        _trained_bn(nn.BatchNorm2d(4)),
+        nn.ReLU(),
+        nn.Conv2d(4, 4, 3),
+        _trained_bn(nn.BatchNorm2d(4)),
+    ).eval()
+    folded, names = fold_batchnorm(net, keep={"0"})
+    assert names == ("4",)
+    assert isinstance(folded[1], nn.BatchNorm2d)
+    x = torch.randn(2, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(folded[0](x), net[0](x))  # what a hook on "0" sees
+        torch.testing.assert_close(folded(x), net(x), rtol=1e-5, atol=1e-5)
+
+
+def test_half_precision_models_are_not_folded():
+    net = _net().half()
+    folded, names = fold_batchnorm(net)
+    assert folded is net
+    assert names == ()
+
+
+class Stateful(TinyCNN):
+    """Counts its forward calls and keeps the last input: tracing must not touch it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+        self.last = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        self.last = x
+        return super().forward(x)
+
+
+def test_tracing_runs_on_the_copy_not_on_the_callers_model():
+    torch.manual_seed(0)
+    net = Stateful().eval()
+    folded, names = fold_batchnorm(net)
+    assert names == ("features.1",)
+    assert folded.calls == 1  # the copy was traced
+    assert net.calls == 0
+    assert net.last is None
+
+
+def test_shape_bias_logits_follow_the_fold_option():
+    from featscope.capture.logits import extract_logits
+    from featscope.options import Extraction
+
+    handle, samples = make_handle(_net()), make_samples(4)
+    off = extract_logits(handle, samples, Extraction(fold_bn=False, progress=False))
+    on = extract_logits(handle, samples, Extraction(progress=False))
+    assert off.settings["folded_batchnorms"] == 0
+    assert on.settings["folded_batchnorms"] == 1
+    np.testing.assert_allclose(on.features["logits"], off.features["logits"], rtol=1e-5, atol=1e-6)

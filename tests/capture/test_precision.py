@@ -90,3 +90,17 @@ def test_auto_with_native_bf16_follows_the_check(monkeypatch, caplog, tolerance,
     expected = bf16 if kept else off
     np.testing.assert_array_equal(auto.features["backbone"], expected.features["backbone"])
     assert ("amp auto: bfloat16" if kept else "amp auto: float32") in caplog.text
+
+
+def test_auto_checks_prepared_float64_tensors_like_the_loop_converts_them(monkeypatch):
+    from featscope.data import torch_dataset
+
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: True)
+    torch.manual_seed(0)
+    items = [(torch.rand(3, 16, 16, dtype=torch.float64), i % 2) for i in range(6)]
+    samples = torch_dataset(items)
+    result = extract_features(
+        make_handle(TinyCNN()), samples, ["backbone"], amp="auto", progress=False, num_workers=0
+    )
+    assert result.features["backbone"].shape == (6, 8)
+    assert result.settings["precision"] in ("bfloat16", "float32")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copyreg
+import dataclasses
 import logging
 import os
 import signal
@@ -234,7 +235,8 @@ def extract_features_distributed(
         dist.gather_object(meta, gathered, dst=0)
         if rank != 0:
             return None
-        return _merge_files(Path(cache_dir), world, gathered)
+        merged = _merge_files(Path(cache_dir), world, gathered)
+        return dataclasses.replace(merged, settings=_settings(out, world))
     payload = (
         None if out is None else (out.features, out.pooling, out.kept + shard.start, out.skipped)
     )
@@ -249,7 +251,13 @@ def extract_features_distributed(
         pooling=dict(parts[0][1]),
         kept=np.concatenate([p[2] for p in parts]).astype(np.int64),
         skipped=tuple(s for p in parts for s in p[3]),
+        settings=_settings(out, world),
     )
+
+
+def _settings(out: ExtractionResult | None, world: int) -> dict[str, Any]:
+    """Rank 0's record of how the model ran (every rank runs it the same way)."""
+    return {} if out is None else {**out.settings, "processes": world}
 
 
 def _merge_files(cache_dir: Path, world: int, metas: list[Any]) -> ExtractionResult:

@@ -274,7 +274,8 @@ def _auto_cpu_dtype(
 
     if images is None or not native_cpu_bf16():
         return None
-    x = images.to(dev).contiguous(memory_format=memory_format)
+    # the loop's conversion: prepared tensors may come in another floating type
+    x = images.to(dev, dtype=torch.float32).contiguous(memory_format=memory_format)
 
     def run(batch: torch.Tensor) -> dict[str, torch.Tensor]:
         pooled = _pool_batch(tap.run(batch), len(batch), handle.num_prefix_tokens)
@@ -544,7 +545,9 @@ def extract_features(
         from featscope.capture.store import FeatureStore, fingerprint
 
         # options, not the checks' outcomes: a finished store is reused without running the
-        # model, and the checks decide the same way again on the same model, data and CPU
+        # model, and the checks decide the same way again on the same model, data and CPU.
+        # Stores made before folding existed (unfolded) are refused by "fold_batchnorm".
+        auto_bf16 = auto_cpu and native_cpu_bf16()
         stamp = fingerprint(
             handle,
             [p.name for p in tap.points],
@@ -552,11 +555,12 @@ def extract_features(
             source=samples.source,
             batch_size=batch_size,
             skip_bad_images=bool(skip_bad_images),
-            amp=f"auto (native bf16: {native_cpu_bf16()})" if auto_cpu else str(autocast_dtype),
+            amp="auto (bf16 if checked)" if auto_bf16 else str(autocast_dtype),
             channels_last=bool(channels_last),
             device_type=dev.type,
             # recorded only when set, so that stores made before it existed still resume
             **({"prepared": True} if samples.prepared else {}),
+            # folded features differ from unfolded ones by float32 rounding: not mixed
             **({"fold_batchnorm": True} if fold_batchnorm else {}),
             **dict(_fingerprint_extra or {}),
         )

@@ -45,7 +45,8 @@ def batchnorm_pairs(module: torch.nn.Module) -> list[tuple[str, str]]:
     Parameters
     ----------
     module : torch.nn.Module
-        The model. It is traced symbolically (torch.fx), not run.
+        The model. It is traced symbolically (torch.fx): its ``forward`` runs on proxies, so
+        pass a copy of a model whose forward keeps state.
 
     Returns
     -------
@@ -76,6 +77,16 @@ def batchnorm_pairs(module: torch.nn.Module) -> list[tuple[str, str]]:
     return pairs
 
 
+def _splits(pair: tuple[str, str], keep: Collection[str]) -> bool:
+    """Whether a kept module holds one member of ``pair`` but not the other."""
+
+    def inside(path: str, container: str) -> bool:
+        return container == "" or path == container or path.startswith(container + ".")
+
+    conv, bn = pair
+    return any(inside(conv, k) != inside(bn, k) for k in keep)
+
+
 def _foldable_bn(module: Any) -> bool:
     return (
         type(module) is torch.nn.BatchNorm2d
@@ -95,23 +106,31 @@ def fold_batchnorm(
     module : torch.nn.Module
         The model; not changed.
     keep : collection of str
-        Module paths that must keep their own outputs (capture points): a pair with either
-        member here is not folded.
+        Module paths whose inputs or outputs are captured: a pair is not folded when one of
+        these modules holds one member of the pair and not the other (the member itself, or a
+        container that ends with the convolution or starts with the BatchNorm), since what
+        crosses its boundary would change.
 
     Returns
     -------
     module : torch.nn.Module
-        The folded copy, or ``module`` itself when nothing was folded (no copy made).
+        The folded copy, or ``module`` itself when nothing was folded.
     folded : tuple of str
         The paths of the BatchNorms that became ``Identity``.
     """
-    pairs = [(c, b) for c, b in batchnorm_pairs(module) if c not in keep and b not in keep]
-    if not pairs:
+    if not any(type(m) is torch.nn.BatchNorm2d for m in module.modules()):
+        return module, ()  # no copy and no tracing for transformers and BatchNorm-free networks
+    if any(p.is_floating_point() and p.dtype != torch.float32 for p in module.parameters()):
+        # the check's tolerance is float32's; half-precision models are run as they are
         return module, ()
     try:
+        # traced and folded on the copy: tracing runs forward(), which may keep state
         folded = copy.deepcopy(module)
     except Exception as exc:  # a module holding something uncopyable
         logger.debug("no BatchNorm folding: the model cannot be copied (%s)", exc)
+        return module, ()
+    pairs = [pair for pair in batchnorm_pairs(folded) if not _splits(pair, keep)]
+    if not pairs:
         return module, ()
     folded.eval()
     with torch.no_grad():
@@ -161,8 +180,8 @@ def folded_handle(
     candidate = dataclasses.replace(handle, module=module)
     if not _same_values(handle, candidate, points, images):
         logger.warning(
-            "BatchNorm folding was checked and not used: the folded copy of %s gives different "
-            "features (a model whose graph torch.fx does not see whole)",
+            "BatchNorm folding was checked and not used: the folded copy of %s gives other "
+            "values at the capture points; the model runs as it is",
             handle.spec,
         )
         return handle, ()

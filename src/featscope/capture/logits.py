@@ -61,6 +61,7 @@ def extract_logits(
         progress=extraction.progress,
         skip_bad_images=extraction.skip_bad_images,
         amp=extraction.amp,
+        fold_batchnorm=extraction.fold_bn,
     )
 
 

@@ -84,9 +84,14 @@ def run_and_exit() -> NoReturn:
     docs/benchmarks.md). Every result is written and closed by then, so the exit handlers
     registered with :mod:`atexit` (logging's, W&B's, multiprocessing's) run, the streams are
     flushed, and the process ends there. :func:`main` itself returns normally, for callers in a
-    larger program.
+    larger program. The quick exit is skipped when something may still need the interpreter:
+    a profiler or tracer around the program (``python -m cProfile -m featscope``, which writes
+    its output after the module returns) or threads other than the main one (they are joined
+    by the normal exit).
     """
     code = main()
+    if sys.getprofile() is not None or sys.gettrace() is not None or threading.active_count() > 1:
+        sys.exit(code)
     # the documented exit handlers, which os._exit would skip; only the module teardown is left
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

@@ -86,7 +86,15 @@ def build_parser() -> argparse.ArgumentParser:
         parser,
         Extraction,
         "extraction",
-        only=("device", "batch_size", "num_workers", "amp", "skip_bad_images", "progress"),
+        only=(
+            "device",
+            "batch_size",
+            "fold_bn",
+            "num_workers",
+            "amp",
+            "skip_bad_images",
+            "progress",
+        ),
         # skip_bad_images None: `plot` can tell it was given
         defaults={"batch_size": 32, "amp": "off", "skip_bad_images": None},
         helps={"batch_size": "images per forward pass"},

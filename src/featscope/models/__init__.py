@@ -101,7 +101,9 @@ def load_model(
         For ``timm:``, ``tv:``, ``hf:<hub id>`` and ``mmpretrain:`` specs, the zoo's pretrained
         weights, through the zoo's own cache (downloaded when not cached, unless
         ``HF_HUB_OFFLINE`` is set). Never the default: featscope does not download unless
-        asked, and such a model without a checkpoint has random weights (logged as a warning).
+        asked, and such a model without a checkpoint has random weights (logged as a warning),
+        drawn from seed 0: the same spec is the same network in every run, whatever
+        ``torch.manual_seed`` was called before (the caller's random state is left as it was).
     strict : bool, default False
         Raise instead of warning when checkpoint keys do not all match.
 

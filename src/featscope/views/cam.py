@@ -99,7 +99,7 @@ def cam(
         spec = DEFAULT_DEMO_MODEL if model is None else model
         handle = load_model(spec, checkpoint=checkpoint, **kwargs)
         layer = cam_layer(handle, point or default_cam_point(handle))
-        session = CamSession(handle, layer, extraction.batch_size or 32)
+        session = CamSession(handle, layer, extraction.batch_size or 64)
         k = session.num_classes()  # a model without a classifier output fails here
         names = class_names(handle, k)
         resolve_targets([0.0] * k, names, opts.targets)  # unknown classes fail before any image
