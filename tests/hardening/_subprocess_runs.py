@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 #: The command line, as the installed ``featscope`` script runs it.
-MAIN = "import sys; from featscope.cli import main; sys.exit(main())"
+MAIN = "from featscope.cli import run_and_exit; run_and_exit()"
 
 
 #: Prepended to MAIN: the run stops just before its manifest until a signal ends it.
