@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 from capture_helpers import MultiNet, batch_of, hook_count, make_handle, make_samples
+from torch import nn
 
 from featscope.capture import ExtractionResult, extract_features
 from featscope.errors import DataError, ParameterError
@@ -210,11 +211,20 @@ def test_default_batch_size_keeps_cpu_batches_small_for_large_inputs(size, devic
     from featscope.capture.extract import default_batch_size
     from featscope.models.handle import Preprocessing
 
-    handle = dataclasses.replace(make_handle(), preprocess=Preprocessing(input_size=size))
+    three_convs = nn.Sequential(*(nn.Conv2d(3, 3, 3) for _ in range(3)))
+    handle = dataclasses.replace(
+        make_handle(three_convs), preprocess=Preprocessing(input_size=size)
+    )
     assert default_batch_size(handle, device) == expected
     # a hand-written preprocessing callable says nothing of its size
-    plain = dataclasses.replace(make_handle(), preprocess=lambda image: image)
+    plain = dataclasses.replace(make_handle(three_convs), preprocess=lambda image: image)
     assert default_batch_size(plain, "cpu") == 64
+    # one convolution (a transformer's patch embedding): the rule does not apply
+    patchy = dataclasses.replace(
+        make_handle(nn.Sequential(nn.Conv2d(3, 8, 16, stride=16), nn.Flatten())),
+        preprocess=Preprocessing(input_size=size),
+    )
+    assert default_batch_size(patchy, "cpu") == 64
 
 
 def test_default_batch_size_gives_the_features_of_any_batch_size(net):
