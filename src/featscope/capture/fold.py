@@ -10,11 +10,15 @@ torch.fx finds the pairs: a ``Conv2d`` whose only user is a ``BatchNorm2d``, eac
 ``torch.fx.experimental.optimization.fuse`` is not used because it returns a ``GraphModule`` in
 which the containers it inlined (``layer1``, a timm ``stages.2``) are never called, so hooks on
 them would not fire. Here the pairs are folded into a deep copy of the original module tree
-instead: the convolution gets the folded weights and the BatchNorm becomes ``Identity``, so every
-module name still exists and a hook anywhere sees what it saw before. The caller's model is never
-changed. Pairs whose convolution or BatchNorm is itself a capture point are left alone (the
-convolution's own output changes), and only the exact torch classes are folded (timm's
-``BatchNormAct2d`` also applies an activation; ``Conv2dSame`` pads in ``forward``).
+instead (the copy is also what gets traced, since tracing runs ``forward``): the convolution gets
+the folded weights and the BatchNorm becomes ``Identity``, so every module name still exists and
+a hook on any module that holds both members of a pair, or neither, sees what it saw before. The
+caller's model is never changed. Pairs split by a capture point are left alone (the convolution
+itself, the BatchNorm, or a container ending with the one or starting with the other: what
+crosses its boundary would change); so are half-precision models (the check's tolerance is
+float32's) and all but the exact torch classes (timm's ``BatchNormAct2d`` also applies an
+activation; ``Conv2dSame`` pads in ``forward``). The folded copy is checked against the model on
+two real images before it is used.
 """
 
 from __future__ import annotations
