@@ -291,3 +291,27 @@ def test_monitor_turns_each_epoch_map_onto_the_previous_epoch(tmp_path):
     expected = align_to(independent[1], independent[0]).coords
     assert aligned[1].coords == pytest.approx(expected, abs=1e-6)
     assert centroid_movement(aligned[0], aligned[1]) <= centroid_movement(*independent) + 1e-9
+
+
+def test_the_first_step_fixes_the_precision_for_the_run(tmp_path, monkeypatch):
+    from featscope.capture import precision
+
+    monkeypatch.setattr(precision, "native_cpu_bf16", lambda: True)
+    checks = []
+    real_check = precision.check_bf16
+
+    def counting_check(run, images):
+        checks.append(len(images))
+        return real_check(run, images)
+
+    monkeypatch.setattr(precision, "check_bf16", counting_check)
+    net = tiny_net()
+    monitor = featscope.Monitor(net, output=Output(work_dir=tmp_path), **MONITOR)
+    assert monitor.extraction.amp == "auto"
+    for epoch in range(3):
+        monitor.step(epoch)
+    run_dir = monitor.close()
+    assert len(checks) == 1  # decided once, at the first step
+    assert monitor.extraction.amp in ("bf16", "off")
+    recorded = json.loads((run_dir / "manifest.json").read_text())["metadata"]["extraction"]
+    assert recorded["precision"] == {"bf16": "bfloat16", "off": "float32"}[monitor.extraction.amp]

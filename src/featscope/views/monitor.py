@@ -23,7 +23,7 @@ the model's train/eval mode, its device and the global torch random state are re
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -204,6 +204,9 @@ class Monitor:
                 previous=self.history[-1].results if self.history else None,
             )  # fmt: skip
             featmaps = self._featmaps() if self.featmap_points else ()
+        self._pin_precision(extracted.settings)
+        if run is not None and extracted.settings and not self.history:
+            run.add_metadata("extraction", dict(extracted.settings))
         step = MonitorStep(epoch=epoch, results=results, featmaps=tuple(featmaps))
         if run is not None:
             write_monitor_step(
@@ -215,6 +218,17 @@ class Monitor:
         return step
 
     __call__ = step  # monitor(epoch) is monitor.step(epoch)
+
+    def _pin_precision(self, settings: Mapping[str, Any]) -> None:
+        """Keep the precision the first step chose for every later step.
+
+        On a CPU ``amp="auto"`` checks bfloat16 against float32 on the first images each time
+        features are extracted; the weights change between epochs, so the choice could change
+        too, and maps of one run would then differ in precision.
+        """
+        chosen = {"bfloat16": "bf16", "float32": "off"}.get(settings.get("precision", ""))
+        if self.extraction.amp == "auto" and settings.get("device") == "cpu" and chosen:
+            self.extraction = replace(self.extraction, amp=chosen)
 
     def _open(self) -> Any:
         if self._run is None and self.output.work_dir is not None:
