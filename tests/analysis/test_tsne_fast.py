@@ -53,6 +53,37 @@ def test_exact_neighbors_torch_and_numpy_agree(monkeypatch, digits):
     assert (i_np == i_t).mean() > 0.99  # only exact ties may come in another order
 
 
+def test_exact_neighbors_sklearn_search_agrees_with_numpy(monkeypatch, digits):
+    from featscope.analysis import _tsne_neighbors
+
+    X, _ = digits
+    X = X[:400]
+    d_np, _ = exact_neighbors(X, 10)
+    # as in a --features run, where nothing has imported torch
+    monkeypatch.setattr(_tsne_neighbors, "TORCH_FROM_SAMPLES", 100)
+    monkeypatch.setattr(_tsne_neighbors, "search_backend", lambda n, loaded: "sklearn")
+    d_sk, i_sk = exact_neighbors(X, 10, n_jobs=2)
+    assert d_sk.dtype == np.float64
+    assert i_sk.dtype == np.int64
+    np.testing.assert_allclose(d_np, d_sk, rtol=1e-4, atol=1e-3)
+    assert (i_sk != np.arange(400)[:, None]).all()
+    # the digits' integer pixels make many exact ties, so indices may differ in order: check
+    # that the returned points are at the returned distances instead
+    full = np.linalg.norm(X[:, None, :].astype(np.float64) - X[None, :, :], axis=2)
+    np.testing.assert_allclose(np.take_along_axis(full, i_sk, axis=1), d_sk, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("n", "torch_loaded", "expected"),
+    [(2_000, False, "numpy"), (20_000, False, "sklearn"), (20_000, True, "torch"),
+     (70_000, False, "torch")],
+)  # fmt: skip
+def test_search_backend_avoids_importing_torch_for_small_searches(n, torch_loaded, expected):
+    from featscope.analysis._tsne_neighbors import search_backend
+
+    assert search_backend(n, torch_loaded) == expected
+
+
 def test_affinities_match_opentsne(digits):
     from openTSNE import affinity
 

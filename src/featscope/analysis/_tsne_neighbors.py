@@ -6,12 +6,16 @@ On PCA-reduced features (50 dimensions) an *exact* k-NN search by blocks of one 
 is both faster and better: the product runs on all cores in BLAS, and the k smallest entries of
 each row are picked with ``torch.topk`` (many times faster than ``np.argpartition`` on long
 rows) when torch is at hand, numpy otherwise. torch is imported here only inside functions (the
-layering rule: ``analysis/`` never imports torch at module level).
+layering rule: ``analysis/`` never imports torch at module level). When nothing has imported
+torch yet (a ``--features`` run) and the search is small, scikit-learn's own blocked search
+(``ArgKmin``, OpenMP) does it instead: importing torch costs 1.7 s, more than torch saves below
+:data:`SKLEARN_UP_TO` points, and scikit-learn is loaded for the t-SNE anyway.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -19,7 +23,7 @@ import numpy as np
 from featscope.analysis.tsne_params import on_cpu
 from featscope.progress import Progress
 
-__all__ = ["choose_neighbors", "exact_neighbors"]
+__all__ = ["choose_neighbors", "exact_neighbors", "search_backend"]
 
 #: "auto" neighbours: exact search up to this many samples, Annoy above; exact runs in BLAS on
 #: all cores, Annoy on one thread (docs/benchmarks.md: "Exact neighbours").
@@ -29,6 +33,10 @@ EXACT_NEIGHBORS_MAX_GPU = 2_000_000
 #: Below this many samples the neighbour search stays in numpy: importing torch (about a
 #: second) would cost more than it saves.
 TORCH_FROM_SAMPLES = 5_000
+#: Without torch loaded, scikit-learn searches up to this many samples (20,000 PCA-50 points,
+#: 2 cores: 2.3 s against torch's 1.7 s import + 1.35 s search; the gap to torch's search
+#: grows with N^2 and passes the import's cost near 27,000).
+SKLEARN_UP_TO = 25_000
 #: Rows of the distance matrix computed at once (bounded memory: block x n float32).
 _BLOCK_BYTES = 64 * 2**20
 #: ... on a GPU: 1 GiB blocks keep its matrix units busy (1,000,000 points: 268 rows a block).
@@ -95,12 +103,43 @@ def exact_neighbors(
     block = max(1, min(n, (_BLOCK_BYTES_GPU if on_gpu else _BLOCK_BYTES) // (4 * n)))
     if on_gpu or as_tensors:
         return _neighbors_torch(X, k, block, n_jobs, device, as_tensors)
-    if n >= TORCH_FROM_SAMPLES:
+    backend = search_backend(n, "torch" in sys.modules)
+    if backend == "sklearn":
+        return _neighbors_sklearn(X, k, n_jobs)
+    if backend == "torch":
         try:
             return _neighbors_torch(X, k, block, n_jobs)
         except ImportError:  # torch is a dependency, but stay usable without it
             pass
     return _neighbors_numpy(X, k, block)
+
+
+def search_backend(n_samples: int, torch_loaded: bool) -> str:
+    """Return which exact search runs on the CPU: ``"numpy"``, ``"sklearn"`` or ``"torch"``.
+
+    Parameters
+    ----------
+    n_samples : int
+        Points searched.
+    torch_loaded : bool
+        Whether torch is imported already (then it costs nothing to use).
+    """
+    if n_samples < TORCH_FROM_SAMPLES:
+        return "numpy"
+    if not torch_loaded and n_samples <= SKLEARN_UP_TO:
+        return "sklearn"
+    return "torch"
+
+
+def _neighbors_sklearn(X: np.ndarray, k: int, n_jobs: int) -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.neighbors import NearestNeighbors
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(max(1, n_jobs)), Progress(len(X), "neighbours", "points") as bar:
+        search = NearestNeighbors(n_neighbors=k, algorithm="brute").fit(X)
+        dist, idx = search.kneighbors()  # without X: each point's neighbours, itself excluded
+        bar.update(len(X))
+    return dist.astype(np.float64), idx.astype(np.int64)
 
 
 def _finish(sq: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
