@@ -202,6 +202,7 @@ def test_cuda_extraction_matches_cpu_and_returns_the_model(net, amp):
         ((224, 224), "cpu", 8),
         ((32, 32), "cpu", 64),
         ((96, 96), "cpu", 32),
+        ((384, 384), "cpu", 2),
         ((224, 224), "cuda", 64),
     ],
 )
@@ -219,12 +220,6 @@ def test_default_batch_size_keeps_cpu_batches_small_for_large_inputs(size, devic
     # a hand-written preprocessing callable says nothing of its size
     plain = dataclasses.replace(make_handle(three_convs), preprocess=lambda image: image)
     assert default_batch_size(plain, "cpu") == 64
-    # one convolution (a transformer's patch embedding): the rule does not apply
-    patchy = dataclasses.replace(
-        make_handle(nn.Sequential(nn.Conv2d(3, 8, 16, stride=16), nn.Flatten())),
-        preprocess=Preprocessing(input_size=size),
-    )
-    assert default_batch_size(patchy, "cpu") == 64
 
 
 def test_default_batch_size_gives_the_features_of_any_batch_size(net):

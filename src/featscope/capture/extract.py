@@ -208,13 +208,13 @@ def _amp_dtype(amp: bool | str | None, device: torch.device) -> torch.dtype | No
 def default_batch_size(handle: ModelHandle, device: str | torch.device) -> int:
     """Return the batch size extraction uses when none is given.
 
-    64 on a GPU. For a convolutional network on a CPU, the largest power of two up to 64 that
-    keeps a batch under :data:`_CPU_BATCH_PIXELS` input pixels: 8 at 224 px, 64 at 64 px and
-    below. Large batches do not run faster on a CPU, and their full-resolution activations
-    (200 MB for the first convolution of ResNet-18 at 224 px and batch 64) leave the caches and
-    are allocated afresh by every batch: ResNet-18 at 224 px runs about 1.15x faster at batch 8
-    than at 64 (docs/benchmarks.md). Models with at most two convolutions (a transformer's patch
-    embedding) keep 64: their activations are tokens, and the rule was not measured on them.
+    64 on a GPU. On a CPU, the largest power of two up to 64 that keeps a batch under
+    :data:`_CPU_BATCH_PIXELS` input pixels: 8 at 224 px, 2 at 384 px, 64 at 64 px and below.
+    Large batches do not run faster on a CPU, and their activations (200 MB for the first
+    convolution of ResNet-18 at 224 px and batch 64) leave the caches and are allocated afresh
+    by every batch. Measured on 2 cores (docs/benchmarks.md): ResNet-18 at 224 px runs about
+    1.15x faster at batch 8 than at 64, ViT-S/16 at 224 px 1.2x, ViT-S/16 at 384 px batch 2
+    1.1x faster than 32.
 
     Parameters
     ----------
@@ -230,10 +230,7 @@ def default_batch_size(handle: ModelHandle, device: str | torch.device) -> int:
     """
     if str(device) != "cpu" and not str(device).startswith("cpu:"):
         return 64
-    convolutions = sum(isinstance(m, torch.nn.Conv2d) for m in handle.module.modules())
     size = getattr(handle.preprocess, "input_size", None)
-    if convolutions <= 2:
-        return 64
     if not size or len(size) != 2:
         return 64
     fits = max(1, _CPU_BATCH_PIXELS // (int(size[0]) * int(size[1])))
