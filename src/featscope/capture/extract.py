@@ -268,10 +268,12 @@ def _auto_cpu_dtype(
     tap: Any,
     images: torch.Tensor | None,
     dev: torch.device,
-    channels_last: bool,
     memory_format: torch.memory_format,
 ) -> torch.dtype | None:
-    """``amp="auto"`` on a CPU: bfloat16 where it is native and keeps these features, else None."""
+    """``amp="auto"`` on a CPU: bfloat16 where it is native and keeps these features, else None.
+
+    Runs inside the extraction's capture, on the model as placed for the loop.
+    """
     from featscope.capture.precision import check_bf16, native_cpu_bf16
 
     if images is None or not native_cpu_bf16():
@@ -283,8 +285,7 @@ def _auto_cpu_dtype(
         pooled = _pool_batch(tap.run(batch), len(batch), handle.num_prefix_tokens)
         return {name: vectors for name, (vectors, _rule) in pooled.items()}
 
-    with _placed(handle.module, dev, channels_last), tap:
-        check = check_bf16(run, x)
+    check = check_bf16(run, x)
     logger.info("%s", check.describe())
     return check.dtype
 
@@ -577,25 +578,13 @@ def extract_features(
             )
     start = sink.samples_done
     dataset: Any = _SampleDataset(samples, handle.preprocess)
-    settings: dict[str, Any] = {}
-    if start < len(samples):
-        # a few real images, read once, check the folded copy and bfloat16 against the model
-        probe = functools.cache(lambda: _first_images(dataset))
-        n_folded = 0
-        if fold_batchnorm:
-            handle, tap, n_folded = _fold(handle, tap, probe)
-            module = handle.module
-        if auto_cpu:
-            autocast_dtype = _auto_cpu_dtype(
-                handle, tap, probe(), dev, channels_last, memory_format
-            )
-        settings = {
-            "device": str(dev),
-            "batch_size": batch_size,
-            "precision": str(autocast_dtype or input_dtype).removeprefix("torch."),
-            "channels_last": bool(channels_last),
-            "folded_batchnorms": n_folded,
-        }
+    running = start < len(samples)  # a finished store needs no model at all
+    # a few real images, read once, check the folded copy and bfloat16 against the model
+    probe = functools.cache(lambda: _first_images(dataset))
+    n_folded = 0
+    if running and fold_batchnorm:
+        handle, tap, n_folded = _fold(handle, tap, probe)
+        module = handle.module
     if start:
         # the same batches as an uninterrupted run: `start` is a whole number of batches
         dataset = torch.utils.data.Subset(dataset, range(start, len(samples)))
@@ -608,51 +597,59 @@ def extract_features(
         pin_memory=dev.type == "cuda",
         persistent_workers=False,
     )
-    logger.info(
-        "extracting %s from %d images of %s on %s (batch %d, %d workers, channels_last=%s, amp=%s)",
-        [p.name for p in tap.points],
-        len(samples),
-        samples.source,
-        dev,
-        batch_size,
-        workers,
-        channels_last,
-        autocast_dtype,
-    )
-    bar = _progress(len(samples), progress)
-    bar.update(start)
-    try:
-        with contextlib.ExitStack() as stack:
-            if start < len(samples):  # a finished store needs no model at all
-                stack.enter_context(_placed(module, dev, channels_last))
-                stack.enter_context(tap)
-            for positions, images, bad in loader if start < len(samples) else ():
-                skipped: list[tuple[str, str]] = []
-                for i, err in bad:
-                    if not skip_bad_images:
-                        if isinstance(err, DataError) and "skip-bad-images" not in str(err):
-                            raise DataError(f"{err}; {_SKIP_HINT}") from err
-                        raise err
-                    logger.warning("skipping %s: %s", samples.ids[i], err)
-                    skipped.append((samples.ids[i], str(err)))
-                if images is not None:
-                    x = images.to(dev, dtype=input_dtype, non_blocking=True)
-                    if x.ndim == 4:
-                        x = x.contiguous(memory_format=memory_format)
-                    autocast = (
-                        torch.autocast(device_type=dev.type, dtype=autocast_dtype)
-                        if autocast_dtype is not None
-                        else contextlib.nullcontext()
-                    )
-                    n = len(positions)
-                    with torch.inference_mode(), autocast:
-                        values = tap.run(x)
-                        pooled = _pool_batch(values, n, handle.num_prefix_tokens)
-                    sink.add(pooled, positions.numpy())
-                sink.commit(len(positions) + len(bad), skipped)
-                bar.update(len(positions) + len(bad))
-    finally:
-        bar.close()
+    settings: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        if running:
+            stack.enter_context(_placed(module, dev, channels_last))
+            stack.enter_context(tap)
+            if auto_cpu:  # on the model as the loop runs it: placed once
+                autocast_dtype = _auto_cpu_dtype(handle, tap, probe(), dev, memory_format)
+            settings = {
+                "device": str(dev),
+                "batch_size": batch_size,
+                "precision": str(autocast_dtype or input_dtype).removeprefix("torch."),
+                "channels_last": bool(channels_last),
+                "folded_batchnorms": n_folded,
+            }
+        logger.info(
+            "extracting %s from %d images of %s on %s (batch %d, %d workers, channels_last=%s, "
+            "amp=%s)",
+            [p.name for p in tap.points],
+            len(samples),
+            samples.source,
+            dev,
+            batch_size,
+            workers,
+            channels_last,
+            autocast_dtype,
+        )
+        bar = stack.enter_context(_progress(len(samples), progress))
+        bar.update(start)
+        for positions, images, bad in loader if running else ():
+            skipped: list[tuple[str, str]] = []
+            for i, err in bad:
+                if not skip_bad_images:
+                    if isinstance(err, DataError) and "skip-bad-images" not in str(err):
+                        raise DataError(f"{err}; {_SKIP_HINT}") from err
+                    raise err
+                logger.warning("skipping %s: %s", samples.ids[i], err)
+                skipped.append((samples.ids[i], str(err)))
+            if images is not None:
+                x = images.to(dev, dtype=input_dtype, non_blocking=True)
+                if x.ndim == 4:
+                    x = x.contiguous(memory_format=memory_format)
+                autocast = (
+                    torch.autocast(device_type=dev.type, dtype=autocast_dtype)
+                    if autocast_dtype is not None
+                    else contextlib.nullcontext()
+                )
+                n = len(positions)
+                with torch.inference_mode(), autocast:
+                    values = tap.run(x)
+                    pooled = _pool_batch(values, n, handle.num_prefix_tokens)
+                sink.add(pooled, positions.numpy())
+            sink.commit(len(positions) + len(bad), skipped)
+            bar.update(len(positions) + len(bad))
     features, pooling, kept = sink.result()
     sink.close()
     skipped = sink.skipped
