@@ -58,9 +58,9 @@ def batchnorm_pairs(module: torch.nn.Module) -> list[tuple[str, str]]:
         Pairs where the convolution's only user is the BatchNorm and each is called once; empty
         when the model cannot be traced (data-dependent control flow, unusual inputs).
     """
-    modules = dict(module.named_modules())
-    if not any(type(m) is torch.nn.BatchNorm2d for m in modules.values()):
+    if not _has_foldable_bn(module):
         return []  # no tracing at all for transformers and BatchNorm-free networks
+    modules = dict(module.named_modules())
     try:
         graph = torch.fx.symbolic_trace(module).graph
     except Exception as exc:  # any model code may fail under tracing
@@ -89,6 +89,10 @@ def _splits(pair: tuple[str, str], keep: Collection[str]) -> bool:
 
     conv, bn = pair
     return any(inside(conv, k) != inside(bn, k) for k in keep)
+
+
+def _has_foldable_bn(module: torch.nn.Module) -> bool:
+    return any(_foldable_bn(m) for m in module.modules())
 
 
 def _foldable_bn(module: Any) -> bool:
@@ -122,7 +126,7 @@ def fold_batchnorm(
     folded : tuple of str
         The paths of the BatchNorms that became ``Identity``.
     """
-    if not any(type(m) is torch.nn.BatchNorm2d for m in module.modules()):
+    if not _has_foldable_bn(module):
         return module, ()  # no copy and no tracing for transformers and BatchNorm-free networks
     if any(p.is_floating_point() and p.dtype != torch.float32 for p in module.parameters()):
         # the check's tolerance is float32's; half-precision models are run as they are
