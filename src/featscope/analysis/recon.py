@@ -38,6 +38,7 @@ from featscope.results import ReconstructedImage
 
 __all__ = [
     "NORM_PIX_EPS",
+    "RECON_BATCH_SIZE",
     "ReconOptions",
     "denormalize_patches",
     "hog_picture",
@@ -56,6 +57,8 @@ __all__ = [
 #: The epsilon of MAE's norm-pix target ``(x - mean) / sqrt(var + 1e-6)``; the same value as
 #: ``featscope.models.mim.patches.NORM_PIX_EPS`` (a test keeps them equal).
 NORM_PIX_EPS = 1e-6
+#: Images per forward pass of ``featscope recon`` when none is given.
+RECON_BATCH_SIZE = 8
 #: Seeds go to ``numpy.random.default_rng``, which takes 0 to 2**32 - 1 here.
 _MAX_SEED = 2**32 - 1
 _NAMED_COLORS = {

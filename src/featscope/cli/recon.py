@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from featscope.analysis.recon import ReconOptions
+from featscope.analysis.recon import RECON_BATCH_SIZE, ReconOptions
 from featscope.cli.common import add_images_argument, new_parser
 from featscope.cli.groups import add_group, group_from_args
 from featscope.options import Extraction, Figures, Output, Preprocess
@@ -47,8 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_group(parser, Preprocess, "model input", only=["input_size"], helps=_HELP)
     extraction = ["device", "batch_size", "skip_bad_images", "progress"]
     add_group(
-        parser, Extraction, "extraction", only=extraction, defaults={"batch_size": 8},
-        helps={"batch_size": "images per forward pass"},
+        parser, Extraction, "extraction", only=extraction,
+        defaults={"batch_size": RECON_BATCH_SIZE}, helps={"batch_size": "images per forward pass"},
     )  # fmt: skip
     add_group(parser, ReconOptions, "masking")
     add_group(parser, Figures, "figures", only=["formats", "dpi", "show"])

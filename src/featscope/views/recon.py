@@ -15,7 +15,7 @@ import logging
 import os
 from typing import Any
 
-from featscope.analysis.recon import ReconOptions, reconstruct_batch
+from featscope.analysis.recon import RECON_BATCH_SIZE, ReconOptions, reconstruct_batch
 from featscope.options import Extraction, Figures, Output, Preprocess
 from featscope.render import show
 from featscope.render.recon import plot_reconstruction, plot_reconstruction_grid
@@ -98,7 +98,8 @@ def reconstruct(
     from featscope.models.mim import load_mim
 
     options, preprocess = options or ReconOptions(), preprocess or Preprocess()
-    extraction, figures = extraction or Extraction(batch_size=8), figures or Figures()
+    extraction = extraction or Extraction(batch_size=RECON_BATCH_SIZE)
+    figures = figures or Figures()
     output = output or Output()
     export = export_format(output.export, output.work_dir)
     clock = Stopwatch()
@@ -120,7 +121,7 @@ def reconstruct(
                 mask_ratio=params["mask_ratio"],
                 mask_patch_size=params["mask_patch_size"],
                 seed=options.seed,
-                batch_size=extraction.batch_size or 8,
+                batch_size=extraction.batch_size or RECON_BATCH_SIZE,
                 skipped=skipped,
             )
             images = [image for batch in batches for image in reconstruct_batch(batch, params)]
