@@ -79,7 +79,7 @@ def test_parameters_reach_opentsne(monkeypatch, small):
 def test_auto_learning_rate_and_effective_params(monkeypatch, small):
     fake = _FakeOptimize().install(monkeypatch)
     X, _ = small  # 120 x 64
-    tsne = TSNE(pca_dims=10, negative_gradient_method="fft", n_jobs=1).fit(X)
+    tsne = TSNE(pca_dims=10, negative_gradient_method="fft", backend="opentsne", n_jobs=1).fit(X)
     # max(120 / 12 / 4, 50) = 50 in sklearn units.
     assert tsne.learning_rate_ == 50.0
     assert fake.calls[0]["learning_rate"] == 200.0
@@ -104,7 +104,12 @@ def test_auto_gradient_method_depends_on_points_per_thread(monkeypatch, n_jobs, 
     X = np.random.default_rng(0).normal(size=(80, 3))  # >= 50 x 1 thread, < 50 x 2 threads
     tsne = TSNE(perplexity=10, n_jobs=n_jobs).fit(X)
     assert tsne.params_["negative_gradient_method"] == expected
-    assert fake.calls[0]["negative_gradient_method"] == expected
+    # An FFT map runs on the numba engine (openTSNE's optimize is not called), Barnes-Hut on
+    # openTSNE's.
+    assert tsne.params_["backend"] == {"fft": "numba", "bh": "openTSNE"}[expected]
+    assert [call["negative_gradient_method"] for call in fake.calls] == (
+        [] if expected == "fft" else ["bh", "bh"]
+    )
 
 
 def test_same_seed_same_map_different_seed_different_map(small):

@@ -82,7 +82,7 @@ def test_each_rule_says_what_the_message_says():
         "negative_gradient_method": "one of 'auto', 'bh', 'fft', 'exact'",
         "neighbors": "one of 'auto', 'exact', 'annoy', 'pynndescent'",
         "device": '"cpu", "cuda" or "cuda:N"',
-        "backend": "one of 'auto', 'opentsne', 'torch'",
+        "backend": "one of 'auto', 'opentsne', 'numba', 'torch'",
     }
     check_parameters(PARAMETERS, DEFAULTS)  # every default keeps its own rule
 

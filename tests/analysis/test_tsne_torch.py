@@ -187,7 +187,10 @@ def test_auto_backend_and_method_resolution():
 @pytest.mark.parametrize(
     ("params", "message"),
     [
-        ({"backend": "jax"}, r"`backend` parameter must be one of 'auto', 'opentsne', 'torch'"),
+        (
+            {"backend": "jax"},
+            r"`backend` parameter must be one of 'auto', 'opentsne', 'numba', 'torch'",
+        ),
         ({"backend": "torch", "negative_gradient_method": "bh"}, r"\"bh\" \(Barnes-Hut\)"),
         ({"backend": "opentsne", "negative_gradient_method": "exact"}, r"pass backend=\"torch\""),
         ({"device": "gpu0"}, r"`device` 'gpu0' is not a torch device"),

@@ -1,9 +1,11 @@
 """Gradient descent of featscope's t-SNE: the engines, the gradient they use, the schedule.
 
-Two engines run the same update rule (openTSNE's ``gradient_descent``: gradient without
+Three engines run the same update rule (openTSNE's ``gradient_descent``: gradient without
 scikit-learn's factor 4, momentum, gains, clipped steps):
 
 * :class:`OpenTSNEEngine`, openTSNE's compiled Barnes-Hut / FFT gradients, on the CPU;
+* :class:`NumbaEngine`, openTSNE's FFT repulsion with featscope's compiled attraction and
+  update (:mod:`._tsne_numba`), on the CPU: the default for 2-D FFT maps there;
 * :class:`TorchEngine`, featscope's torch port of it (:mod:`._tsne_torch`), on any device.
 
 :func:`optimize` runs either through the same two phases (early exaggeration, then the rest)
@@ -23,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from featscope.analysis._cpu_load import effective_n_jobs, torch_threads
+from featscope.analysis._tsne_order import locality_order, renumber
 from featscope.analysis.tsne_params import EXAGGERATION_ITER, on_cpu
 from featscope.progress import Progress
 
@@ -43,6 +46,11 @@ FFT_SAMPLES_PER_THREAD = 2_500
 #: openTSNE's FFT ``ints_in_interval`` (default 1): a 4 times smaller grid, same map quality
 #: (docs/benchmarks.md: "FFT grid").
 FFT_INTS_IN_INTERVAL = 2
+#: Points are renumbered by :func:`~._tsne_order.locality_order` from this many samples on the
+#: CPU: the map (16 bytes a point) then outgrows a core's cache; at 20,000 points the order
+#: made no difference, at 70,000 the attractive forces ran 1.6-1.9x faster with it
+#: (docs/benchmarks.md: "Point order").
+LOCALITY_ORDER_FROM = 40_000
 #: torch's "auto": exact (all pairs) up to this many samples on a GPU, FFT above; exact is as
 #: cheap there and not approximate (docs/benchmarks.md: "Torch engine").
 TORCH_EXACT_MAX_GPU = 20_000
@@ -74,7 +82,7 @@ def choose_gradient_method(
     ----------
     method : {"auto", "bh", "fft", "exact"}
         The parameter, as given.
-    backend : {"opentsne", "torch"}
+    backend : {"opentsne", "numba", "torch"}
         The engine.
     n_components : int
         Map dimension (the FFT gradient is 2-D only).
@@ -89,8 +97,10 @@ def choose_gradient_method(
     Returns
     -------
     str
-        "bh" or "fft" for openTSNE, "exact" or "fft" for torch.
+        "bh" or "fft" for openTSNE, "fft" for numba, "exact" or "fft" for torch.
     """
+    if backend == "numba":
+        return "fft" if method == "auto" else method
     if backend == "torch":
         exact_max = TORCH_EXACT_MAX_CPU if on_cpu(device) else TORCH_EXACT_MAX_GPU
         if method == "auto":
@@ -182,7 +192,29 @@ class Engine:
         raise NotImplementedError
 
 
-class OpenTSNEEngine(Engine):
+class _Reordered:
+    """Mixin: the points optimised in a cache-friendly order, handed back in the caller's.
+
+    From :data:`LOCALITY_ORDER_FROM` samples, :func:`~._tsne_order.locality_order`.
+    """
+
+    order: np.ndarray | None = None
+
+    def _reorder(self, P: Any, start: np.ndarray) -> tuple[Any, np.ndarray]:
+        if start.shape[0] < LOCALITY_ORDER_FROM:
+            return P, start
+        self.order = locality_order(P)
+        return renumber(P, self.order), start[self.order]
+
+    def _restore(self, embedding: np.ndarray) -> np.ndarray:
+        if self.order is None:
+            return np.array(embedding, dtype=np.float64)
+        out = np.empty(embedding.shape, dtype=np.float64)
+        out[self.order] = embedding
+        return out
+
+
+class OpenTSNEEngine(_Reordered, Engine):
     """openTSNE's compiled Barnes-Hut / FFT gradient descent on the CPU."""
 
     def __init__(
@@ -190,6 +222,7 @@ class OpenTSNEEngine(Engine):
     ) -> None:
         from openTSNE import TSNEEmbedding, affinity
 
+        P, start = self._reorder(P, start)
         self.options: dict[str, Any] = {"negative_gradient_method": method, "n_jobs": n_jobs}
         if method == "fft":
             self.options["ints_in_interval"] = FFT_INTS_IN_INTERVAL
@@ -214,7 +247,26 @@ class OpenTSNEEngine(Engine):
         )
 
     def result(self) -> tuple[np.ndarray, float]:
-        return np.array(self.embedding, dtype=np.float64), float(self.embedding.kl_divergence)
+        return self._restore(self.embedding), float(self.embedding.kl_divergence)
+
+
+class NumbaEngine(_Reordered, Engine):
+    """On the CPU, 2-D maps: openTSNE's FFT repulsion, compiled attraction and update.
+
+    See :mod:`._tsne_numba`.
+    """
+
+    def __init__(self, P: Any, start: np.ndarray, n_jobs: int) -> None:
+        from featscope.analysis._tsne_numba import NumbaTSNE
+
+        P, start = self._reorder(P, start)
+        self.state = NumbaTSNE(P, start, FFT_INTS_IN_INTERVAL, n_jobs)
+
+    def run(self, n_iter, exaggeration, momentum, learning_rate, monitor, every) -> None:
+        self.state.optimize(n_iter, exaggeration, momentum, learning_rate, [monitor], every)
+
+    def result(self) -> tuple[np.ndarray, float]:
+        return self._restore(self.state.Y), self.state.kl_divergence()
 
 
 class TorchEngine(Engine):
@@ -246,9 +298,11 @@ def make_engine(
     n_jobs: int,
     random_state: int | None,
 ) -> Engine:
-    """Build the engine ``backend`` names ("opentsne" or "torch") on ``P`` and the start."""
+    """Build the engine ``backend`` names ("opentsne", "numba" or "torch") on ``P``."""
     if backend == "torch":
         return TorchEngine(P, start, device, method, n_jobs)
+    if backend == "numba":
+        return NumbaEngine(P, start, n_jobs)
     return OpenTSNEEngine(P, start, method, n_jobs, random_state)
 
 

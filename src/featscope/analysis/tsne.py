@@ -43,6 +43,7 @@ from featscope.analysis._tsne_affinity import affinities
 from featscope.analysis._tsne_engine import choose_gradient_method, make_engine, optimize
 from featscope.analysis._tsne_init import initial_positions
 from featscope.analysis._tsne_neighbors import choose_neighbors
+from featscope.analysis._tsne_numba import available as numba_ok
 from featscope.analysis.params import check_known, check_samples
 from featscope.analysis.pca import reduce_dims
 from featscope.analysis.tsne_params import EXAGGERATION_ITER, KL_RTOL, PARAMETERS, validate
@@ -127,12 +128,15 @@ class TSNE:
         affinities and sums need float64, which MPS lacks). Anything but the CPU runs
         featscope's torch engine (:mod:`._tsne_torch`), which also moves the exact neighbour
         search there.
-    backend : {"auto", "opentsne", "torch"}, default "auto"
+    backend : {"auto", "opentsne", "numba", "torch"}, default "auto"
         The gradient-descent engine. "opentsne": openTSNE's compiled Barnes-Hut / FFT code
-        (CPU only, the fastest on a CPU). "torch": featscope's torch implementation of the
-        same update rule (exact or FFT-interpolated repulsion) on ``device``. "auto": torch
-        when ``device`` is not the CPU or ``negative_gradient_method="exact"``, openTSNE
-        otherwise. ``params_["backend"]`` records the engine used.
+        (CPU only). "numba": openTSNE's FFT repulsion with featscope's compiled attractive
+        forces and update (:mod:`._tsne_numba`; CPU, 2-D FFT maps; the same map to float
+        rounding, faster). "torch": featscope's torch implementation of the same update rule
+        (exact or FFT-interpolated repulsion) on ``device``. "auto": torch when ``device`` is
+        not the CPU or ``negative_gradient_method="exact"``, numba for an FFT map on the CPU
+        (openTSNE where numba does not import), openTSNE's Barnes-Hut otherwise.
+        ``params_["backend"]`` records the engine used.
 
     Attributes
     ----------
@@ -264,13 +268,21 @@ class TSNE:
         """Check every parameter against its rule; return the resolved values."""
         resolved = validate(self.get_params(), n_samples)
         device, backend = resolved["device"], resolved["backend"]
-        method = self.negative_gradient_method
+        method = choose_gradient_method(
+            self.negative_gradient_method,
+            backend,
+            self.n_components,
+            n_samples,
+            device,
+            self.n_jobs,
+        )
+        if self.backend == "auto" and backend == "opentsne" and method == "fft" and numba_ok():
+            backend = "numba"  # the same map as openTSNE's FFT engine, 1.2-1.4x sooner
         return {
             **resolved,
+            "backend": backend,
             "neighbors": choose_neighbors(self.neighbors, self.metric, n_samples, device),
-            "negative_gradient_method": choose_gradient_method(
-                method, backend, self.n_components, n_samples, device, self.n_jobs
-            ),
+            "negative_gradient_method": method,
             "n_jobs": effective_n_jobs(self.n_jobs),
         }
 
@@ -385,7 +397,7 @@ class TSNE:
             "negative_gradient_method": method,
             "neighbors": resolved["neighbors"],
             "device": device,
-            "backend": "torch" if backend == "torch" else "openTSNE",
+            "backend": {"opentsne": "openTSNE"}.get(backend, backend),
         }
         return self
 

@@ -40,7 +40,7 @@ KL_RTOL = 0.05
 
 INITS = ("pca", "random")
 GRADIENT_METHODS = ("auto", "bh", "fft", "exact")
-BACKENDS = ("auto", "opentsne", "torch")
+BACKENDS = ("auto", "opentsne", "numba", "torch")
 NEIGHBOR_METHODS = ("auto", "exact", "annoy", "pynndescent")
 METRICS = ("euclidean", "cosine", "manhattan")
 
@@ -216,15 +216,21 @@ def validate(values: Mapping[str, Any], n_samples: int) -> dict[str, Any]:
     backend = values["backend"]
     if backend == "auto":
         backend = "torch" if not on_cpu(device) or method == "exact" else "opentsne"
-    if backend == "opentsne" and not on_cpu(device):
+    if backend in ("opentsne", "numba") and not on_cpu(device):
         raise ParameterError(
-            f'The `backend` "opentsne" runs on the CPU only; got device={values["device"]!r}; '
+            f'The `backend` "{backend}" runs on the CPU only; got device={values["device"]!r}; '
             'pass backend="torch" (or "auto") for a GPU, or device="cpu"'
         )
-    if backend == "opentsne" and method == "exact":
+    if backend in ("opentsne", "numba") and method == "exact":
         raise ParameterError(
             'The `negative_gradient_method` "exact" is the torch engine\'s; got '
-            'backend="opentsne"; pass backend="torch" or "auto"'
+            f'backend="{backend}"; pass backend="torch" or "auto"'
+        )
+    if backend == "numba" and (method == "bh" or n_components != 2):
+        raise ParameterError(
+            'The `backend` "numba" runs the FFT gradient, for 2-D maps only; got '
+            f"negative_gradient_method={method!r}, n_components={n_components}; pass "
+            'backend="opentsne" (or "auto") for Barnes-Hut and 3-D maps'
         )
     if backend == "torch" and method == "bh":
         raise ParameterError(

@@ -1,0 +1,162 @@
+"""The numba engine: openTSNE's update step for step, the point order, the engine choice."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from openTSNE import TSNEEmbedding, affinity
+
+from featscope.analysis import TSNE, _tsne_engine
+from featscope.analysis._tsne_affinity import perplexity_affinities
+from featscope.analysis._tsne_neighbors import exact_neighbors
+from featscope.analysis._tsne_numba import NumbaTSNE
+from featscope.analysis._tsne_order import locality_order, renumber
+from featscope.errors import ParameterError
+
+
+@pytest.fixture(scope="module")
+def problem():
+    """Affinities of 600 digits (PCA-free, 64 features) and a seeded start."""
+    from sklearn.datasets import load_digits
+
+    X = load_digits().data[:600].astype(np.float32)
+    distances, indices = exact_neighbors(X, 45)
+    P = perplexity_affinities(distances, indices, 15.0)
+    start = np.random.default_rng(0).normal(scale=1e-2, size=(len(X), 2))
+    return P, start
+
+
+def _opentsne(P, start, n_iter, exaggeration, momentum, rate):
+    embedding = TSNEEmbedding(
+        start.copy(),
+        affinity.PrecomputedAffinities(P, normalize=False),
+        negative_gradient_method="fft",
+        n_jobs=1,
+    )
+    return embedding.optimize(
+        n_iter=n_iter,
+        exaggeration=exaggeration,
+        momentum=momentum,
+        learning_rate=rate,
+        ints_in_interval=2,
+        inplace=True,
+    )
+
+
+def test_follows_opentsne_step_for_step(problem):
+    P, start = problem
+    state = NumbaTSNE(P, start, ints_in_interval=2, n_jobs=2)
+    state.optimize(40, exaggeration=12.0, momentum=0.5, learning_rate=50.0)
+    state.optimize(40, exaggeration=1.0, momentum=0.8, learning_rate=150.0)
+    reference = _opentsne(P, start, 40, 12.0, 0.5, 50.0)
+    reference = reference.optimize(
+        n_iter=40, exaggeration=1.0, momentum=0.8, learning_rate=150.0, ints_in_interval=2,
+        inplace=True,
+    )  # fmt: skip
+    ours = state.embedding()
+    assert np.abs(ours - np.asarray(reference)).max() < 1e-9 * np.abs(ours).max()
+    assert state.kl_divergence() == pytest.approx(float(reference.kl_divergence), rel=1e-8)
+    assert np.abs(start).max() == pytest.approx(np.abs(problem[1]).max())  # start not moved
+
+
+def test_callbacks_see_the_kl_before_the_update_and_can_stop(problem):
+    P, start = problem
+    state = NumbaTSNE(P, start, ints_in_interval=2, n_jobs=1)
+    seen = []
+
+    def callback(iteration, kl, embedding):
+        seen.append((iteration, kl, embedding.copy()))
+        return iteration == 20
+
+    assert state.optimize(100, 12.0, 0.5, 50.0, callbacks=[callback], every=10) is True
+    assert [s[0] for s in seen] == [10, 20]
+    # Stopped before the 20th update: the map is the one the callback saw, and its KL.
+    assert np.array_equal(seen[-1][2], state.Y)
+    assert seen[-1][1] == pytest.approx(state.kl_divergence(), rel=1e-12)
+    assert seen[0][1] > 0
+    assert state.optimize(5, 1.0, 0.8, 50.0) is False
+
+
+def test_rejects_maps_that_are_not_2d(problem):
+    P, start = problem
+    with pytest.raises(ValueError, match="2-D maps only"):
+        NumbaTSNE(P, np.zeros((len(start), 3)), ints_in_interval=2, n_jobs=1)
+
+
+def test_renumber_is_the_permuted_matrix_and_the_order_brings_neighbours_together():
+    rng = np.random.default_rng(0)
+    n = 300
+    # A ring whose points were shuffled: each point's neighbours are far away in memory.
+    shuffle = rng.permutation(n)
+    rows = np.concatenate([shuffle, shuffle])
+    cols = np.concatenate([np.roll(shuffle, 1), np.roll(shuffle, -1)])
+    P = sp.csr_matrix((rng.random(2 * n), (rows, cols)), shape=(n, n))
+    P = P + P.T
+    order = locality_order(P)
+    assert sorted(order.tolist()) == list(range(n))
+    Q = renumber(P, order)
+    assert np.array_equal(Q.toarray(), P.toarray()[order][:, order])
+
+    def bandwidth(M):
+        coo = M.tocoo()
+        return int(np.abs(coo.row - coo.col).max())
+
+    assert bandwidth(P) > n / 2
+    assert bandwidth(Q) <= 2
+
+
+@pytest.mark.parametrize("backend", ["numba", "opentsne"])
+def test_reordered_engines_give_the_map_in_the_callers_order(problem, monkeypatch, backend):
+    P, start = problem
+
+    def run(threshold):
+        monkeypatch.setattr(_tsne_engine, "LOCALITY_ORDER_FROM", threshold)
+        engine = _tsne_engine.make_engine(
+            backend, P, start, device="cpu", method="fft", n_jobs=1, random_state=0
+        )
+        monitor = _tsne_engine.ProgressMonitor(None, 0)
+        engine.run(30, 12.0, 0.5, 50.0, monitor, every=10)
+        return engine, engine.result()
+
+    plain, (unordered, kl_plain) = run(10**9)
+    ordered, (reordered, kl_ordered) = run(0)
+    assert plain.order is None
+    assert ordered.order is not None
+    assert not np.array_equal(ordered.order, np.arange(len(start)))
+    # The same map, point for point, up to the rounding of a different summation order.
+    assert np.abs(reordered - unordered).max() < 1e-8 * np.abs(unordered).max()
+    assert kl_ordered == pytest.approx(kl_plain, rel=1e-8)
+
+
+def test_auto_runs_fft_maps_on_numba_and_falls_back_to_opentsne(monkeypatch, problem):
+    from featscope.analysis import tsne as tsne_module
+
+    X = np.random.default_rng(0).normal(size=(200, 5))
+    fit = TSNE(negative_gradient_method="fft", n_iter=260, n_jobs=1, random_state=0).fit(X)
+    assert fit.params_["backend"] == "numba"
+    assert fit.embedding_.shape == (200, 2)
+    assert np.isfinite(fit.embedding_).all()
+    monkeypatch.setattr(tsne_module, "numba_ok", lambda: False)
+    fallback = TSNE(negative_gradient_method="fft", n_iter=260, n_jobs=1, random_state=0).fit(X)
+    assert fallback.params_["backend"] == "openTSNE"
+    # Barnes-Hut stays openTSNE's whatever is installed.
+    monkeypatch.undo()
+    assert (
+        TSNE(negative_gradient_method="bh", n_iter=260, n_jobs=1).fit(X).params_["backend"]
+        == "openTSNE"
+    )
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"negative_gradient_method": "bh"}, r"\"numba\" runs the FFT gradient.*method='bh'"),
+        ({"n_components": 3, "negative_gradient_method": "auto"}, r"n_components=3"),
+        ({"negative_gradient_method": "exact"}, r'"exact" is the torch engine.*"numba"'),
+    ],
+)
+def test_numba_backend_parameter_errors(params, message):
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    with pytest.raises(ParameterError, match=message):
+        TSNE(backend="numba", perplexity=5, **params).fit(X)
