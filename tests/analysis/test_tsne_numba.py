@@ -10,7 +10,7 @@ from openTSNE import TSNEEmbedding, affinity
 from featscope.analysis import TSNE, _tsne_engine
 from featscope.analysis._tsne_affinity import perplexity_affinities
 from featscope.analysis._tsne_neighbors import exact_neighbors
-from featscope.analysis._tsne_numba import NumbaTSNE
+from featscope.analysis._tsne_numba import NumbaTSNE, _FFTRepulsion, _opentsne_repulsion
 from featscope.analysis._tsne_order import locality_order, renumber
 from featscope.errors import ParameterError
 
@@ -45,8 +45,9 @@ def _opentsne(P, start, n_iter, exaggeration, momentum, rate):
 
 
 def test_follows_opentsne_step_for_step(problem):
+    """With openTSNE's own repulsion, the compiled attraction and update are openTSNE's."""
     P, start = problem
-    state = NumbaTSNE(P, start, ints_in_interval=2, n_jobs=2)
+    state = NumbaTSNE(P, start, box_width=2, n_jobs=2, repulsion="opentsne")
     state.optimize(40, exaggeration=12.0, momentum=0.5, learning_rate=50.0)
     state.optimize(40, exaggeration=1.0, momentum=0.8, learning_rate=150.0)
     reference = _opentsne(P, start, 40, 12.0, 0.5, 50.0)
@@ -62,7 +63,7 @@ def test_follows_opentsne_step_for_step(problem):
 
 def test_callbacks_see_the_kl_before_the_update_and_can_stop(problem):
     P, start = problem
-    state = NumbaTSNE(P, start, ints_in_interval=2, n_jobs=1)
+    state = NumbaTSNE(P, start, box_width=2, n_jobs=1)
     seen = []
 
     def callback(iteration, kl, embedding):
@@ -78,10 +79,53 @@ def test_callbacks_see_the_kl_before_the_update_and_can_stop(problem):
     assert state.optimize(5, 1.0, 0.8, 50.0) is False
 
 
+def _exact_repulsion(Y):
+    diff = Y[:, None, :] - Y[None, :, :]
+    w = 1.0 / (1.0 + (diff**2).sum(axis=-1))
+    np.fill_diagonal(w, 0.0)
+    z = w.sum()
+    return -((w**2)[:, :, None] * diff).sum(axis=1) / z, z
+
+
+@pytest.mark.parametrize(
+    ("scale", "z_tol", "force_tol"),
+    # A compact map (all in a few boxes), an unfolded one, a sprawling one (800 points over
+    # 500 units, where both interpolations are coarse: only the comparison holds there).
+    [(0.05, 1e-5, 1e-3), (1.0, 0.02, 0.1), (8.0, None, None)],
+)
+def test_fft_repulsion_is_at_least_as_close_to_the_exact_sums_as_opentsnes(scale, z_tol, force_tol):
+    Y = np.random.default_rng(1).normal(scale=scale * 10, size=(800, 2))
+    exact, z = _exact_repulsion(Y)
+    z_error, force_error = {}, {}
+    for name, repulsion in (("ours", _FFTRepulsion()), ("openTSNE", _opentsne_repulsion)):
+        out = np.empty_like(Y)
+        z_error[name] = abs(repulsion(Y, out, 1.5) - z) / z
+        relative = np.linalg.norm(out - exact, axis=1) / np.linalg.norm(exact, axis=1)
+        force_error[name] = np.median(relative)
+    assert z_error["ours"] <= 1.1 * z_error["openTSNE"] + 1e-6  # both exact to rounding
+    assert force_error["ours"] <= 1.1 * force_error["openTSNE"] + 1e-6
+    if z_tol is not None:
+        assert z_error["ours"] < z_tol
+        assert force_error["ours"] < force_tol
+
+
+def test_fft_repulsion_keeps_the_kernel_while_the_grid_stays():
+    Y = np.random.default_rng(2).normal(scale=30.0, size=(500, 2))
+    repulsion, out = _FFTRepulsion(), np.empty_like(Y)
+    repulsion(Y, out, 1.5)
+    key, spectra = repulsion.key, repulsion.spectra
+    repulsion(Y + 0.01, out, 1.5)  # moved, same extent: same grid, same spectra object
+    assert repulsion.key == key
+    assert repulsion.spectra is spectra
+    repulsion(Y * 2.0, out, 1.5)  # twice as wide: more boxes
+    assert repulsion.key[0] > key[0]
+    assert repulsion.key[1] == key[1] == 1.5  # boxes of box_width once the map is wide
+
+
 def test_rejects_maps_that_are_not_2d(problem):
     P, start = problem
     with pytest.raises(ValueError, match="2-D maps only"):
-        NumbaTSNE(P, np.zeros((len(start), 3)), ints_in_interval=2, n_jobs=1)
+        NumbaTSNE(P, np.zeros((len(start), 3)), box_width=2, n_jobs=1)
 
 
 def test_renumber_is_the_permuted_matrix_and_the_order_brings_neighbours_together():

@@ -31,11 +31,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from featscope.analysis._tsne_torch import grid_boxes
+
 __all__ = ["NumbaTSNE", "available"]
 
-#: openTSNE's gradient-descent constants (``gradient_descent.__call__`` defaults).
-MIN_GAIN = 0.01
-MAX_STEP_NORM = 5.0
 #: openTSNE's FFT defaults: interpolation nodes per box, fewest boxes per axis.
 _NODES = 3
 _MIN_BOXES = 50
@@ -66,79 +65,18 @@ def _threads(n_jobs: int) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
-_KERNELS: dict[str, Any] = {}
+def _kernels() -> Any:
+    """Return the compiled kernels' module (imported here: it imports numba)."""
+    from featscope.analysis import _tsne_kernels
+
+    return _tsne_kernels
 
 
-def _kernels() -> dict[str, Any]:
-    """Compile (or load from numba's cache) the kernels, once per process."""
-    if _KERNELS:
-        return _KERNELS
-    from numba import njit, prange
+def _opentsne_repulsion(Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
+    """Repulsion by openTSNE's FFT code: ``out = -sum_j w_ij^2 (y_i - y_j) / Z``; returns Z.
 
-    @njit(parallel=True, cache=True, nogil=True)
-    def attraction_error(indptr, indices, p, Y):  # pragma: no cover - compiled
-        """``sum_ij p_ij log(1 + |y_i - y_j|^2)`` over the edges of ``P``."""
-        total = 0.0
-        for i in prange(Y.shape[0]):
-            part = 0.0
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                d0 = Y[i, 0] - Y[j, 0]
-                d1 = Y[i, 1] - Y[j, 1]
-                part += p[e] * math.log1p(d0 * d0 + d1 * d1)
-            total += part
-        return total
-
-    @njit(parallel=True, cache=True, nogil=True)
-    def descend(
-        indptr, indices, p, Y, out, repulsion, update, gains, scale, momentum, rate
-    ):  # pragma: no cover - compiled
-        """One step: gradient = attraction + repulsion, then openTSNE's update into ``out``.
-
-        ``Y`` is only read (other threads read it for their neighbours); the moved points go
-        to ``out``.
-        """
-        for i in prange(Y.shape[0]):
-            y0 = Y[i, 0]
-            y1 = Y[i, 1]
-            f0 = 0.0
-            f1 = 0.0
-            for e in range(indptr[i], indptr[i + 1]):
-                j = indices[e]
-                d0 = y0 - Y[j, 0]
-                d1 = y1 - Y[j, 1]
-                w = p[e] / (1.0 + d0 * d0 + d1 * d1)
-                f0 += w * d0
-                f1 += w * d1
-            g0 = scale * f0 + repulsion[i, 0]
-            g1 = scale * f1 + repulsion[i, 1]
-            # Gains grow where the gradient's sign differs from the last update's (np.sign
-            # semantics: 0 has its own sign), shrink elsewhere.
-            if np.sign(update[i, 0]) != np.sign(g0):
-                gains[i, 0] += 0.2
-            else:
-                gains[i, 0] = gains[i, 0] * 0.8 + MIN_GAIN
-            if np.sign(update[i, 1]) != np.sign(g1):
-                gains[i, 1] += 0.2
-            else:
-                gains[i, 1] = gains[i, 1] * 0.8 + MIN_GAIN
-            u0 = momentum * update[i, 0] - rate * gains[i, 0] * g0
-            u1 = momentum * update[i, 1] - rate * gains[i, 1] * g1
-            norm = math.sqrt(u0 * u0 + u1 * u1)
-            if norm > MAX_STEP_NORM:
-                u0 = u0 / norm * MAX_STEP_NORM
-                u1 = u1 / norm * MAX_STEP_NORM
-            update[i, 0] = u0
-            update[i, 1] = u1
-            out[i, 0] = y0 + u0
-            out[i, 1] = y1 + u1
-
-    _KERNELS.update(attraction_error=attraction_error, descend=descend)
-    return _KERNELS
-
-
-def _repulsion(Y: np.ndarray, out: np.ndarray, ints_in_interval: float) -> float:
-    """Repulsion by openTSNE's FFT code: ``out = -sum_j q_ij^2 (y_i - y_j) / Z``; returns ``Z``."""
+    The reference the tests hold :func:`_fft_repulsion` and the update rule to.
+    """
     from openTSNE import _tsne
 
     out.fill(0.0)
@@ -147,11 +85,75 @@ def _repulsion(Y: np.ndarray, out: np.ndarray, ints_in_interval: float) -> float
         out,
         n_interpolation_points=_NODES,
         min_num_intervals=_MIN_BOXES,
-        ints_in_interval=ints_in_interval,
+        ints_in_interval=box_width,
         dof=1,
     )
     # Later openTSNE versions return a tuple with the sum first.
     return float(sum_q[0] if isinstance(sum_q, tuple) else sum_q)
+
+
+class _FFTRepulsion:
+    """FIt-SNE's interpolated repulsion, as openTSNE's: ``out = -force / Z``; returns Z.
+
+    The method of :meth:`._tsne_torch.TorchTSNE._repulsion_fft` (3 x 3 quadratic-interpolation
+    nodes a box; the sums over the nodes are a convolution, computed by FFT in float64), with
+    the per-point interpolation compiled and parallel (openTSNE's runs on one thread), the
+    grid's buffers reused, the zero half of the padded FFTs skipped, and the kernel's spectrum
+    kept while the grid keeps its size and spacing. Boxes are ``box_width`` map units wide
+    where the map spans at least :data:`_MIN_BOXES` of them; a smaller map gets boxes of
+    ``box_width * 2^(-j/16)`` for the smallest ``j`` that makes it at least that many boxes
+    across, so that the spacing (and the kernel) changes in steps, not at every iteration.
+    """
+
+    def __init__(self) -> None:
+        self.key: tuple[int, float] | None = None
+        self.spectra: np.ndarray | None = None
+        self.grids: np.ndarray | None = None
+
+    def __call__(self, Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
+        import numba
+
+        kernels = _kernels()
+        lo = Y.min(axis=0)
+        span = float((Y.max(axis=0) - lo).max()) * (1 + 1e-5) + 1e-12
+        width = box_width
+        if span < _MIN_BOXES * box_width:
+            steps = math.ceil(16 * math.log2(_MIN_BOXES * box_width / span))
+            width = box_width * 2 ** (-steps / 16)
+        n_boxes = grid_boxes(span, width)
+        width = max(width, span / n_boxes)  # grid_boxes caps the count for sprawling maps
+        m = n_boxes * _NODES
+        shape = (numba.get_num_threads(), 3, m, m)
+        if self.grids is None or self.grids.shape != shape:
+            self.grids = np.zeros(shape)
+        else:
+            self.grids.fill(0.0)
+        kernels.spread(Y, lo[0], lo[1], width, n_boxes, self.grids)
+        grid = self.grids.sum(axis=0) if shape[0] > 1 else self.grids[0]
+        spectra = self._spectra(m, width)
+        # rfft2 of the grid zero-padded to 2m x 2m, without transforming the zero rows.
+        charges = np.fft.fft(np.fft.rfft(grid, n=2 * m, axis=-1), n=2 * m, axis=-2)
+        products = np.empty((4, *charges.shape[1:]), dtype=charges.dtype)
+        np.multiply(charges[0], spectra[0], out=products[0])
+        np.multiply(charges, spectra[1], out=products[1:])
+        # irfft2, keeping only the m x m quadrant the nodes need.
+        potential = np.fft.irfft(np.fft.ifft(products, axis=-2)[:, :m], n=2 * m, axis=-1)
+        potential = np.ascontiguousarray(potential[:, :, :m])
+        return float(kernels.gather(Y, lo[0], lo[1], width, n_boxes, potential, out))
+
+    def _spectra(self, m: int, width: float) -> np.ndarray:
+        """FFTs of 1 / (1 + r^2) and its square on the node offsets (circular, size 2m)."""
+        if self.key != (m, width):
+            offsets = np.arange(2 * m, dtype=np.float64)
+            offsets = np.where(offsets <= m, offsets, offsets - 2 * m) * (width / _NODES)
+            k1 = 1.0 / (1.0 + offsets[:, None] ** 2 + offsets[None, :] ** 2)
+            self.spectra = np.fft.rfft2(np.stack([k1, k1 * k1]))
+            self.key = (m, width)
+        return self.spectra
+
+
+#: The repulsion methods :class:`NumbaTSNE` can run.
+REPULSIONS = {"fft": _FFTRepulsion, "opentsne": lambda: _opentsne_repulsion}
 
 
 class NumbaTSNE:
@@ -163,13 +165,23 @@ class NumbaTSNE:
         Symmetric affinities summing to 1.
     start : ndarray of shape (n_samples, 2)
         Start positions (copied).
-    ints_in_interval : float
-        openTSNE's FFT box width in map units.
+    box_width : float
+        Width of the FFT grid's boxes in map units (openTSNE's ``ints_in_interval``).
     n_jobs : int
         Threads of the compiled loops.
+    repulsion : {"fft", "opentsne"}, default "fft"
+        Who computes the repulsive forces: the compiled interpolation here, or openTSNE's
+        own FFT code (the tests' reference for the update rule).
     """
 
-    def __init__(self, P: Any, start: np.ndarray, ints_in_interval: float, n_jobs: int) -> None:
+    def __init__(
+        self,
+        P: Any,
+        start: np.ndarray,
+        box_width: float,
+        n_jobs: int,
+        repulsion: str = "fft",
+    ) -> None:
         if start.ndim != 2 or start.shape[1] != 2:
             raise ValueError(f"the FFT gradient supports 2-D maps only, got {start.shape}")
         P = sp.csr_matrix(P)
@@ -183,20 +195,21 @@ class NumbaTSNE:
         self.repulsion = np.empty_like(self.Y)
         self.update = np.zeros_like(self.Y)
         self.gains = np.ones_like(self.Y)
-        self.ints_in_interval = float(ints_in_interval)
+        self.box_width = float(box_width)
+        self._repulsion = REPULSIONS[repulsion]()
         self.n_jobs = n_jobs
         self.kernels = _kernels()
 
     def kl_divergence(self) -> float:
         """Return ``KL(P || Q)`` of the current map (un-exaggerated ``P``)."""
         with _threads(self.n_jobs):
-            z = _repulsion(self.Y, self.repulsion, self.ints_in_interval)
+            z = self._repulsion(self.Y, self.repulsion, self.box_width)
             return self._kl(z)
 
     def _kl(self, z: float) -> float:
         # KL = sum p log p - sum p log q, q = w / Z, sum p = 1:
         # = sum p log p + sum p log(1 + d^2) + log Z.
-        error = self.kernels["attraction_error"](self.indptr, self.indices, self.p, self.Y)
+        error = self.kernels.attraction_error(self.indptr, self.indices, self.p, self.Y)
         return self.p_log_p + float(error) + math.log(max(z, 1e-12))
 
     def optimize(
@@ -231,10 +244,10 @@ class NumbaTSNE:
         bool
             True when a callback stopped the phase.
         """
-        descend = self.kernels["descend"]
+        descend = self.kernels.descend
         with _threads(self.n_jobs):
             for iteration in range(1, n_iter + 1):
-                z = _repulsion(self.Y, self.repulsion, self.ints_in_interval)
+                z = self._repulsion(self.Y, self.repulsion, self.box_width)
                 if callbacks and iteration % every == 0:
                     kl = self._kl(z)
                     if any([bool(c(iteration, kl, self.Y)) for c in callbacks]):

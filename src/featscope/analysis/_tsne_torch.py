@@ -164,9 +164,7 @@ class TorchTSNE:
         n = len(Y)
         lo = Y.min(dim=0).values
         span = float((Y.max(dim=0).values - lo).max()) * (1 + 1e-5) + 1e-12
-        # A 5-smooth box count: FFTs of sizes with large prime factors are several times
-        # slower (CPU: 599 boxes 0.91 s, 600 boxes 0.46 s), and cuFFT plans one per size.
-        n_boxes = min(_smooth(max(_MIN_BOXES, math.ceil(span / self.box_width))), _MAX_BOXES)
+        n_boxes = grid_boxes(span, self.box_width)
         width = span / n_boxes
         m = n_boxes * _NODES  # nodes per axis
         spacing = width / _NODES
@@ -301,6 +299,16 @@ class TorchTSNE:
     def embedding(self) -> np.ndarray:
         """Return the current map as a float64 numpy array on the CPU."""
         return self.Y.double().cpu().numpy()
+
+
+def grid_boxes(span: float, box_width: float) -> int:
+    """Boxes per axis of the FFT grid over a map ``span`` units wide.
+
+    At least :data:`_MIN_BOXES`, at most :data:`_MAX_BOXES`, about ``span / box_width``,
+    rounded up to a 5-smooth count: FFTs of sizes with large prime factors are several times
+    slower (CPU: 599 boxes 0.91 s, 600 boxes 0.46 s), and cuFFT plans one per size.
+    """
+    return min(_smooth(max(_MIN_BOXES, math.ceil(span / box_width))), _MAX_BOXES)
 
 
 def _smooth(n: int) -> int:
