@@ -53,6 +53,7 @@ _LIBRARIES = (
     "timm",
     "transformers",
     "grad-cam",
+    "numba",
 )
 
 

@@ -67,13 +67,15 @@ def test_callbacks_see_the_kl_before_the_update_and_can_stop(problem):
     seen = []
 
     def callback(iteration, kl, embedding):
-        seen.append((iteration, kl, embedding.copy()))
+        # No embedding: the engine's own array may be in its own order.
+        seen.append((iteration, kl, embedding, state.embedding()))
         return iteration == 20
 
     assert state.optimize(100, 12.0, 0.5, 50.0, callbacks=[callback], every=10) is True
     assert [s[0] for s in seen] == [10, 20]
+    assert [s[2] for s in seen] == [None, None]
     # Stopped before the 20th update: the map is the one the callback saw, and its KL.
-    assert np.array_equal(seen[-1][2], state.Y)
+    assert np.array_equal(seen[-1][3], state.embedding())
     assert seen[-1][1] == pytest.approx(state.kl_divergence(), rel=1e-12)
     assert seen[0][1] > 0
     assert state.optimize(5, 1.0, 0.8, 50.0) is False
@@ -150,14 +152,16 @@ def test_renumber_is_the_permuted_matrix_and_the_order_brings_neighbours_togethe
     assert bandwidth(Q) <= 2
 
 
-@pytest.mark.parametrize("backend", ["numba", "opentsne"])
-def test_reordered_engines_give_the_map_in_the_callers_order(problem, monkeypatch, backend):
+@pytest.mark.parametrize(
+    ("backend", "method"), [("numba", "fft"), ("opentsne", "fft"), ("opentsne", "bh")]
+)
+def test_reordered_engines_give_the_map_in_the_callers_order(problem, monkeypatch, backend, method):
     P, start = problem
 
     def run(threshold):
         monkeypatch.setattr(_tsne_engine, "LOCALITY_ORDER_FROM", threshold)
         engine = _tsne_engine.make_engine(
-            backend, P, start, device="cpu", method="fft", n_jobs=1, random_state=0
+            backend, P, start, device="cpu", method=method, n_jobs=1, random_state=0
         )
         monitor = _tsne_engine.ProgressMonitor(None, 0)
         engine.run(30, 12.0, 0.5, 50.0, monitor, every=10)
@@ -168,12 +172,14 @@ def test_reordered_engines_give_the_map_in_the_callers_order(problem, monkeypatc
     assert plain.order is None
     assert ordered.order is not None
     assert not np.array_equal(ordered.order, np.arange(len(start)))
-    # The same map, point for point, up to the rounding of a different summation order.
-    assert np.abs(reordered - unordered).max() < 1e-8 * np.abs(unordered).max()
-    assert kl_ordered == pytest.approx(kl_plain, rel=1e-8)
+    # The same map, point for point, up to the rounding of a different summation order
+    # (Barnes-Hut's tree sums in point order, and its approximation amplifies that).
+    tolerance = 1e-8 if method == "fft" else 0.05
+    assert np.abs(reordered - unordered).max() < tolerance * np.abs(unordered).max()
+    assert kl_ordered == pytest.approx(kl_plain, rel=tolerance)
 
 
-def test_auto_runs_fft_maps_on_numba_and_falls_back_to_opentsne(monkeypatch, problem):
+def test_auto_runs_fft_maps_on_numba_and_falls_back_to_opentsne(monkeypatch):
     from featscope.analysis import tsne as tsne_module
 
     X = np.random.default_rng(0).normal(size=(200, 5))
@@ -204,3 +210,82 @@ def test_numba_backend_parameter_errors(params, message):
     X = np.random.default_rng(0).normal(size=(40, 4))
     with pytest.raises(ParameterError, match=message):
         TSNE(backend="numba", perplexity=5, **params).fit(X)
+
+
+def test_the_map_does_not_depend_on_the_thread_count(problem):
+    P, start = problem
+    maps, kls = [], []
+    for n_jobs in (1, 2):
+        state = NumbaTSNE(P, start, box_width=1.5, n_jobs=n_jobs)
+        state.optimize(60, 12.0, 0.5, 50.0)
+        state.optimize(60, 1.0, 0.8, 150.0)
+        maps.append(state.embedding())
+        kls.append(state.kl_divergence())
+    assert np.array_equal(maps[0], maps[1])
+    assert kls[0] == kls[1]
+
+
+def test_the_schedule_reaches_the_numba_engine(monkeypatch):
+    calls = []
+
+    def record(self, n_iter, exaggeration, momentum, learning_rate, callbacks=(), every=50):
+        calls.append((n_iter, exaggeration, momentum, learning_rate, every))
+        return False
+
+    monkeypatch.setattr(NumbaTSNE, "optimize", record)
+    X = np.random.default_rng(0).normal(size=(120, 5))
+    fit = TSNE(
+        negative_gradient_method="fft", learning_rate=100.0, early_exaggeration=8.0,
+        n_iter=600, n_jobs=1,
+    ).fit(X)  # fmt: skip
+    assert fit.params_["backend"] == "numba"
+    # sklearn units -> openTSNE's (no factor 4 in its gradient); momentum 0.5, then 0.8.
+    assert calls == [(250, 8.0, 0.5, 400.0, 25), (350, 1.0, 0.8, 400.0, 50)]
+
+
+@pytest.mark.parametrize(
+    "Y",
+    [
+        np.zeros((30, 2)),  # every point in one place
+        np.array([[0.0, 0.0], [1.0, 0.5], [-2.0, 3.0], [0.5, -1.0]]),  # 4 points
+        np.stack([np.linspace(-4, 4, 300), np.zeros(300)], axis=1),  # a line
+    ],
+    ids=["identical", "four", "line"],
+)
+def test_fft_repulsion_on_degenerate_maps(Y):
+    exact, z = _exact_repulsion(Y)
+    out = np.empty_like(Y)
+    z_fft = _FFTRepulsion()(np.ascontiguousarray(Y), out, 1.5)
+    assert z_fft == pytest.approx(z, rel=1e-3)
+    assert np.isfinite(out).all()
+    assert np.abs(out - exact).max() <= 1e-3 * max(np.abs(exact).max(), 1e-12)
+
+
+def test_kernels_compile_without_a_writable_cache(monkeypatch):
+    from featscope.analysis import _tsne_kernels
+
+    def njit(cache=False, **options):
+        if cache:
+            raise RuntimeError("cannot cache function 'f': no locator available")
+        return lambda function: ("compiled", function, options)
+
+    monkeypatch.setattr(_tsne_kernels, "njit", njit)
+    compiled = _tsne_kernels._jit(parallel=True)(len)
+    assert compiled == ("compiled", len, {"nogil": True, "parallel": True})
+
+
+def test_without_numba_auto_falls_back_and_numba_is_refused(monkeypatch):
+    from featscope.analysis import _tsne_numba
+    from featscope.analysis import tsne as tsne_module
+
+    def broken():
+        raise ImportError("No module named 'numba'")
+
+    monkeypatch.setattr(_tsne_numba, "_kernels", broken)
+    assert _tsne_numba.available() is False
+    monkeypatch.setattr(tsne_module, "numba_ok", _tsne_numba.available)
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    with pytest.raises(ParameterError, match=r'"numba" needs numba.*backend="opentsne"'):
+        TSNE(backend="numba", perplexity=5, n_jobs=1).fit(X)
+    fit = TSNE(negative_gradient_method="fft", perplexity=5, n_iter=260, n_jobs=1).fit(X)
+    assert fit.params_["backend"] == "openTSNE"

@@ -118,6 +118,17 @@ def test_import_featscope_is_cheap():
     assert out.stdout.strip() == ""
 
 
+def test_import_of_the_analysis_layer_is_cheap():
+    """The estimators load their libraries when they fit (numba, scipy, openTSNE), not before."""
+    code = (
+        "import sys, featscope.analysis, featscope.analysis.tsne; "
+        "heavy = [m for m in ('torch', 'numba', 'scipy', 'sklearn', 'openTSNE', 'matplotlib')"
+        " if m in sys.modules]; print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
 def test_lazy_names_resolve():
     import featscope
 

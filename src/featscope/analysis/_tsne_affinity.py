@@ -56,8 +56,9 @@ def affinities(
         The search ("auto" already resolved). "exact" with the Euclidean or cosine metric is
         :func:`~featscope.analysis._tsne_neighbors.exact_neighbors`; anything else is
         openTSNE's :class:`openTSNE.affinity.PerplexityBasedNN`.
-    backend : {"opentsne", "torch"}
-        The engine: torch gets a sparse tensor on ``device``, openTSNE a scipy CSR matrix.
+    backend : {"opentsne", "numba", "torch"}
+        The engine: torch gets a sparse tensor on ``device``, the CPU engines a scipy CSR
+        matrix.
     device : str
         torch device of the torch engine.
     n_jobs : int

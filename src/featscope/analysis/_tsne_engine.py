@@ -4,8 +4,8 @@ Three engines run the same update rule (openTSNE's ``gradient_descent``: gradien
 scikit-learn's factor 4, momentum, gains, clipped steps):
 
 * :class:`OpenTSNEEngine`, openTSNE's compiled Barnes-Hut / FFT gradients, on the CPU;
-* :class:`NumbaEngine`, openTSNE's FFT repulsion with featscope's compiled attraction and
-  update (:mod:`._tsne_numba`), on the CPU: the default for 2-D FFT maps there;
+* :class:`NumbaEngine`, featscope's compiled version of openTSNE's FFT gradient descent
+  (:mod:`._tsne_numba`), on the CPU: the default for 2-D FFT maps there;
 * :class:`TorchEngine`, featscope's torch port of it (:mod:`._tsne_torch`), on any device.
 
 :func:`optimize` runs either through the same two phases (early exaggeration, then the rest)
@@ -53,8 +53,8 @@ FFT_INTS_IN_INTERVAL = 2
 LOCALITY_ORDER_FROM = 40_000
 #: Box width (map units) of the numba engine's FFT grid: finer than openTSNE's engine's 2, as
 #: its compiled interpolation and reused spectra make the grid cheaper; at 20,000 points the
-#: map's 10-NN accuracy was 0.8221 at 1.5 against 0.8179 at 2, the fit 6.3 s against 5.7 s
-#: (docs/benchmarks.md: "numba engine").
+#: map's 10-NN accuracy was 0.8210 at 1.5 against 0.8195 at 2 (4 starts), the fit 6.2 s
+#: against 5.7 s (docs/benchmarks.md: "numba engine").
 NUMBA_FFT_BOX_WIDTH = 1.5
 #: torch's "auto": exact (all pairs) up to this many samples on a GPU, FFT above; exact is as
 #: cheap there and not approximate (docs/benchmarks.md: "Torch engine").
@@ -210,12 +210,14 @@ class _Reordered:
     order: np.ndarray | None = None
 
     def _reorder(self, P: Any, start: np.ndarray) -> tuple[Any, np.ndarray]:
+        """Return ``P`` and the start renumbered (unchanged below the size)."""
         if start.shape[0] < LOCALITY_ORDER_FROM:
             return P, start
         self.order = locality_order(P)
         return renumber(P, self.order), start[self.order]
 
     def _restore(self, embedding: np.ndarray) -> np.ndarray:
+        """Return a float64 copy of the map, in the caller's order."""
         if self.order is None:
             return np.array(embedding, dtype=np.float64)
         out = np.empty(embedding.shape, dtype=np.float64)
@@ -260,7 +262,7 @@ class OpenTSNEEngine(_Reordered, Engine):
 
 
 class NumbaEngine(_Reordered, Engine):
-    """On the CPU, 2-D maps: openTSNE's FFT repulsion, compiled attraction and update.
+    """On the CPU, 2-D maps: openTSNE's FFT gradient descent compiled (numba), all cores.
 
     See :mod:`._tsne_numba`.
     """
@@ -381,7 +383,7 @@ def optimize(
     Phases
         Iterations run and the second phase's KL history.
     """
-    # Both engines' gradient lacks sklearn's factor 4 (openTSNE's, bhtsne's and FIt-SNE's
+    # Every engine's gradient lacks sklearn's factor 4 (openTSNE's, bhtsne's and FIt-SNE's
     # convention), so the same step in sklearn's units is 4 times larger for them.
     step, step_ee = 4.0 * learning_rate, 4.0 * learning_rate_exaggeration
     # The exaggerated phase stops once its (exaggerated) KL divergence has converged; the

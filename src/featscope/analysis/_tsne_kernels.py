@@ -1,9 +1,15 @@
 """numba kernels of the CPU t-SNE engine (:mod:`._tsne_numba`): attraction, update, FFT grid.
 
-Module-level functions so that numba's on-disk cache (``cache=True``) finds them again in
-the next process: kernels defined inside a function, calling one another through closures,
-were compiled afresh by every run (2 s). This module imports numba; :mod:`._tsne_numba`
+Module-level functions so that numba's on-disk cache finds them again in the next process:
+kernels defined inside a function, calling one another through closures, were compiled
+afresh by every run (2 s). Where no cache folder is writable (a read-only install and home),
+they compile in every process instead. This module imports numba; :mod:`._tsne_numba`
 imports it only when a map is optimised, so ``import featscope`` stays without it.
+
+The map must not depend on the number of threads (the default ``n_jobs=-1`` counts the idle
+cores): no kernel sums across points in a parallel loop. Per-point values are written out and
+summed by the caller in numpy, and the FFT grid is filled by box rows, each owned by one
+thread, in the points' order.
 """
 
 from __future__ import annotations
@@ -13,15 +19,24 @@ import math
 import numpy as np
 from numba import njit, prange
 
-#: openTSNE's gradient-descent constants (``gradient_descent.__call__`` defaults).
-MIN_GAIN = 0.01
-MAX_STEP_NORM = 5.0
+from featscope.analysis._tsne_shared import MAX_STEP_NORM, MIN_GAIN
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def attraction_error(indptr, indices, p, Y):
-    """``sum_ij p_ij log(1 + |y_i - y_j|^2)`` over the edges of ``P``."""
-    total = 0.0
+def _jit(**options):
+    """``numba.njit(cache=True, nogil=True, **options)``, without the cache where it cannot be."""
+
+    def decorate(function):
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:  # "cannot cache function ...: no locator available"
+            return njit(nogil=True, **options)(function)
+
+    return decorate
+
+
+@_jit(parallel=True)
+def attraction_error(indptr, indices, p, Y, parts):
+    """``parts[i] = sum_j p_ij log(1 + |y_i - y_j|^2)`` over the edges of row i of ``P``."""
     for i in prange(Y.shape[0]):
         part = 0.0
         for e in range(indptr[i], indptr[i + 1]):
@@ -29,11 +44,10 @@ def attraction_error(indptr, indices, p, Y):
             d0 = Y[i, 0] - Y[j, 0]
             d1 = Y[i, 1] - Y[j, 1]
             part += p[e] * math.log1p(d0 * d0 + d1 * d1)
-        total += part
-    return total
+        parts[i] = part
 
 
-@njit(parallel=True, cache=True, nogil=True)
+@_jit(parallel=True)
 def descend(indptr, indices, p, Y, out, repulsion, update, gains, scale, momentum, rate):
     """One step: gradient = attraction + repulsion, then openTSNE's update into ``out``.
 
@@ -76,7 +90,7 @@ def descend(indptr, indices, p, Y, out, repulsion, update, gains, scale, momentu
         out[i, 1] = y1 + u1
 
 
-@njit(cache=True, nogil=True)
+@_jit()
 def lagrange(u, out):
     """Quadratic Lagrange weights of the nodes at (k + 0.5) / 3 of a box, u in [0, 1)."""
     t0 = 0.5 / 3.0
@@ -87,30 +101,50 @@ def lagrange(u, out):
     out[2] = (u - t0) * (u - t1) / ((t2 - t0) * (t2 - t1))
 
 
-@njit(cache=True, nogil=True)
+@_jit()
+def box_of(y, lo, width, n_boxes):
+    """Return the box of coordinate ``y`` along one axis, clamped to the grid."""
+    return min(max(math.floor((y - lo) / width), 0), n_boxes - 1)
+
+
+@_jit()
 def locate(y, lo, width, n_boxes, weights):
     """First node of ``y``'s box along one axis; its node weights into ``weights``."""
-    local = (y - lo) / width
-    box = min(max(math.floor(local), 0), n_boxes - 1)
-    lagrange(local - box, weights)
+    box = box_of(y, lo, width, n_boxes)
+    lagrange((y - lo) / width - box, weights)
     return box * 3
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def spread(Y, lo0, lo1, width, n_boxes, grids):
+@_jit()
+def rows_of(Y, lo0, width, n_boxes, order, starts):
+    """Bucket the points by their box along axis 0 (a stable counting sort).
+
+    ``order[starts[r]:starts[r + 1]]`` are the points of box row r, in their own order.
+    """
+    starts[:] = 0
+    for i in range(Y.shape[0]):
+        starts[box_of(Y[i, 0], lo0, width, n_boxes) + 1] += 1
+    for r in range(n_boxes):
+        starts[r + 1] += starts[r]
+    filled = starts[:-1].copy()
+    for i in range(Y.shape[0]):
+        r = box_of(Y[i, 0], lo0, width, n_boxes)
+        order[filled[r]] = i
+        filled[r] += 1
+
+
+@_jit(parallel=True)
+def spread(Y, lo0, lo1, width, n_boxes, order, starts, grid):
     """Charges 1, y_0 - lo_0, y_1 - lo_1 of every point onto its box's 3 x 3 nodes.
 
-    ``grids`` has one (3, m, m) grid per chunk of points, summed by the caller: each
-    thread writes its own grid, so the scatter needs no atomics.
+    The points of box row r write only node rows 3r to 3r + 2: one thread per box row needs
+    no atomics, and each node sums its points in the same order whatever the threads.
     """
-    n = Y.shape[0]
-    chunks = grids.shape[0]
-    step = (n + chunks - 1) // chunks
-    for c in prange(chunks):
+    for r in prange(n_boxes):
         wx = np.empty(3)
         wy = np.empty(3)
-        grid = grids[c]
-        for i in range(c * step, min(n, (c + 1) * step)):
+        for t in range(starts[r], starts[r + 1]):
+            i = order[t]
             r0 = Y[i, 0] - lo0
             r1 = Y[i, 1] - lo1
             x = locate(Y[i, 0], lo0, width, n_boxes, wx)
@@ -123,17 +157,16 @@ def spread(Y, lo0, lo1, width, n_boxes, grids):
                     grid[2, x + a, y + b] += w * r1
 
 
-@njit(parallel=True, cache=True, nogil=True)
-def gather(Y, lo0, lo1, width, n_boxes, potential, out):
-    """Interpolate the grid's potentials at the points; ``out = -force / Z``; return Z.
+@_jit(parallel=True)
+def gather(Y, lo0, lo1, width, n_boxes, potential, force, z_parts):
+    """Interpolate the grid's potentials at the points: the forces and Z's per-point terms.
 
     ``potential`` holds, per node, sum w, sum w^2, sum w^2 (y_0 - lo_0) and
     sum w^2 (y_1 - lo_1) over all points (w = 1 / (1 + d^2)); the force on point i is
-    ``sum_j w_ij^2 (y_i - y_j) = (y_i - lo) sum w^2 - sum w^2 (y_j - lo)``.
+    ``sum_j w_ij^2 (y_i - y_j) = (y_i - lo) sum w^2 - sum w^2 (y_j - lo)``, and
+    ``z_parts[i] = sum_j w_ij`` (its own term, 1, included).
     """
-    n = Y.shape[0]
-    z = 0.0
-    for i in prange(n):
+    for i in prange(Y.shape[0]):
         wx = np.empty(3)
         wy = np.empty(3)
         r0 = Y[i, 0] - lo0
@@ -151,11 +184,6 @@ def gather(Y, lo0, lo1, width, n_boxes, potential, out):
                 s1 += w * potential[1, x + a, y + b]
                 s2 += w * potential[2, x + a, y + b]
                 s3 += w * potential[3, x + a, y + b]
-        out[i, 0] = r0 * s1 - s2
-        out[i, 1] = r1 * s1 - s3
-        z += s0
-    z -= n  # the self terms, w_ii = 1
-    for i in prange(n):
-        out[i, 0] = -out[i, 0] / z
-        out[i, 1] = -out[i, 1] / z
-    return z
+        force[i, 0] = r0 * s1 - s2
+        force[i, 1] = r1 * s1 - s3
+        z_parts[i] = s0

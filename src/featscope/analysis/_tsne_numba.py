@@ -1,53 +1,54 @@
-"""t-SNE gradient descent on the CPU: openTSNE's FFT repulsion, compiled attraction and update.
+"""t-SNE gradient descent on the CPU: openTSNE's update rule, compiled and on all cores.
 
-openTSNE's FFT gradient has two halves. The repulsive one (an interpolation grid convolved by
-FFT) is efficient and is called here as it is (``openTSNE._tsne``). The attractive one loops
-over the edges of ``P`` through a heap buffer, reloading and storing each point's gradient on
-every edge; and its gradient descent updates the map with a dozen numpy passes an iteration.
-Both are written again here, compiled by numba (``parallel=True``): the attractive forces
-accumulate in registers, and the update (gains, momentum, step clipping) is fused into the same
-pass over the points. Measured on 2 cores, Fashion-MNIST PCA-50 (docs/benchmarks.md, "numba
-engine"): the attractive forces take 2.5 ms an iteration at 20,000 points against openTSNE's
-5.8 ms, and 11 ms at 70,000 against 22 ms, the same sums to 1e-15 relative. No library offers
-this piece alone (openTSNE's kernels are not pluggable; pynndescent and umap-learn compile
-their own numba kernels for the same reason).
+openTSNE's FFT gradient runs partly on one thread and partly through numpy: the attractive
+forces loop over the edges of ``P`` through a heap buffer, reloading and storing each point's
+gradient on every edge; the repulsion interpolates every point to and from the FFT grid on
+one thread; and the update runs a dozen numpy passes over the map an iteration. Here the
+three run as numba kernels (:mod:`._tsne_kernels`) on all cores: the attractive forces
+accumulate in registers and the update is fused into the same pass over the points; the FFT
+grid (FIt-SNE's method, as :mod:`._tsne_torch` implements it) keeps its buffers and its
+kernel's spectrum between iterations and skips the zero half of the padded transforms.
+Measured on 2 cores, Fashion-MNIST PCA-50 (docs/benchmarks.md, "Issue 18, third session"):
+the attraction takes 2.4 ms an iteration at 20,000 points against openTSNE's 5.8 ms, the
+repulsion 5.5 ms against 8.8 ms, and a whole fit 6.2 s against 8.2 s. No library offers
+these pieces alone (openTSNE's are not pluggable; umap-learn and pynndescent compile their
+own numba kernels for the same reason).
 
 The update rule is openTSNE's ``gradient_descent`` step for step (as in :mod:`._tsne_torch`):
 gradient without scikit-learn's factor 4, momentum, delta-bar-delta gains with ``min_gain``
 0.01, update norms clipped at 5, the map re-centred after each step, the KL divergence of the
-un-exaggerated ``P`` every ``every`` iterations, before that iteration's update.
+un-exaggerated ``P`` every ``every`` iterations, before that iteration's update. With
+openTSNE's own repulsion (``repulsion="opentsne"``) the map is openTSNE's to 1e-9 after 80
+iterations; with the compiled one it is a map of the same quality, not the same map. The map
+does not depend on the number of threads.
 
-The kernels compile on first use and are cached on disk (numba's ``cache=True``, beside this
-file or in the user's cache folder), so later runs load them in about 0.2 s.
+The kernels compile on first use and are cached on disk (beside the module, or in the user's
+cache folder), so later processes load them in about 0.2 s.
 """
 
 from __future__ import annotations
 
+import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
-from featscope.analysis._tsne_torch import grid_boxes
+from featscope.analysis._tsne_shared import MIN_BOXES, NODES, Callback, grid_boxes
 
 __all__ = ["NumbaTSNE", "available"]
 
-#: openTSNE's FFT defaults: interpolation nodes per box, fewest boxes per axis.
-_NODES = 3
-_MIN_BOXES = 50
-
-#: A callback as openTSNE calls it: ``(iteration, kl_divergence, embedding) -> stop?``.
-Callback = Callable[[int, float, Any], bool]
+logger = logging.getLogger(__name__)
 
 
 def available() -> bool:
-    """Whether numba imports (it is a dependency; a broken install falls back to openTSNE)."""
+    """Whether the compiled kernels load (numba is a dependency; a broken one falls back)."""
     try:
-        import numba  # noqa: F401
-    except ImportError:
+        _kernels()
+    except Exception as error:  # an ImportError, or numba failing in its own ways
+        logger.info("numba's t-SNE kernels are unavailable (%s); openTSNE's engine runs", error)
         return False
     return True
 
@@ -75,7 +76,7 @@ def _kernels() -> Any:
 def _opentsne_repulsion(Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
     """Repulsion by openTSNE's FFT code: ``out = -sum_j w_ij^2 (y_i - y_j) / Z``; returns Z.
 
-    The reference the tests hold :func:`_fft_repulsion` and the update rule to.
+    The reference the tests hold :class:`_FFTRepulsion` and the update rule to.
     """
     from openTSNE import _tsne
 
@@ -83,8 +84,8 @@ def _opentsne_repulsion(Y: np.ndarray, out: np.ndarray, box_width: float) -> flo
     sum_q = _tsne.estimate_negative_gradient_fft_2d(
         Y,
         out,
-        n_interpolation_points=_NODES,
-        min_num_intervals=_MIN_BOXES,
+        n_interpolation_points=NODES,
+        min_num_intervals=MIN_BOXES,
         ints_in_interval=box_width,
         dof=1,
     )
@@ -100,7 +101,7 @@ class _FFTRepulsion:
     the per-point interpolation compiled and parallel (openTSNE's runs on one thread), the
     grid's buffers reused, the zero half of the padded FFTs skipped, and the kernel's spectrum
     kept while the grid keeps its size and spacing. Boxes are ``box_width`` map units wide
-    where the map spans at least :data:`_MIN_BOXES` of them; a smaller map gets boxes of
+    where the map spans at least :data:`MIN_BOXES` of them; a smaller map gets boxes of
     ``box_width * 2^(-j/16)`` for the smallest ``j`` that makes it at least that many boxes
     across, so that the spacing (and the kernel) changes in steps, not at every iteration.
     """
@@ -108,44 +109,51 @@ class _FFTRepulsion:
     def __init__(self) -> None:
         self.key: tuple[int, float] | None = None
         self.spectra: np.ndarray | None = None
-        self.grids: np.ndarray | None = None
+        self.grid: np.ndarray | None = None
+        self.order: np.ndarray | None = None
+        self.z_parts: np.ndarray | None = None
 
     def __call__(self, Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
-        import numba
-
         kernels = _kernels()
         lo = Y.min(axis=0)
         span = float((Y.max(axis=0) - lo).max()) * (1 + 1e-5) + 1e-12
         width = box_width
-        if span < _MIN_BOXES * box_width:
-            steps = math.ceil(16 * math.log2(_MIN_BOXES * box_width / span))
+        if span < MIN_BOXES * box_width:
+            steps = math.ceil(16 * math.log2(MIN_BOXES * box_width / span))
             width = box_width * 2 ** (-steps / 16)
         n_boxes = grid_boxes(span, width)
         width = max(width, span / n_boxes)  # grid_boxes caps the count for sprawling maps
-        m = n_boxes * _NODES
-        shape = (numba.get_num_threads(), 3, m, m)
-        if self.grids is None or self.grids.shape != shape:
-            self.grids = np.zeros(shape)
+        m = n_boxes * NODES
+        n = len(Y)
+        if self.grid is None or self.grid.shape[1] != m:
+            self.grid = np.zeros((3, m, m))
         else:
-            self.grids.fill(0.0)
-        kernels.spread(Y, lo[0], lo[1], width, n_boxes, self.grids)
-        grid = self.grids.sum(axis=0) if shape[0] > 1 else self.grids[0]
+            self.grid.fill(0.0)
+        if self.order is None or len(self.order) != n:
+            self.order = np.empty(n, dtype=np.int64)
+            self.z_parts = np.empty(n)
+        starts = np.empty(n_boxes + 1, dtype=np.int64)
+        kernels.rows_of(Y, lo[0], width, n_boxes, self.order, starts)
+        kernels.spread(Y, lo[0], lo[1], width, n_boxes, self.order, starts, self.grid)
         spectra = self._spectra(m, width)
         # rfft2 of the grid zero-padded to 2m x 2m, without transforming the zero rows.
-        charges = np.fft.fft(np.fft.rfft(grid, n=2 * m, axis=-1), n=2 * m, axis=-2)
+        charges = np.fft.fft(np.fft.rfft(self.grid, n=2 * m, axis=-1), n=2 * m, axis=-2)
         products = np.empty((4, *charges.shape[1:]), dtype=charges.dtype)
         np.multiply(charges[0], spectra[0], out=products[0])
         np.multiply(charges, spectra[1], out=products[1:])
         # irfft2, keeping only the m x m quadrant the nodes need.
         potential = np.fft.irfft(np.fft.ifft(products, axis=-2)[:, :m], n=2 * m, axis=-1)
         potential = np.ascontiguousarray(potential[:, :, :m])
-        return float(kernels.gather(Y, lo[0], lo[1], width, n_boxes, potential, out))
+        kernels.gather(Y, lo[0], lo[1], width, n_boxes, potential, out, self.z_parts)
+        z = max(float(self.z_parts.sum()) - n, 1e-12)  # without the self terms, w_ii = 1
+        out /= -z
+        return z
 
     def _spectra(self, m: int, width: float) -> np.ndarray:
         """FFTs of 1 / (1 + r^2) and its square on the node offsets (circular, size 2m)."""
         if self.key != (m, width):
             offsets = np.arange(2 * m, dtype=np.float64)
-            offsets = np.where(offsets <= m, offsets, offsets - 2 * m) * (width / _NODES)
+            offsets = np.where(offsets <= m, offsets, offsets - 2 * m) * (width / NODES)
             k1 = 1.0 / (1.0 + offsets[:, None] ** 2 + offsets[None, :] ** 2)
             self.spectra = np.fft.rfft2(np.stack([k1, k1 * k1]))
             self.key = (m, width)
@@ -184,6 +192,8 @@ class NumbaTSNE:
     ) -> None:
         if start.ndim != 2 or start.shape[1] != 2:
             raise ValueError(f"the FFT gradient supports 2-D maps only, got {start.shape}")
+        import scipy.sparse as sp
+
         P = sp.csr_matrix(P)
         self.indptr, self.indices = P.indptr, P.indices
         self.p = np.ascontiguousarray(P.data, dtype=np.float64)
@@ -209,8 +219,9 @@ class NumbaTSNE:
     def _kl(self, z: float) -> float:
         # KL = sum p log p - sum p log q, q = w / Z, sum p = 1:
         # = sum p log p + sum p log(1 + d^2) + log Z.
-        error = self.kernels.attraction_error(self.indptr, self.indices, self.p, self.Y)
-        return self.p_log_p + float(error) + math.log(max(z, 1e-12))
+        parts = np.empty(len(self.Y))
+        self.kernels.attraction_error(self.indptr, self.indices, self.p, self.Y, parts)
+        return self.p_log_p + float(parts.sum()) + math.log(max(z, 1e-12))
 
     def optimize(
         self,
@@ -250,7 +261,8 @@ class NumbaTSNE:
                 z = self._repulsion(self.Y, self.repulsion, self.box_width)
                 if callbacks and iteration % every == 0:
                     kl = self._kl(z)
-                    if any([bool(c(iteration, kl, self.Y)) for c in callbacks]):
+                    # No embedding: from 40,000 points self.Y is in the engine's own order.
+                    if any([bool(c(iteration, kl, None)) for c in callbacks]):
                         return True
                 descend(
                     self.indptr,

@@ -28,8 +28,7 @@ rule: ``import featscope.analysis`` never pulls in torch).
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,23 +36,12 @@ if TYPE_CHECKING:
 
 import numpy as np
 
-#: openTSNE's gradient-descent constants (``gradient_descent.__call__`` defaults).
-MIN_GAIN = 0.01
-MAX_STEP_NORM = 5.0
+from featscope.analysis._tsne_shared import MAX_STEP_NORM, MIN_GAIN, NODES, Callback, grid_boxes
+
 #: Elements of the (rows x N) pair block of the exact method: 2**22 (16 MB a float32 buffer)
 #: keeps the CPU's working set in cache-sized pieces; 2**27 (512 MB) fills a GPU.
 _EXACT_BLOCK_CPU = 1 << 22
 _EXACT_BLOCK_GPU = 1 << 27
-#: Interpolation nodes per box and per axis (FIt-SNE's and openTSNE's default, 3).
-_NODES = 3
-#: Fewest boxes per axis, openTSNE's ``min_num_intervals`` default.
-_MIN_BOXES = 50
-#: Most boxes per axis (2 x 3^3 x 5^2; 4,050 nodes): boxes widen beyond this so a sprawling
-#: map cannot ask for an FFT larger than 8,100^2 (a map 675 units across at half-unit boxes).
-_MAX_BOXES = 1_350
-
-#: A callback as openTSNE calls it: ``(iteration, kl_divergence, embedding) -> stop?``.
-Callback = Callable[[int, float, Any], bool]
 
 
 class TorchTSNE:
@@ -166,15 +154,15 @@ class TorchTSNE:
         span = float((Y.max(dim=0).values - lo).max()) * (1 + 1e-5) + 1e-12
         n_boxes = grid_boxes(span, self.box_width)
         width = span / n_boxes
-        m = n_boxes * _NODES  # nodes per axis
-        spacing = width / _NODES
+        m = n_boxes * NODES  # nodes per axis
+        spacing = width / NODES
         # Box of each point and its position inside the box, in [0, 1).
         local = (Y - lo) / width
         box = local.floor().clamp_(0, n_boxes - 1)
         u = local - box
         weights = _lagrange_weights(u)  # (n, 2, 3): per axis, per node
-        node = box.long() * _NODES  # first node of the box, per axis
-        offsets = torch.arange(_NODES, device=self.device)
+        node = box.long() * NODES  # first node of the box, per axis
+        offsets = torch.arange(NODES, device=self.device)
         ix = (node[:, 0, None] + offsets)[:, :, None]  # (n, 3, 1)
         iy = (node[:, 1, None] + offsets)[:, None, :]  # (n, 1, 3)
         flat = (ix * m + iy).reshape(n, -1)  # (n, 9)
@@ -301,28 +289,6 @@ class TorchTSNE:
         return self.Y.double().cpu().numpy()
 
 
-def grid_boxes(span: float, box_width: float) -> int:
-    """Boxes per axis of the FFT grid over a map ``span`` units wide.
-
-    At least :data:`_MIN_BOXES`, at most :data:`_MAX_BOXES`, about ``span / box_width``,
-    rounded up to a 5-smooth count: FFTs of sizes with large prime factors are several times
-    slower (CPU: 599 boxes 0.91 s, 600 boxes 0.46 s), and cuFFT plans one per size.
-    """
-    return min(_smooth(max(_MIN_BOXES, math.ceil(span / box_width))), _MAX_BOXES)
-
-
-def _smooth(n: int) -> int:
-    """Return the smallest ``2^a 3^b 5^c >= n`` (a size FFTs handle at full speed)."""
-    while True:
-        rest = n
-        for p in (2, 3, 5):
-            while rest % p == 0:
-                rest //= p
-        if rest == 1:
-            return n
-        n += 1
-
-
 def _lagrange_weights(u: torch.Tensor) -> torch.Tensor:
     """Quadratic Lagrange weights of nodes at (k + 0.5) / 3, k = 0, 1, 2, for ``u`` in [0, 1).
 
@@ -331,11 +297,11 @@ def _lagrange_weights(u: torch.Tensor) -> torch.Tensor:
     """
     import torch
 
-    t = (torch.arange(_NODES, device=u.device, dtype=u.dtype) + 0.5) / _NODES
+    t = (torch.arange(NODES, device=u.device, dtype=u.dtype) + 0.5) / NODES
     out = []
-    for k in range(_NODES):
+    for k in range(NODES):
         w = torch.ones_like(u)
-        for j in range(_NODES):
+        for j in range(NODES):
             if j != k:
                 w = w * (u - t[j]) / (t[k] - t[j])
         out.append(w)

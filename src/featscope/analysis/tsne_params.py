@@ -179,7 +179,8 @@ def validate(values: Mapping[str, Any], n_samples: int) -> dict[str, Any]:
     -------
     dict
         ``device`` as a string ("cpu", "cuda:0", ...); ``backend``, "auto" resolved (torch when
-        ``device`` is not the CPU or the gradient is "exact", openTSNE otherwise);
+        ``device`` is not the CPU or the gradient is "exact", openTSNE otherwise; the
+        estimator then prefers numba for an FFT map on the CPU);
         ``perplexity``, lowered to ``(n_samples - 1) / 3`` with a warning when larger (each
         point needs ``3 * perplexity`` neighbours); ``learning_rate`` and
         ``learning_rate_exaggeration``, "auto" resolved by openTSNE's schedule:
