@@ -228,9 +228,11 @@ def test_exact_gradient_on_a_large_map_warns_before_any_work():
 
 
 def test_smooth_box_counts():
-    from featscope.analysis._tsne_torch import _smooth
+    from featscope.analysis._tsne_shared import _smooth, grid_boxes
 
     assert [_smooth(n) for n in (50, 599, 601, 1349, 7)] == [50, 600, 625, 1350, 8]
+    # At least 50 boxes, about span / width, 5-smooth, at most 1,350.
+    assert [grid_boxes(s, 1.5) for s in (3.0, 100.0, 898.5, 1e6)] == [50, 72, 600, 1350]
 
 
 def test_fft_forces_on_isolated_points_of_a_wide_map():
