@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import subprocess
 import sys
@@ -70,3 +71,19 @@ def test_a_busy_process_is_seen():
         spin.kill()
         spin.wait()
     assert busy >= 0.5  # at least most of the spinning core (other load only adds to it)
+
+
+@pytest.mark.parametrize("library", ["torch", "numba"])
+def test_thread_helpers_set_the_count_and_restore_it(library):
+    module = importlib.import_module(library)  # both are dependencies
+    helper = {"torch": _cpu_load.torch_threads, "numba": _cpu_load.numba_threads}[library]
+    before = module.get_num_threads()
+    with helper(1):
+        assert module.get_num_threads() == 1
+    assert module.get_num_threads() == before
+    with helper(0):  # at least one thread
+        assert module.get_num_threads() == 1
+    if library == "numba":  # at most numba's pool, which cannot grow after start-up
+        with helper(10_000):
+            assert module.get_num_threads() == module.config.NUMBA_NUM_THREADS
+    assert module.get_num_threads() == before

@@ -128,6 +128,8 @@ def test_rejects_maps_that_are_not_2d(problem):
     P, start = problem
     with pytest.raises(ValueError, match="2-D maps only"):
         NumbaTSNE(P, np.zeros((len(start), 3)), box_width=2, n_jobs=1)
+    with pytest.raises(ValueError, match="repulsion must be 'fft' or 'opentsne', got 'exact'"):
+        NumbaTSNE(P, start, box_width=2, n_jobs=1, repulsion="exact")
 
 
 def test_renumber_is_the_permuted_matrix_and_the_order_brings_neighbours_together():

@@ -1,8 +1,8 @@
-"""CPU cores for the t-SNE: how many other processes keep busy, and torch's thread count.
+"""CPU cores for the t-SNE: how many other processes keep busy, and torch's and numba's threads.
 
 ``n_jobs=-1`` means the cores other processes leave idle, measured here (below) and turned into
-a thread count by :func:`effective_n_jobs`; :func:`torch_threads` applies that count to torch's
-CPU kernels for one step.
+a thread count by :func:`effective_n_jobs`; :func:`torch_threads` and :func:`numba_threads`
+apply that count to torch's CPU kernels and numba's parallel loops for one step.
 
 The 1-minute load average is the obvious measure but the wrong one for featscope: it counts this
 very process. A ``featscope tsne`` run extracts features on every core for a minute, then starts
@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 #: Sampling window. The kernel counts CPU time in ticks (usually 1/100 s per core), so 0.1 s
 #: on 2 cores is 20 ticks: a resolution of a tenth of a core.
@@ -111,14 +111,26 @@ def effective_n_jobs(n_jobs: int, load_aware: bool = True) -> int:
     return n_jobs
 
 
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> contextlib.AbstractContextManager[None]:
     """Run torch's CPU kernels on ``n`` threads (at least 1), restoring the caller's setting."""
     import torch
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, n))
+    return _threads(torch.get_num_threads, torch.set_num_threads, max(1, n))
+
+
+def numba_threads(n: int) -> contextlib.AbstractContextManager[None]:
+    """Run numba's parallel loops on ``n`` threads (at least 1, at most its pool), restoring."""
+    import numba
+
+    n = max(1, min(n, numba.config.NUMBA_NUM_THREADS))
+    return _threads(numba.get_num_threads, numba.set_num_threads, n)
+
+
+@contextlib.contextmanager
+def _threads(get: Callable[[], int], set_: Callable[[int], None], n: int) -> Iterator[None]:
+    before = get()
+    set_(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        set_(before)

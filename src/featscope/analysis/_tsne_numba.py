@@ -30,12 +30,12 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from featscope.analysis._cpu_load import numba_threads
 from featscope.analysis._tsne_shared import MIN_BOXES, NODES, Callback, grid_boxes
 
 __all__ = ["NumbaTSNE", "available"]
@@ -51,19 +51,6 @@ def available() -> bool:
         logger.info("numba's t-SNE kernels are unavailable (%s); openTSNE's engine runs", error)
         return False
     return True
-
-
-@contextmanager
-def _threads(n_jobs: int) -> Iterator[None]:
-    """Run numba's parallel loops on ``n_jobs`` threads (at most its pool), then restore."""
-    import numba
-
-    before = numba.get_num_threads()
-    numba.set_num_threads(max(1, min(n_jobs, numba.config.NUMBA_NUM_THREADS)))
-    try:
-        yield
-    finally:
-        numba.set_num_threads(before)
 
 
 def _kernels() -> Any:
@@ -160,10 +147,6 @@ class _FFTRepulsion:
         return self.spectra
 
 
-#: The repulsion methods :class:`NumbaTSNE` can run.
-REPULSIONS = {"fft": _FFTRepulsion, "opentsne": lambda: _opentsne_repulsion}
-
-
 class NumbaTSNE:
     """State of one 2-D map being optimised on the CPU: positions, momentum, gains.
 
@@ -192,6 +175,8 @@ class NumbaTSNE:
     ) -> None:
         if start.ndim != 2 or start.shape[1] != 2:
             raise ValueError(f"the FFT gradient supports 2-D maps only, got {start.shape}")
+        if repulsion not in ("fft", "opentsne"):
+            raise ValueError(f"repulsion must be 'fft' or 'opentsne', got {repulsion!r}")
         import scipy.sparse as sp
 
         P = sp.csr_matrix(P)
@@ -206,13 +191,13 @@ class NumbaTSNE:
         self.update = np.zeros_like(self.Y)
         self.gains = np.ones_like(self.Y)
         self.box_width = float(box_width)
-        self._repulsion = REPULSIONS[repulsion]()
+        self._repulsion = _FFTRepulsion() if repulsion == "fft" else _opentsne_repulsion
         self.n_jobs = n_jobs
         self.kernels = _kernels()
 
     def kl_divergence(self) -> float:
         """Return ``KL(P || Q)`` of the current map (un-exaggerated ``P``)."""
-        with _threads(self.n_jobs):
+        with numba_threads(self.n_jobs):
             z = self._repulsion(self.Y, self.repulsion, self.box_width)
             return self._kl(z)
 
@@ -256,7 +241,7 @@ class NumbaTSNE:
             True when a callback stopped the phase.
         """
         descend = self.kernels.descend
-        with _threads(self.n_jobs):
+        with numba_threads(self.n_jobs):
             for iteration in range(1, n_iter + 1):
                 z = self._repulsion(self.Y, self.repulsion, self.box_width)
                 if callbacks and iteration % every == 0:
