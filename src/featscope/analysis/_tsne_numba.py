@@ -101,9 +101,17 @@ class _FFTRepulsion:
         self.z_parts: np.ndarray | None = None
 
     def __call__(self, Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
+        # scipy's FFTs (pocketfft in C++) are 15-20 % faster than numpy's on these grids. On
+        # one worker: a second lost more to numba's threads, still spinning after the grid's
+        # kernels, than it gained (measured in this call at 20,000 and 70,000 points).
+        import scipy.fft as fft
+
         kernels = _kernels()
-        lo = Y.min(axis=0)
-        span = float((Y.max(axis=0) - lo).max()) * (1 + 1e-5) + 1e-12
+        # Column by column: numpy reduces an (n, 2) array along axis 0 about 30x slower
+        # (2.6 s of a 70,000-point fit went to these four numbers).
+        lo = (float(Y[:, 0].min()), float(Y[:, 1].min()))
+        extent = max(float(Y[:, 0].max()) - lo[0], float(Y[:, 1].max()) - lo[1])
+        span = extent * (1 + 1e-5) + 1e-12
         width = box_width
         if span < MIN_BOXES * box_width:
             steps = math.ceil(16 * math.log2(MIN_BOXES * box_width / span))
@@ -124,12 +132,14 @@ class _FFTRepulsion:
         kernels.spread(Y, lo[0], lo[1], width, n_boxes, self.order, starts, self.grid)
         spectra = self._spectra(m, width)
         # rfft2 of the grid zero-padded to 2m x 2m, without transforming the zero rows.
-        charges = np.fft.fft(np.fft.rfft(self.grid, n=2 * m, axis=-1), n=2 * m, axis=-2)
+        charges = fft.fft(fft.rfft(self.grid, n=2 * m, axis=-1), n=2 * m, axis=-2, overwrite_x=True)
         products = np.empty((4, *charges.shape[1:]), dtype=charges.dtype)
         np.multiply(charges[0], spectra[0], out=products[0])
         np.multiply(charges, spectra[1], out=products[1:])
         # irfft2, keeping only the m x m quadrant the nodes need.
-        potential = np.fft.irfft(np.fft.ifft(products, axis=-2)[:, :m], n=2 * m, axis=-1)
+        potential = fft.irfft(
+            fft.ifft(products, axis=-2, overwrite_x=True)[:, :m], n=2 * m, axis=-1
+        )
         potential = np.ascontiguousarray(potential[:, :, :m])
         kernels.gather(Y, lo[0], lo[1], width, n_boxes, potential, out, self.z_parts)
         z = max(float(self.z_parts.sum()) - n, 1e-12)  # without the self terms, w_ii = 1
