@@ -175,8 +175,10 @@ def test_reordered_engines_give_the_map_in_the_callers_order(problem, monkeypatc
     assert ordered.order is not None
     assert not np.array_equal(ordered.order, np.arange(len(start)))
     # The same map, point for point, up to the rounding of a different summation order
-    # (Barnes-Hut's tree sums in point order, and its approximation amplifies that).
-    tolerance = 1e-8 if method == "fft" else 0.05
+    # (Barnes-Hut's tree sums in point order, and its approximation amplifies that; the numba
+    # engine's float32 grid sums each node's charges in point order). A map handed back in
+    # the engine's order would be off by the map's own size.
+    tolerance = {"opentsne-fft": 1e-8, "numba-fft": 1e-3}.get(f"{backend}-{method}", 0.05)
     assert np.abs(reordered - unordered).max() < tolerance * np.abs(unordered).max()
     assert kl_ordered == pytest.approx(kl_plain, rel=tolerance)
 
