@@ -84,6 +84,22 @@ def test_search_backend_avoids_importing_torch_for_small_searches(n, torch_loade
     assert search_backend(n, torch_loaded) == expected
 
 
+def test_compiled_calibration_takes_the_array_calibrations_steps(monkeypatch, digits):
+    from featscope.analysis import _tsne_numba
+
+    X, _ = digits
+    distances, _ = exact_neighbors(X, 45)
+    distances[:5] = distances[:1]  # identical rows, and a row of equal distances
+    distances[5] = 2.0
+    compiled = conditional_probabilities(distances, 15.0)
+    monkeypatch.setattr(_tsne_numba, "available", lambda: False)
+    arrays = conditional_probabilities(distances, 15.0)
+    np.testing.assert_allclose(compiled, arrays, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(compiled[5], 1 / 45)
+    entropy = -(compiled * np.log(np.maximum(compiled, 1e-300))).sum(axis=1)
+    np.testing.assert_allclose(np.exp(entropy[6:]), 15.0, rtol=1e-3)
+
+
 def test_affinities_match_opentsne(digits):
     from openTSNE import affinity
 

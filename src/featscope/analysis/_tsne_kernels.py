@@ -189,3 +189,54 @@ def gather(Y, lo0, lo1, width, n_boxes, potential, force, z_parts):
         force[i, 0] = r0 * s1 - s2
         force[i, 1] = r1 * s1 - s3
         z_parts[i] = s0
+
+
+@_jit(parallel=True)
+def calibrate(sq, ref_column, target, max_steps, tol, p):
+    """Rows of Gaussian probabilities with entropy ``target``: ``p = exp(-beta d) / sum``.
+
+    ``sq`` holds each row's squared distances minus the row's smallest; ``beta`` starts at
+    ``1 / sq[i, ref_column]`` and moves by Newton's step inside a bisection bracket, as
+    :func:`._tsne_affinity.conditional_probabilities` does for all rows at once (the same
+    steps; this is that function for numpy arrays, one row per iteration on all cores).
+    """
+    n, k = sq.shape
+    for i in prange(n):
+        d = sq[i]
+        w = p[i]  # the row's weights, normalised at the end
+        ref = d[ref_column]
+        beta = 1.0 / ref if ref > 0 else 1.0
+        lo = 0.0
+        hi = np.inf
+        for _ in range(max_steps):
+            s = 0.0
+            sd = 0.0
+            sdd = 0.0
+            for j in range(k):
+                w[j] = math.exp(-d[j] * beta)
+                s += w[j]
+                sd += w[j] * d[j]
+                sdd += w[j] * d[j] * d[j]
+            mean_d = sd / s
+            # Entropy of w / s is log(s) + beta E[d]; its derivative in beta is -beta Var[d].
+            gap = math.log(s) + beta * mean_d - target
+            if abs(gap) < tol:
+                break
+            if gap > 0:  # perplexity too high: raise the precision
+                lo = beta
+            else:
+                hi = beta
+            slope = beta * max(sdd / s - mean_d * mean_d, 0.0)
+            newton = beta + gap / slope if slope > 0 else np.nan
+            if math.isfinite(newton) and lo < newton < hi:
+                beta = newton
+            elif math.isinf(hi):
+                beta = beta * 2.0
+            else:
+                beta = (lo + hi) / 2.0
+        s = 0.0
+        for j in range(k):
+            w[j] = math.exp(-d[j] * beta)
+            s += w[j]
+        for j in range(k):
+            w[j] /= s
