@@ -91,9 +91,10 @@ def test_compiled_calibration_takes_the_array_calibrations_steps(monkeypatch, di
     distances, _ = exact_neighbors(X, 45)
     distances[:5] = distances[:1]  # identical rows, and a row of equal distances
     distances[5] = 2.0
-    compiled = conditional_probabilities(distances, 15.0)
-    monkeypatch.setattr(_tsne_numba, "available", lambda: False)
+    compiled = conditional_probabilities(distances, 15.0, compiled=True)
     arrays = conditional_probabilities(distances, 15.0)
+    monkeypatch.setattr(_tsne_numba, "available", lambda: False)
+    np.testing.assert_array_equal(conditional_probabilities(distances, 15.0, True), arrays)
     np.testing.assert_allclose(compiled, arrays, rtol=0, atol=1e-12)
     np.testing.assert_allclose(compiled[5], 1 / 45)
     entropy = -(compiled * np.log(np.maximum(compiled, 1e-300))).sum(axis=1)

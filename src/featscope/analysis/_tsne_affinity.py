@@ -89,7 +89,10 @@ def affinities(
         # Much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
         distances, indices = exact_neighbors(X, k_neighbors, metric, n_jobs)
         graph = indices[:, :GRAPH_COLUMNS].astype(np.int32)
-        return perplexity_affinities(distances, indices, perplexity), graph
+        # numba is loaded for the numba engine anyway; elsewhere its import (0.4 s) would
+        # cost more than it saves below about 50,000 points
+        compiled = backend == "numba"
+        return perplexity_affinities(distances, indices, perplexity, compiled), graph
     from openTSNE import affinity
 
     P = affinity.PerplexityBasedNN(
@@ -104,7 +107,7 @@ def affinities(
     return P, None
 
 
-def conditional_probabilities(distances: Any, perplexity: float) -> Any:
+def conditional_probabilities(distances: Any, perplexity: float, compiled: bool = False) -> Any:
     """Row-wise Gaussian probabilities whose perplexity is ``perplexity``.
 
     Parameters
@@ -114,6 +117,9 @@ def conditional_probabilities(distances: Any, perplexity: float) -> Any:
         tensor is calibrated where it lives (a GPU for the torch t-SNE engine) in float64.
     perplexity : float
         Target perplexity, ``< k``.
+    compiled : bool, default False
+        Calibrate numpy distances with the compiled kernel, row by row on all cores (where
+        numba loads); the same steps as the array operations, which run otherwise.
 
     Returns
     -------
@@ -131,7 +137,7 @@ def conditional_probabilities(distances: Any, perplexity: float) -> Any:
     target = math.log(perplexity)
     # Start from the precision that puts the perplexity-th neighbour at one "sigma".
     ref_column = min(k - 1, max(1, int(perplexity)))
-    if xp is _NumpyOps and _tsne_numba.available():
+    if compiled and xp is _NumpyOps and _tsne_numba.available():
         # The same steps row by row, compiled, on all cores: 0.5-0.8 s -> 0.15 s at 70,000
         # points (the kernels' module imports numba: imported here, on use).
         from featscope.analysis._tsne_kernels import calibrate
@@ -212,7 +218,9 @@ def _namespace(a: Any) -> Any:
     return _NumpyOps if isinstance(a, np.ndarray) else _TorchOps()
 
 
-def perplexity_affinities(distances: np.ndarray, indices: np.ndarray, perplexity: float):
+def perplexity_affinities(
+    distances: np.ndarray, indices: np.ndarray, perplexity: float, compiled: bool = False
+):
     """Symmetric t-SNE affinities ``P`` (scipy CSR, summing to 1) from k-NN distances.
 
     Parameters
@@ -223,6 +231,8 @@ def perplexity_affinities(distances: np.ndarray, indices: np.ndarray, perplexity
         The neighbours' row indices.
     perplexity : float
         Target perplexity of each row's conditional distribution.
+    compiled : bool, default False
+        Calibrate with the compiled kernel (see :func:`conditional_probabilities`).
 
     Returns
     -------
@@ -232,7 +242,7 @@ def perplexity_affinities(distances: np.ndarray, indices: np.ndarray, perplexity
     import scipy.sparse as sp
 
     n, k = indices.shape
-    p = conditional_probabilities(distances, perplexity)
+    p = conditional_probabilities(distances, perplexity, compiled)
     P = sp.csr_matrix((p.ravel(), indices.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
     P = (P + P.T) / 2
     P = P.tocsr()
