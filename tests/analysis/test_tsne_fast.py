@@ -53,6 +53,30 @@ def test_exact_neighbors_torch_and_numpy_agree(monkeypatch, digits):
     assert (i_np == i_t).mean() > 0.99  # only exact ties may come in another order
 
 
+def test_torch_search_by_column_groups_finds_the_same_distances(monkeypatch, digits):
+    from featscope.analysis import _tsne_neighbors
+
+    X, _ = digits
+    X = X[:1000] + np.random.default_rng(0).normal(scale=1e-3, size=(1000, X.shape[1]))
+    monkeypatch.setattr(_tsne_neighbors, "TORCH_FROM_SAMPLES", 100)
+    monkeypatch.setattr(_tsne_neighbors, "_GROUPS_FROM", 10**9)
+    d_plain, i_plain = exact_neighbors(X, 15, n_jobs=1)
+    # groups of 16 columns: 63 of them (the last one padded), at least 4 per neighbour
+    monkeypatch.setattr(_tsne_neighbors, "_GROUP", 16)
+    monkeypatch.setattr(_tsne_neighbors, "_GROUPS_FROM", 4)
+    calls = []
+    real = _tsne_neighbors._smallest_by_groups
+    monkeypatch.setattr(
+        _tsne_neighbors, "_smallest_by_groups", lambda d, k: calls.append(d.shape) or real(d, k)
+    )
+    d_groups, i_groups = exact_neighbors(X, 15, n_jobs=1)
+    assert calls
+    assert {shape[1] for shape in calls} == {1008}  # the padded width
+    np.testing.assert_array_equal(d_groups, d_plain)
+    np.testing.assert_array_equal(i_groups, i_plain)  # no ties in jittered data
+    assert (i_groups < 1000).all()
+
+
 def test_exact_neighbors_sklearn_search_agrees_with_numpy(monkeypatch, digits):
     from featscope.analysis import _tsne_neighbors
 
