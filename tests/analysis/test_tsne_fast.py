@@ -59,6 +59,7 @@ def test_torch_search_by_column_groups_finds_the_same_distances(monkeypatch, dig
     X, _ = digits
     X = X[:1000] + np.random.default_rng(0).normal(scale=1e-3, size=(1000, X.shape[1]))
     monkeypatch.setattr(_tsne_neighbors, "TORCH_FROM_SAMPLES", 100)
+    monkeypatch.setattr(_tsne_neighbors, "SKLEARN_UP_TO", 0)  # torch, even when not loaded
     monkeypatch.setattr(_tsne_neighbors, "_GROUPS_FROM", 10**9)
     d_plain, i_plain = exact_neighbors(X, 15, n_jobs=1)
     # groups of 16 columns: 63 of them (the last one padded), at least 4 per neighbour
@@ -115,14 +116,32 @@ def test_compiled_calibration_takes_the_array_calibrations_steps(monkeypatch, di
     distances, _ = exact_neighbors(X, 45)
     distances[:5] = distances[:1]  # identical rows, and a row of equal distances
     distances[5] = 2.0
-    compiled = conditional_probabilities(distances, 15.0, compiled=True)
+    compiled = conditional_probabilities(distances, 15.0, threads=1)
     arrays = conditional_probabilities(distances, 15.0)
     monkeypatch.setattr(_tsne_numba, "available", lambda: False)
-    np.testing.assert_array_equal(conditional_probabilities(distances, 15.0, True), arrays)
+    np.testing.assert_array_equal(conditional_probabilities(distances, 15.0, 2), arrays)
     np.testing.assert_allclose(compiled, arrays, rtol=0, atol=1e-12)
     np.testing.assert_allclose(compiled[5], 1 / 45)
     entropy = -(compiled * np.log(np.maximum(compiled, 1e-300))).sum(axis=1)
     np.testing.assert_allclose(np.exp(entropy[6:]), 15.0, rtol=1e-3)
+
+
+@pytest.mark.parametrize(("backend", "threads"), [("numba", 1), ("opentsne", None)])
+def test_numba_maps_calibrate_compiled_on_the_runs_threads(monkeypatch, digits, backend, threads):
+    import numba
+
+    from featscope.analysis import _tsne_affinity, _tsne_kernels
+
+    seen = []
+    real = _tsne_kernels.calibrate
+    monkeypatch.setattr(
+        _tsne_kernels, "calibrate", lambda *a: seen.append(numba.get_num_threads()) or real(*a)
+    )
+    X, _ = digits
+    options = {"metric": "euclidean", "neighbors": "exact", "device": "cpu", "random_state": 0}
+    P, _ = _tsne_affinity.affinities(X, 10.0, backend=backend, n_jobs=1, **options)
+    assert seen == ([] if threads is None else [threads])
+    assert P.sum() == pytest.approx(1.0)
 
 
 def test_affinities_match_opentsne(digits):

@@ -3,10 +3,10 @@
 The affinities are openTSNE's (and bhtsne's): a Gaussian over each point's ``3 * perplexity``
 nearest neighbours, its precision found by bisection so that the row's perplexity matches, then
 ``P = (P + P.T) / 2`` normalised to sum to 1. openTSNE calibrates one row at a time in one
-thread (3.8 s at 20,000 points, docs/benchmarks.md); here a compiled kernel does the rows on all
-cores (0.15 s at 70,000 points), or, for the torch engine or without numba, the same steps run
-on all rows at once as array operations, in torch where the gradient descent will run (0.44 s
-at 20,000 points in numpy).
+thread (3.8 s at 20,000 points, docs/benchmarks.md); here, for the numba engine, a compiled
+kernel does the rows on its threads (0.15 s at 70,000 points on 2), and for the other engines
+(or without numba) the same steps run on all rows at once as array operations, in torch where
+the torch engine's gradient descent will run (0.44 s at 20,000 points in numpy).
 """
 
 from __future__ import annotations
@@ -89,10 +89,11 @@ def affinities(
         # Much faster than openTSNE's single-threaded Annoy on <= 100k PCA-reduced points.
         distances, indices = exact_neighbors(X, k_neighbors, metric, n_jobs)
         graph = indices[:, :GRAPH_COLUMNS].astype(np.int32)
-        # numba is loaded for the numba engine anyway; elsewhere its import (0.4 s) would
-        # cost more than it saves below about 50,000 points
-        compiled = backend == "numba"
-        return perplexity_affinities(distances, indices, perplexity, compiled), graph
+        # Compiled for the numba engine, which loads numba anyway; for openTSNE's engine
+        # (Barnes-Hut sizes, the image job) importing numba (0.4 s) would cost more than the
+        # kernel saves there (0.5-0.8 s at 70,000 points, about 0.05 s at 5,000).
+        threads = n_jobs if backend == "numba" else None
+        return perplexity_affinities(distances, indices, perplexity, threads), graph
     from openTSNE import affinity
 
     P = affinity.PerplexityBasedNN(
@@ -107,7 +108,7 @@ def affinities(
     return P, None
 
 
-def conditional_probabilities(distances: Any, perplexity: float, compiled: bool = False) -> Any:
+def conditional_probabilities(distances: Any, perplexity: float, threads: int | None = None) -> Any:
     """Row-wise Gaussian probabilities whose perplexity is ``perplexity``.
 
     Parameters
@@ -117,9 +118,10 @@ def conditional_probabilities(distances: Any, perplexity: float, compiled: bool 
         tensor is calibrated where it lives (a GPU for the torch t-SNE engine) in float64.
     perplexity : float
         Target perplexity, ``< k``.
-    compiled : bool, default False
-        Calibrate numpy distances with the compiled kernel, row by row on all cores (where
-        numba loads); the same steps as the array operations, which run otherwise.
+    threads : int, optional
+        Calibrate numpy distances with the compiled kernel, row by row on this many threads
+        (where numba loads); by default, and for torch tensors, the same steps run as array
+        operations on all rows at once.
 
     Returns
     -------
@@ -137,13 +139,15 @@ def conditional_probabilities(distances: Any, perplexity: float, compiled: bool 
     target = math.log(perplexity)
     # Start from the precision that puts the perplexity-th neighbour at one "sigma".
     ref_column = min(k - 1, max(1, int(perplexity)))
-    if compiled and xp is _NumpyOps and _tsne_numba.available():
-        # The same steps row by row, compiled, on all cores: 0.5-0.8 s -> 0.15 s at 70,000
-        # points (the kernels' module imports numba: imported here, on use).
+    if threads is not None and xp is _NumpyOps and _tsne_numba.available():
+        # The same steps row by row, compiled: 0.5-0.8 s -> 0.15 s at 70,000 points on 2
+        # threads (the kernels' module imports numba: imported here, on use).
+        from featscope.analysis._cpu_load import numba_threads
         from featscope.analysis._tsne_kernels import calibrate
 
         p = np.empty_like(sq)
-        calibrate(sq, ref_column, target, _MAX_STEPS, _TOL, p)
+        with numba_threads(threads):
+            calibrate(sq, ref_column, target, _MAX_STEPS, _TOL, p)
         return p
     ref = sq[:, ref_column]
     beta = 1.0 / xp.where(ref > 0, ref, 1.0)
@@ -219,7 +223,7 @@ def _namespace(a: Any) -> Any:
 
 
 def perplexity_affinities(
-    distances: np.ndarray, indices: np.ndarray, perplexity: float, compiled: bool = False
+    distances: np.ndarray, indices: np.ndarray, perplexity: float, threads: int | None = None
 ):
     """Symmetric t-SNE affinities ``P`` (scipy CSR, summing to 1) from k-NN distances.
 
@@ -231,8 +235,9 @@ def perplexity_affinities(
         The neighbours' row indices.
     perplexity : float
         Target perplexity of each row's conditional distribution.
-    compiled : bool, default False
-        Calibrate with the compiled kernel (see :func:`conditional_probabilities`).
+    threads : int, optional
+        Calibrate with the compiled kernel on this many threads (see
+        :func:`conditional_probabilities`); by default with array operations.
 
     Returns
     -------
@@ -242,7 +247,7 @@ def perplexity_affinities(
     import scipy.sparse as sp
 
     n, k = indices.shape
-    p = conditional_probabilities(distances, perplexity, compiled)
+    p = conditional_probabilities(distances, perplexity, threads)
     P = sp.csr_matrix((p.ravel(), indices.ravel(), np.arange(0, n * k + 1, k)), shape=(n, n))
     P = (P + P.T) / 2
     P = P.tocsr()

@@ -189,8 +189,8 @@ def _smallest_by_groups(d: Any, k: int) -> tuple[Any, Any]:
     smallest minima (those k groups hold k entries no larger than the k-th group minimum,
     and an entry below it is in a group whose minimum is below it too), so ``topk`` runs over
     the group minima, then over those k groups' entries: 1.7x faster than over whole rows of
-    70,000 on a CPU (the minima are one vectorised pass). Ties at the k-th value may resolve
-    to other columns than plain ``topk``'s.
+    70,000 on a CPU (the minima are one vectorised pass). The distances are ``topk``'s; tied
+    entries may come in another order, or from other columns at the k-th value.
     """
     import torch
 
@@ -221,7 +221,7 @@ def _neighbors_torch(
         ones = torch.ones((n, 1), dtype=data.dtype, device=device)
         rows_aug = torch.cat([data, ones], dim=1)
         cols_aug = torch.cat([-2.0 * data, sq_norms[:, None]], dim=1)
-        groups = device == "cpu" and n >= _GROUPS_FROM * k * _GROUP
+        groups = on_cpu(device) and n >= _GROUPS_FROM * k * _GROUP
         width = -(-n // _GROUP) * _GROUP if groups else n
         if width > n:  # padding columns [0, ..., 0, inf]: at distance inf from every row
             padding = torch.zeros((width - n, cols_aug.shape[1]), dtype=data.dtype, device=device)
