@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             for i in range(0, len(images), batch_size)
         ]
         # the model featscope runs: its folded copy, channels-last
-        model, _ = _fold(handle, capture(handle, points), lambda: batches[0][:8])
+        model, _, _ = _fold(handle, capture(handle, points), lambda: batches[0][:8])
         model.module.eval().to(memory_format=torch.channels_last)
 
         def bare(amp: str) -> float:

@@ -227,3 +227,25 @@ def test_default_batch_size_gives_the_features_of_any_batch_size(net):
         run(net, n=10).features["backbone"], run(net, n=10, batch_size=3).features["backbone"],
         rtol=1e-5, atol=1e-6,
     )  # fmt: skip
+
+
+def test_preprocessed_images_stack_into_a_channels_last_batch_without_copying_twice():
+    from PIL import Image
+
+    from featscope.capture.extract import _stack
+    from featscope.models.preprocessing import Preprocessing, apply_preprocessing
+
+    rng = np.random.default_rng(0)
+    pre = Preprocessing(input_size=(32, 32))
+    pictures = [Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)) for _ in "ab"]
+    images = [apply_preprocessing(pre, p) for p in pictures]
+    assert images[0].shape == (3, 32, 32)
+    assert images[0].permute(1, 2, 0).is_contiguous()  # the pixels' own (H, W, C) order
+    batch = _stack(images)
+    assert batch.shape == (2, 3, 32, 32)
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch, torch.stack([t.contiguous() for t in images]))
+    # other layouts (a user's transform) stack as torch does
+    plain = _stack([t.contiguous() for t in images])
+    assert plain.is_contiguous()
+    assert torch.equal(plain, batch)

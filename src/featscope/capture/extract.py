@@ -154,8 +154,20 @@ def _collate(
     good = [(i, t) for i, t, err in items if err is None]
     bad = [(i, err) for i, _, err in items if err is not None]
     positions = torch.tensor([i for i, _ in good], dtype=torch.int64)
-    images = torch.stack([t for _, t in good]) if good else None
+    images = _stack([t for _, t in good]) if good else None
     return positions, images, bad
+
+
+def _stack(images: list[torch.Tensor]) -> torch.Tensor:
+    """Stack ``(C, H, W)`` images; laid out channels-last, they stay so (no copy to NCHW).
+
+    featscope's preprocessing leaves each image in its pixels' (H, W, C) order, the layout a
+    convolutional network runs fastest on a CPU; ``torch.stack`` would copy them into NCHW,
+    and the batch would be copied back before the forward.
+    """
+    if all(t.ndim == 3 and t.permute(1, 2, 0).is_contiguous() for t in images):
+        return torch.stack([t.permute(1, 2, 0) for t in images]).permute(0, 3, 1, 2)
+    return torch.stack(images)
 
 
 def _default_num_workers(n_samples: int) -> int:
@@ -538,7 +550,7 @@ def extract_features(
             "(cache_dir=DIR) together with --resume"
         )
     workers = _default_num_workers(len(samples)) if num_workers is None else num_workers
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     input_dtype = _floating_dtype(module)
     auto_cpu = amp == "auto" and dev.type == "cpu" and input_dtype == torch.float32
     if cache_dir is None:

@@ -370,7 +370,10 @@ def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> tor
     Returns
     -------
     torch.Tensor
-        ``(channels, H, W)`` float32 tensor, ``(pixel / 255 - mean) / std``.
+        ``(channels, H, W)`` float32 tensor, ``(pixel / 255 - mean) / std``, laid out in
+        memory as the image is (height, width, channels): the channels-last layout a batch
+        for a convolutional network needs, without copying it twice (``.contiguous()``
+        gives the usual layout).
 
     Raises
     ------
@@ -394,7 +397,7 @@ def apply_preprocessing(preprocessing: Preprocessing, image: Image.Image) -> tor
     mean = _channel_tensor(preprocessing.mean, channels, torch).mul_(255.0)
     inv_std = _channel_tensor(preprocessing.std, channels, torch).mul_(255.0).reciprocal_()
     tensor = torch.from_numpy(pixels.copy()).permute(2, 0, 1).to(torch.float32)
-    return tensor.sub_(mean).mul_(inv_std).contiguous()
+    return tensor.sub_(mean).mul_(inv_std)
 
 
 def _channel_tensor(values: Sequence[float], channels: int, torch: Any) -> torch.Tensor:
