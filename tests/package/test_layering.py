@@ -108,25 +108,23 @@ def test_nothing_below_cli_reads_argv_or_prints():
     assert not offenders, offenders
 
 
-def test_import_featscope_is_cheap():
-    code = (
-        "import sys, featscope; "
-        "heavy = [m for m in ('torch', 'matplotlib', 'matplotlib.pyplot', 'sklearn', 'openTSNE',"
-        " 'timm', 'transformers', 'scipy') if m in sys.modules]; print(','.join(heavy))"
-    )
+def _loaded_by(imports: str, modules: tuple[str, ...]) -> str:
+    """Which of ``modules`` a fresh interpreter has loaded after ``import <imports>``."""
+    code = f"import sys, {imports}; print(','.join(m for m in {modules!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    return out.stdout.strip()
+
+
+def test_import_featscope_is_cheap():
+    heavy = ("torch", "matplotlib", "matplotlib.pyplot", "sklearn", "openTSNE", "timm",
+             "transformers", "scipy")  # fmt: skip
+    assert _loaded_by("featscope", heavy) == ""
 
 
 def test_import_of_the_analysis_layer_is_cheap():
     """The estimators load their libraries when they fit (numba, scipy, openTSNE), not before."""
-    code = (
-        "import sys, featscope.analysis, featscope.analysis.tsne; "
-        "heavy = [m for m in ('torch', 'numba', 'scipy', 'sklearn', 'openTSNE', 'matplotlib')"
-        " if m in sys.modules]; print(','.join(heavy))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == ""
+    heavy = ("torch", "numba", "scipy", "sklearn", "openTSNE", "matplotlib")
+    assert _loaded_by("featscope.analysis, featscope.analysis.tsne", heavy) == ""
 
 
 def test_lazy_names_resolve():
