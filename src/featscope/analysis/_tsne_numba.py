@@ -106,9 +106,9 @@ class _FFTRepulsion:
 
     def __call__(self, Y: np.ndarray, out: np.ndarray, box_width: float) -> float:
         # scipy's FFTs (pocketfft in C++): 15-20 % faster than numpy's on these grids in
-        # float64, and they keep float32 (numpy before 2.0 computes in float64). On one worker: a
-        # second lost more to numba's threads, still spinning after the grid's kernels, than
-        # it gained (measured in this call at 20,000 and 70,000 points).
+        # float64, and they keep float32 (numpy before 2.0 computes in float64). On one
+        # worker: a second lost more to numba's threads, still spinning after the grid's
+        # kernels, than it gained (measured in this call at 20,000 and 70,000 points).
         import scipy.fft as fft
 
         kernels = _kernels()
