@@ -63,7 +63,7 @@ def test_parameters_reach_opentsne(monkeypatch, small):
     early, normal = fake.calls
     assert early["n_iter"] == EXAGGERATION_ITER == 250
     assert early["exaggeration"] == 8.0
-    assert early["momentum"] == 0.5
+    assert early["momentum"] == 0.8  # openTSNE 1.0's (sklearn: 0.5)
     # sklearn units -> openTSNE units (no factor 4 in openTSNE's gradient).
     assert early["learning_rate"] == normal["learning_rate"] == 400.0
     assert normal["n_iter"] == 350

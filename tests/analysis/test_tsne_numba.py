@@ -243,8 +243,8 @@ def test_the_schedule_reaches_the_numba_engine(monkeypatch):
         n_iter=600, n_jobs=1,
     ).fit(X)  # fmt: skip
     assert fit.params_["backend"] == "numba"
-    # sklearn units -> openTSNE's (no factor 4 in its gradient); momentum 0.5, then 0.8.
-    assert calls == [(250, 8.0, 0.5, 400.0, 25), (350, 1.0, 0.8, 400.0, 50)]
+    # sklearn units -> openTSNE's (no factor 4 in its gradient); momentum 0.8 in both phases.
+    assert calls == [(250, 8.0, 0.8, 400.0, 50), (350, 1.0, 0.8, 400.0, 50)]
 
 
 @pytest.mark.parametrize(
