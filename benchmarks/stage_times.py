@@ -1,68 +1,60 @@
-"""Where a `featscope` command's time goes after the maps: figures, files and the page.
+"""Where a t-SNE run on saved features spends its time, stage by stage.
 
-The run log dates the t-SNE's phases, but the last stages of ``featscope tsne`` (drawing the
-figures, writing the features, coordinates and figures, building the page) share one log line,
-"wrote the interactive page", so its timestamp minus the metrics line counts all three. This
-script runs the command in this process with a timer around each of those stages and prints
-the seconds of each and of the whole command (after the interpreter's start).
+The run log dates the t-SNE's phases, but the last stages (drawing the figures, writing the
+features, coordinates and figures, building the page) share one log line, "wrote the
+interactive page", so its timestamp minus the metrics line counts all three. The view times
+each stage itself (``TsneRun.timings``: ``load``, ``reduce`` with the metrics and clusters,
+``render``, ``write``, ``page``); this script runs :func:`featscope.tsne` on saved features,
+as ``featscope tsne --features`` does, and prints those timings, the whole call's time and
+each stage's share of it.
 
 Usage::
 
-    python benchmarks/stage_times.py tsne --features X.npy --labels y.npy --work-dir /tmp/w
-
-Every argument is passed to the ``featscope`` command line unchanged.
+    python benchmarks/stage_times.py X.npy y.npy [--max-num-samples N] [--seed 0]
+        [--work-dir DIR]
 """
 
 from __future__ import annotations
 
-import functools
-import sys
+import argparse
+import tempfile
 import time
-from typing import Any
 
-import featscope.render as render
-import featscope.sinks.embedding as sinks
-from featscope.cli import main
-
-#: (module, function) pairs timed; the view looks each of them up at call time.
-STAGES = (
-    (render, "plot_embedding_figures"),
-    (sinks, "write_maps"),
-    (sinks, "write_thumbnails"),
-    (sinks, "write_page"),
-)
+import featscope
+from featscope.options import Output, Selection
 
 
-def timed(seconds: dict[str, float]) -> None:
-    """Wrap every stage of :data:`STAGES` to add its run time to ``seconds``."""
-    for module, name in STAGES:
-        function = getattr(module, name)
-
-        @functools.wraps(function)
-        def wrapper(*args: Any, _f: Any = function, _name: str = name, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return _f(*args, **kwargs)
-            finally:
-                seconds[_name] = seconds.get(_name, 0.0) + time.perf_counter() - start
-
-        setattr(module, name, wrapper)
-
-
-def run(argv: list[str]) -> dict[str, float]:
-    """Run ``featscope <argv>`` with the stages timed; return their seconds and the total."""
-    seconds: dict[str, float] = {}
-    timed(seconds)
+def stage_times(
+    features: str, labels: str, max_num_samples: int, seed: int, work_dir: str
+) -> dict[str, float]:
+    """Run the t-SNE view on saved features; return each stage's seconds and the whole call's."""
     start = time.perf_counter()
-    try:
-        main(argv)
-    except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
-    seconds["whole command"] = time.perf_counter() - start
-    return seconds
+    run = featscope.tsne(
+        features=features,
+        labels=labels,
+        selection=Selection(max_num_samples=max_num_samples, seed=seed),
+        output=Output(work_dir=work_dir),
+    )
+    whole = time.perf_counter() - start
+    return {**run.timings, "whole call": whole}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("features", help="saved features (.npy)")
+    parser.add_argument("labels", help="their labels (.npy)")
+    parser.add_argument("--max-num-samples", type=int, default=0, help="per class (0: all)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--work-dir", default=None, help="default: a temporary folder")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="featscope-stages-") as tmp:
+        seconds = stage_times(
+            args.features, args.labels, args.max_num_samples, args.seed, args.work_dir or tmp
+        )
+    whole = seconds["whole call"]
+    for stage, value in seconds.items():
+        print(f"{stage:<12} {value:6.2f} s  {100 * value / whole:5.1f} %")
 
 
 if __name__ == "__main__":
-    for stage, value in run(sys.argv[1:]).items():
-        print(f"{stage:<24} {value:6.2f} s", file=sys.stderr)
+    main()

@@ -523,7 +523,7 @@ class EmbeddingOptions:
     early_stop: bool = option(
         True, "--no-early-stop", action="store_false", from_arg=bool,
         help="t-SNE: run exactly --n-iter iterations (no convergence stop, no "
-        "--n-iter-without-progress stop), as sklearn's reference schedule",
+        "--n-iter-without-progress stop), as many as sklearn's reference runs",
     )  # fmt: skip
     n_iter_without_progress: int = option(
         300, "--n-iter-without-progress", type=int,

@@ -262,5 +262,5 @@ def test_kl_rtol_is_stricter_for_larger_data(monkeypatch, digits):
     # Pretend 300 samples are "large": the relative tolerance shrinks as 100 / 300.
     monkeypatch.setattr(_tsne_engine, "KL_RTOL_FULL_UP_TO", 100)
     strict = TSNE(n_jobs=1).fit(X)
-    assert strict.n_iter_exaggeration_ == plain.n_iter_exaggeration_
+    assert strict.n_iter_exaggeration_ == plain.n_iter_exaggeration_ == 250
     assert strict.n_iter_ > plain.n_iter_

@@ -8,10 +8,10 @@ scikit-learn's factor 4, momentum, gains, clipped steps):
   (:mod:`._tsne_numba`), on the CPU: the default for 2-D FFT maps there;
 * :class:`TorchEngine`, featscope's torch port of it (:mod:`._tsne_torch`), on any device.
 
-:func:`optimize` runs either through the same two phases (early exaggeration, then the rest)
-and stops each by the same rules (:class:`ProgressMonitor`), so the estimator's parameters
-mean the same whichever engine runs. The constants below were measured; docs/benchmarks.md,
-"t-SNE defaults: the measurements behind the constants", has the numbers.
+:func:`optimize` runs any of them through the same two phases (early exaggeration, then the
+rest) and stops the second by the same rules (:class:`ProgressMonitor`), so the estimator's
+parameters mean the same whichever engine runs. The constants below were measured;
+docs/benchmarks.md, "t-SNE defaults: the measurements behind the constants", has the numbers.
 """
 
 from __future__ import annotations
@@ -73,9 +73,10 @@ KL_RTOL_FULL_UP_TO = 10_000
 #: 1.0's 0.8 (scikit-learn and the original t-SNE: 0.5). On six 20,000-point subsets of
 #: Fashion-MNIST the map's 10-NN accuracy rose in every one against 0.5 with the phase stopped
 #: on a converged KL divergence (mean +0.0010, 51 more iterations); with that stop, 0.8 ended
-#: the phase sooner and no better (docs/benchmarks.md: "Early exaggeration").
+#: the phase sooner and no better (docs/benchmarks.md: "numba engine").
 EE_MOMENTUM = 0.8
-#: KL divergence is checked this often for ``n_iter_without_progress`` (as in sklearn).
+#: KL divergence is checked this often (as in sklearn): for the second phase's stop rules, and
+#: in both phases for the progress bar.
 CHECK_EVERY = 50
 
 
@@ -345,7 +346,7 @@ def optimize(
     kl_rtol: float | None,
     n_iter_without_progress: int | None,
 ) -> Phases:
-    """Run the t-SNE's two phases on ``engine``, each until its stop rule.
+    """Run the t-SNE's two phases on ``engine``, the second until its stop rule.
 
     Early exaggeration for :data:`EXAGGERATION_ITER` iterations (momentum
     :data:`EE_MOMENTUM`), then the rest of ``n_iter`` without exaggeration (momentum 0.8)
